@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Quickstart 2: install dependencies, build, and run every test with ctest:
+# once in a normal build, then again under AddressSanitizer + UBSan.
+# Options: --fast skips the sanitizer pass.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fast=0
+for a in "$@"; do
+  case "$a" in
+    --fast) fast=1 ;;
+    *) echo "test.sh: unknown option '$a' (expected --fast)" >&2; exit 2 ;;
+  esac
+done
+scripts/install-deps.sh
+scripts/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+(cd build && ctest --output-on-failure -j 2)
+if ((fast == 0)); then
+  scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DSNAPSIM_SANITIZE=ON -DSNAPSIM_BUILD_BENCH=OFF
+  (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j 2)
+fi
