@@ -1,83 +1,64 @@
 // snapsim: the command. Thin: parses flags and calls the layers below.
-#include <cstdio>
-#include <string>
-#include <vector>
-
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
-#include "cow/cost_model.h"
-#include "cow/pool.h"
+#include "cli/commands.h"
 
 namespace {
 
-using snapsim::cow::Pool;
-using snapsim::cow::PoolOptions;
-using snapsim::cow::WritePolicy;
-
-void print_usage(const char* label, const Pool& pool, snapsim::cow::SpaceUsage u) {
-  fmt::print("  {:<28} mapped {:>3}  exclusive {:>3}  shared {:>3}   (pool used {}/{})\n", label,
-             u.mapped_blocks, u.exclusive_blocks, u.shared_blocks, pool.store().used_blocks(),
-             pool.store().capacity_blocks());
-}
-
-int demo(WritePolicy policy) {
-  auto pool_r = Pool::create(PoolOptions{.block_size = 4096, .capacity_blocks = 64});
-  if (!pool_r) {
-    fmt::print(stderr, "snapsim: {}\n", pool_r.status().to_string());
-    return 2;
-  }
-  Pool& pool = *pool_r;
-  fmt::print("\nDemo, policy {}: a 16-block volume in a 64-block pool\n", policy_name(policy));
-  auto vol = pool.create_volume(16, policy).value();
-  std::vector<std::byte> block(4096, std::byte{0x11});
-  for (uint64_t lba = 0; lba < 8; ++lba) (void)pool.write_blocks(vol, lba, block);
-  print_usage("wrote blocks 0-7:", pool, pool.usage(vol).value());
-  auto snap = pool.snapshot(vol).value();
-  print_usage("snapshot taken (volume):", pool, pool.usage(vol).value());
-  const auto before = pool.counters();
-  std::fill(block.begin(), block.end(), std::byte{0x22});
-  for (uint64_t lba = 0; lba < 4; ++lba) (void)pool.write_blocks(vol, lba, block);
-  const auto delta = pool.counters() - before;
-  print_usage("overwrote 0-3 (volume):", pool, pool.usage(vol).value());
-  print_usage("            (snapshot):", pool, pool.usage(snap).value());
-  fmt::print("  4 first writes after the snapshot: {} physical reads, {} physical writes, "
-             "{} bytes copied, {} metadata updates, {:.0f} us on an ssd\n",
-             delta.physical_reads, delta.physical_writes, delta.bytes_copied,
-             delta.metadata_updates,
-             snapsim::cow::device_time_us(delta, 4096, snapsim::cow::default_device()));
-  std::vector<std::byte> out(4096);
-  (void)pool.read_blocks(snap, 0, out);
-  fmt::print("  snapshot still reads 0x{:02x} at block 0; volume reads ", static_cast<int>(out[0]));
-  (void)pool.read_blocks(vol, 0, out);
-  fmt::print("0x{:02x}\n", static_cast<int>(out[0]));
-  auto clone = pool.clone(snap).value();
-  (void)pool.read_blocks(clone, 0, out);
-  fmt::print("  clone of the snapshot (O(1) restore) reads 0x{:02x}; refcounts {}\n",
-             static_cast<int>(out[0]), pool.verify_refcounts().is_ok() ? "verified" : "BROKEN");
-  return 0;
+void add_run_flags(CLI::App* cmd, snapsim::cli::RunFlags& f) {
+  cmd->add_option("-p,--param", f.params, "workload parameter key=value (repeatable)");
+  cmd->add_option("--quiesce", f.quiesce, "comma list of none,fsfreeze,app");
+  cmd->add_option("--seed", f.seed, "root seed of the run");
+  cmd->add_option("--schedules", f.schedules, "seeded schedules to explore, or 'all'");
+  cmd->add_option("--writeback", f.writeback, "guest page-cache writeback: eager|lazy|random");
+  cmd->add_option("--json", f.json, "write results as JSON to FILE");
+  cmd->add_option("--fail-on", f.fail_on, "comma list of verdicts that make the exit status 1");
+  cmd->add_option("--pool-blocks", f.pool_blocks, "physical blocks in the COW pool");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  using namespace snapsim::cli;
   CLI::App app{"snapsim: does a VM snapshot taken at any moment restore a consistent application?"};
   app.require_subcommand(0, 1);
+  RunFlags suite_flags;
+  add_run_flags(&app, suite_flags);
+
+  auto* list = app.add_subcommand("list", "built-in workloads and their parameters");
+  RunFlags run_flags;
+  std::vector<std::string> run_names;
+  auto* run = app.add_subcommand("run", "explore one or more workloads");
+  run->add_option("workload", run_names, "workload name")->required();
+  add_run_flags(run, run_flags);
+
+  RunFlags replay_flags;
+  std::string replay_name;
+  uint64_t point = 0;
+  auto* rep = app.add_subcommand("replay", "re-run to one snapshot point and describe it");
+  rep->add_option("workload", replay_name, "workload name")->required();
+  add_run_flags(rep, replay_flags);
+  rep->add_option("--point", point, "snapshot point (as in first_failure.point)")->required();
+
+  auto* demo = app.add_subcommand("cow-demo", "a short tour of the COW engine");
+
   try {
     app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app.exit(e);
     fmt::print(stderr, "snapsim: {}\n", e.what());
-    return 2;
+    return kExitBadInput;
   }
-  fmt::print(
-      "snapsim {}: COW virtual-disk engine\n"
-      "  Volumes, snapshots and clones share one block pool through reference-counted,\n"
-      "  path-copying block maps: snapshot and clone are O(1), reads cost the same with\n"
-      "  1 or 100 snapshots, and two write policies give identical contents at\n"
-      "  different physical cost (redirect_on_write as dm-thin, copy_out as dm-snapshot).\n",
-      "0.1.0");
-  int rc = demo(WritePolicy::kRedirectOnWrite);
-  if (rc == 0) rc = demo(WritePolicy::kCopyOut);
-  return rc;
+  if (*list) return list_workloads();
+  if (*run) return run_workloads(run_names, run_flags);
+  if (*rep) {
+    replay_flags.point = point;
+    return replay(replay_name, replay_flags);
+  }
+  if (*demo) return cow_demo();
+  return run_suite(suite_flags);
 }

@@ -1,0 +1,196 @@
+#include "cli/commands.h"
+
+#include <unistd.h>
+
+#include <charconv>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "checkers/suite.h"
+#include "reports/atomic_file.h"
+#include "reports/json_report.h"
+#include "reports/matrix.h"
+#include "workloads/registry.h"
+
+namespace snapsim::cli {
+
+namespace {
+
+struct Config {
+  sim::ExploreOptions options;
+  std::string schedules_text;
+  std::vector<sim::Verdict> fail_on;
+};
+
+int bad_input(const std::string& message) {
+  fmt::print(stderr, "snapsim: {}\n", message);
+  return kExitBadInput;
+}
+
+// Validates the shared flags; returns an error message or empty.
+std::string make_config(const RunFlags& f, Config* c) {
+  auto levels = sim::parse_quiesce_list(f.quiesce);
+  if (!levels) return "--quiesce: " + levels.status().message();
+  c->options.levels = *levels;
+  auto wb = sim::parse_writeback(f.writeback);
+  if (!wb) return "--writeback: " + wb.status().message();
+  c->options.writeback = *wb;
+  c->options.seed = f.seed;
+  c->options.pool_blocks = f.pool_blocks;
+  if (f.pool_blocks == 0 || f.pool_blocks >= UINT32_MAX) {
+    return fmt::format("--pool-blocks must be from 1 to {}", UINT32_MAX - 1);
+  }
+  if (f.schedules == "all") {
+    c->options.all_schedules = true;
+  } else {
+    uint32_t n = 0;
+    auto [p, ec] = std::from_chars(f.schedules.data(), f.schedules.data() + f.schedules.size(), n);
+    if (ec != std::errc() || p != f.schedules.data() + f.schedules.size() || n == 0 || n > 100000) {
+      return fmt::format("--schedules must be a number from 1 to 100000 or 'all', got '{}'",
+                         f.schedules);
+    }
+    c->options.schedules = n;
+  }
+  c->schedules_text = f.schedules;
+  if (!f.fail_on.empty()) {
+    std::stringstream ss(f.fail_on);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+      auto v = sim::parse_verdict(item);
+      if (!v) {
+        return fmt::format(
+            "--fail-on: unknown verdict '{}' (expected consistent, recovered, lost_committed, "
+            "torn_transaction, invariant_violation, corrupt, unrecoverable)",
+            item);
+      }
+      c->fail_on.push_back(*v);
+    }
+  }
+  return {};
+}
+
+bool stderr_is_tty() { return ::isatty(2) == 1; }
+
+cow::Result<std::vector<reports::RunRecord>> explore_workload(workloads::Workload& w,
+                                                              const Config& c) {
+  auto suite = checkers::CheckerSuite::standard();
+  sim::ExploreOptions o = c.options;
+  if (stderr_is_tty()) {
+    o.progress = [&w](uint32_t s, uint32_t n) {
+      if (n > 1) fmt::print(stderr, "\r{}: schedule {}/{}   ", w.name(), s + 1, n);
+      if (n > 1 && s + 1 == n) fmt::print(stderr, "\r\033[K");
+    };
+  }
+  auto r = sim::explore(w, suite, o);
+  if (!r) return r.status();
+  std::vector<reports::RunRecord> out;
+  for (const auto& l : r->levels) {
+    reports::RunRecord rec;
+    rec.workload = w.name();
+    rec.params = w.params().all();
+    rec.seed = c.options.seed;
+    rec.writeback = sim::writeback_name(c.options.writeback);
+    rec.schedules = c.schedules_text;
+    rec.schedules_run = r->schedules_run;
+    rec.trace_hash = r->trace_hash;
+    rec.level = l;
+    if (l.first_failure) rec.replay = reports::replay_command(rec, l.first_failure->point);
+    out.push_back(std::move(rec));
+  }
+  return out;
+}
+
+int finish(const std::vector<reports::RunRecord>& runs, const RunFlags& f, const Config& c) {
+  if (!f.json.empty()) {
+    auto st = reports::write_file_atomically(f.json, reports::to_json(runs));
+    if (!st.is_ok()) return bad_input(st.message());
+  }
+  fmt::print("{}", reports::render_matrix(runs, ::isatty(1) == 1));
+  for (const auto& r : runs) {
+    for (auto v : c.fail_on) {
+      if (r.level.verdicts[static_cast<size_t>(v)] > 0) return kExitFailOn;
+    }
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int list_workloads() {
+  for (const auto& w : workloads::builtin_workloads()) {
+    fmt::print("{}\n  {}\n", w.name, w.description);
+    for (const auto& p : w.params) {
+      std::string domain;
+      switch (p.kind) {
+        case workloads::ParamKind::kInt: domain = fmt::format("{}..{}", p.min, p.max); break;
+        case workloads::ParamKind::kChoice: domain = fmt::format("{}", fmt::join(p.choices, "|")); break;
+        case workloads::ParamKind::kBool: domain = "true|false"; break;
+      }
+      fmt::print("    -p {}={:<10} {} ({})\n", p.name, p.default_value, p.help, domain);
+    }
+  }
+  return kExitOk;
+}
+
+int run_workloads(const std::vector<std::string>& names, const RunFlags& f) {
+  Config c;
+  if (auto e = make_config(f, &c); !e.empty()) return bad_input(e);
+  std::vector<std::unique_ptr<workloads::Workload>> ws;
+  for (const auto& name : names) {
+    auto w = workloads::make_workload(name, f.params);
+    if (!w) return bad_input(w.status().message());
+    ws.push_back(std::move(*w));
+  }
+  std::vector<reports::RunRecord> runs;
+  for (auto& w : ws) {
+    auto r = explore_workload(*w, c);
+    if (!r) return bad_input(fmt::format("{}: {}", w->name(), r.status().message()));
+    runs.insert(runs.end(), r->begin(), r->end());
+  }
+  return finish(runs, f, c);
+}
+
+int run_suite(const RunFlags& f) {
+  Config c;
+  if (auto e = make_config(f, &c); !e.empty()) return bad_input(e);
+  fmt::print("snapsim built-in suite: seed {}, writeback {}, {} schedule(s), quiesce {}\n\n",
+             c.options.seed, sim::writeback_name(c.options.writeback), c.schedules_text, f.quiesce);
+  std::vector<reports::RunRecord> runs;
+  for (const auto& info : workloads::builtin_workloads()) {
+    auto w = workloads::make_workload(info.name, {});
+    if (!w) return bad_input(w.status().message());
+    auto r = explore_workload(**w, c);
+    if (!r) return bad_input(fmt::format("{}: {}", info.name, r.status().message()));
+    runs.insert(runs.end(), r->begin(), r->end());
+  }
+  return finish(runs, f, c);
+}
+
+int replay(const std::string& name, const RunFlags& f) {
+  Config c;
+  if (auto e = make_config(f, &c); !e.empty()) return bad_input(e);
+  if (!f.point) return bad_input("replay needs --point P");
+  if (c.options.levels.size() != 1) return bad_input("replay needs exactly one --quiesce level");
+  auto w = workloads::make_workload(name, f.params);
+  if (!w) return bad_input(w.status().message());
+  c.options.only_point = std::make_pair(c.options.levels.front(), *f.point);
+  auto suite = checkers::CheckerSuite::standard();
+  auto r = sim::explore(**w, suite, c.options);
+  if (!r) return bad_input(fmt::format("{}: {}", name, r.status().message()));
+  const auto& p = *r->replayed;
+  fmt::print("{} point {} (quiesce {}, schedule {}): {}\n", name, p.point,
+             sim::quiesce_name(p.level), p.schedule, sim::verdict_name(p.judgement.verdict));
+  if (!p.judgement.detail.empty()) fmt::print("  detail: {}\n", p.judgement.detail);
+  fmt::print("  commits acknowledged {}, issued {}; trace position {}\n", p.acked, p.issued,
+             p.trace_pos);
+  if (!p.state.summary.empty()) fmt::print("  restored state: {}\n", p.state.summary);
+  if (!p.state.recovery_detail.empty()) fmt::print("  recovery: {}\n", p.state.recovery_detail);
+  fmt::print("  files in the restored image:\n");
+  for (const auto& file : p.files) fmt::print("    {}\n", file);
+  fmt::print("  the last events before the snapshot:\n");
+  for (const auto& e : p.trace_before) fmt::print("    {}\n", e.to_string());
+  return kExitOk;
+}
+
+}  // namespace snapsim::cli

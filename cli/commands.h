@@ -1,0 +1,35 @@
+// The snapsim subcommands. main.cc parses flags and calls these.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace snapsim::cli {
+
+// Exit statuses (DESIGN.md): 0 ran, 1 --fail-on verdicts found, 2 bad input.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailOn = 1;
+inline constexpr int kExitBadInput = 2;
+
+struct RunFlags {
+  std::vector<std::string> params;
+  std::string quiesce = "none,fsfreeze,app";
+  uint64_t seed = 1;
+  std::string schedules = "1";
+  std::string writeback = "random";
+  std::string json;
+  std::string fail_on;
+  uint64_t pool_blocks = 1ull << 22;
+  // replay
+  std::optional<uint64_t> point;
+};
+
+int cow_demo();
+int list_workloads();
+int run_workloads(const std::vector<std::string>& workloads, const RunFlags& flags);
+int run_suite(const RunFlags& flags);
+int replay(const std::string& workload, const RunFlags& flags);
+
+}  // namespace snapsim::cli

@@ -1,0 +1,55 @@
+#include "reports/json_report.h"
+
+#include <cmath>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace snapsim::reports {
+
+namespace {
+// Milliseconds rounded to nanoseconds: stable text, no float noise.
+double ms(double v) { return std::round(v * 1e6) / 1e6; }
+}  // namespace
+
+std::string to_json(const std::vector<RunRecord>& runs) {
+  using json = nlohmann::ordered_json;
+  json out;
+  out["schema"] = 1;
+  out["runs"] = json::array();
+  for (const auto& r : runs) {
+    json j;
+    j["workload"] = r.workload;
+    j["params"] = json::object();
+    for (const auto& [k, v] : r.params) j["params"][k] = v;
+    j["quiesce"] = sim::quiesce_name(r.level.level);
+    j["model"] = r.model;
+    j["seed"] = r.seed;
+    j["writeback"] = r.writeback;
+    j["schedules"] = r.schedules;
+    j["schedules_run"] = r.schedules_run;
+    j["points"] = r.level.points;
+    j["distinct_images"] = r.level.distinct_images;
+    j["verdicts"] = json::object();
+    for (size_t v = 0; v < sim::kVerdictCount; ++v) {
+      j["verdicts"][sim::verdict_name(static_cast<sim::Verdict>(v))] = r.level.verdicts[v];
+    }
+    j["freeze_window_ms"] = ms(r.level.freeze_window_ms);
+    j["freeze_window_ms_mean"] = ms(r.level.freeze_window_ms_mean);
+    j["trace_hash"] = fmt::format("{:016x}", r.trace_hash);
+    if (r.level.first_failure) {
+      const auto& f = *r.level.first_failure;
+      j["first_failure"] = {{"point", f.point},
+                            {"verdict", sim::verdict_name(f.verdict)},
+                            {"detail", f.detail},
+                            {"replay", r.replay},
+                            {"schedule", f.schedule}};
+    } else {
+      j["first_failure"] = nullptr;
+    }
+    out["runs"].push_back(j);
+  }
+  return out.dump(2) + "\n";
+}
+
+}  // namespace snapsim::reports

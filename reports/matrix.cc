@@ -1,0 +1,98 @@
+#include "reports/matrix.h"
+
+#include <map>
+
+#include <fmt/format.h>
+
+namespace snapsim::reports {
+
+namespace {
+
+const char* kShort[sim::kVerdictCount] = {"cons", "rec", "lost", "torn", "inv", "corrupt", "unrec"};
+
+std::string row_key(const RunRecord& r) {
+  std::string k = r.workload;
+  for (const auto& [p, v] : r.params) k += fmt::format(" {}={}", p, v);
+  return k;
+}
+
+}  // namespace
+
+std::string render_matrix(const std::vector<RunRecord>& runs, bool color) {
+  const std::string red = color ? "\033[31m" : "", green = color ? "\033[32m" : "",
+                    bold = color ? "\033[1m" : "", reset = color ? "\033[0m" : "";
+  // Rows in first-seen order.
+  std::vector<std::string> order;
+  std::map<std::string, std::map<sim::Quiesce, const RunRecord*>> rows;
+  for (const auto& r : runs) {
+    const std::string k = row_key(r);
+    if (!rows.count(k)) order.push_back(k);
+    rows[k][r.level.level] = &r;
+  }
+  constexpr int kCell = 30;
+  std::string out;
+  out += fmt::format("{}{:<34}", bold, "WORKLOAD");
+  for (auto q : {sim::Quiesce::kNone, sim::Quiesce::kFsfreeze, sim::Quiesce::kApp}) {
+    out += fmt::format("{:<{}}", sim::quiesce_name(q), kCell);
+  }
+  out += reset + "\n";
+  std::string conclusions;
+  for (const auto& key : order) {
+    const auto& cells = rows[key];
+    const RunRecord* any = cells.begin()->second;
+    std::string line1 = fmt::format("{:<34}", any->workload);
+    std::string line2 = fmt::format("{:<34}", "");
+    for (auto q : {sim::Quiesce::kNone, sim::Quiesce::kFsfreeze, sim::Quiesce::kApp}) {
+      auto it = cells.find(q);
+      if (it == cells.end()) {
+        line1 += fmt::format("{:<{}}", "-", kCell);
+        line2 += fmt::format("{:<{}}", "", kCell);
+        continue;
+      }
+      const auto& l = it->second->level;
+      uint64_t fails = 0;
+      for (size_t v = 2; v < sim::kVerdictCount; ++v) fails += l.verdicts[v];
+      const std::string head =
+          fails ? fmt::format("FAIL {}/{}", fails, l.points) : fmt::format("ok {}/{}", l.points, l.points);
+      line1 += (fails ? red : green) + fmt::format("{:<{}}", head, kCell) + reset;
+      std::string detail;
+      for (size_t v = 0; v < sim::kVerdictCount; ++v) {
+        if (l.verdicts[v]) detail += fmt::format("{}{} {}", detail.empty() ? "" : " ", kShort[v], l.verdicts[v]);
+      }
+      line2 += fmt::format("{:<{}}", detail, kCell);
+    }
+    out += line1 + "\n" + line2 + "\n";
+    // Conclusion: weakest level with no failure.
+    std::string verdict;
+    for (auto q : {sim::Quiesce::kNone, sim::Quiesce::kFsfreeze, sim::Quiesce::kApp}) {
+      auto it = cells.find(q);
+      if (it == cells.end()) continue;
+      const auto& l = it->second->level;
+      uint64_t fails = 0;
+      for (size_t v = 2; v < sim::kVerdictCount; ++v) fails += l.verdicts[v];
+      if (fails == 0) {
+        verdict = fmt::format("{}safe at `{}`{}: every one of {} points restored consistent; "
+                              "freeze window {:.3f} ms (worst)",
+                              green, sim::quiesce_name(q), reset, l.points, l.freeze_window_ms);
+        break;
+      }
+    }
+    if (verdict.empty()) verdict = red + "not safe at any explored level" + reset;
+    conclusions += fmt::format("  {}: {}\n", key, verdict);
+    for (const auto& [q, r] : cells) {
+      if (r->level.first_failure) {
+        const auto& f = *r->level.first_failure;
+        conclusions += fmt::format("    {} first failure at point {}: {}: {}\n      replay: {}\n",
+                                   sim::quiesce_name(q), f.point, sim::verdict_name(f.verdict),
+                                   f.detail, r->replay);
+      }
+    }
+  }
+  out += "\n" + conclusions;
+  out += "\nlegend: cons consistent, rec recovered (both fine); lost lost_committed, torn "
+         "torn_transaction,\n        inv invariant_violation, corrupt, unrec unrecoverable "
+         "(failures). Counts are snapshot points.\n";
+  return out;
+}
+
+}  // namespace snapsim::reports

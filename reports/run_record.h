@@ -1,0 +1,29 @@
+// RunRecord: one row of results (workload x configuration x quiesce level),
+// what every report format renders.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "sim/explorer.h"
+
+namespace snapsim::reports {
+
+struct RunRecord {
+  std::string workload;
+  std::map<std::string, std::string> params;
+  std::string model = "snapshot";
+  uint64_t seed = 0;
+  std::string writeback;
+  std::string schedules;  // "3" or "all"
+  uint32_t schedules_run = 0;
+  uint64_t trace_hash = 0;
+  sim::LevelResult level;
+  std::string replay;     // command line reproducing first_failure (empty if none)
+};
+
+// The command line that replays one point of a run.
+std::string replay_command(const RunRecord& r, uint64_t point);
+
+}  // namespace snapsim::reports

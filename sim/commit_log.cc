@@ -1,0 +1,1 @@
+#include "sim/commit_log.h"

@@ -1,0 +1,50 @@
+// CommitLog: the generic oracle's record of a run.
+//
+// The workload reports transaction begin and commit acknowledgement; at each
+// acknowledgement it passes the digest of the application's whole logical
+// state as read right after that commit. Commits are serialized, so
+// digests()[k] is the state after k commits (digests()[0]: after setup).
+// A snapshot point records acked() and issued(): a restored state is correct
+// iff it equals digests()[k] for some acked <= k <= issued.
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <vector>
+
+#include "cow/content_hash.h"
+
+namespace snapsim::sim {
+
+using Digest = cow::Hash128;
+
+class CommitLog {
+ public:
+  void set_initial(const Digest& d) { digests_.assign(1, d); }
+  void begin(uint32_t client, uint64_t now_ns) {
+    if (in_flight_.empty()) busy_since_ns_ = now_ns;
+    in_flight_.insert(client);
+  }
+  // When the current run of overlapping transactions began (valid while
+  // !quiescent(), and after it until the next begin).
+  uint64_t busy_since_ns() const { return busy_since_ns_; }
+  void abort(uint32_t client) { in_flight_.erase(client); }
+  // Returns the commit number (1-based).
+  uint64_t ack(uint32_t client, const Digest& d) {
+    in_flight_.erase(client);
+    digests_.push_back(d);
+    return digests_.size() - 1;
+  }
+  uint64_t acked() const { return digests_.empty() ? 0 : digests_.size() - 1; }
+  uint64_t issued() const { return acked() + in_flight_.size(); }
+  bool quiescent() const { return in_flight_.empty(); }
+  bool in_transaction(uint32_t client) const { return in_flight_.count(client) > 0; }
+  const std::vector<Digest>& digests() const { return digests_; }
+
+ private:
+  std::vector<Digest> digests_;
+  std::set<uint32_t> in_flight_;
+  uint64_t busy_since_ns_ = 0;
+};
+
+}  // namespace snapsim::sim

@@ -1,0 +1,362 @@
+#include "sim/explorer.h"
+
+#include <algorithm>
+#include <map>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <xxhash.h>
+
+namespace snapsim::sim {
+
+const char* quiesce_name(Quiesce q) {
+  switch (q) {
+    case Quiesce::kNone: return "none";
+    case Quiesce::kFsfreeze: return "fsfreeze";
+    case Quiesce::kApp: return "app";
+  }
+  return "?";
+}
+
+cow::Result<Quiesce> parse_quiesce(const std::string& name) {
+  if (name == "none") return Quiesce::kNone;
+  if (name == "fsfreeze") return Quiesce::kFsfreeze;
+  if (name == "app") return Quiesce::kApp;
+  return Status::invalid_argument(
+      fmt::format("unknown quiesce level '{}' (expected none, fsfreeze or app)", name));
+}
+
+cow::Result<std::vector<Quiesce>> parse_quiesce_list(const std::string& list) {
+  std::vector<Quiesce> out;
+  std::stringstream ss(list);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    auto q = parse_quiesce(item);
+    if (!q) return q.status();
+    if (std::find(out.begin(), out.end(), *q) != out.end()) {
+      return Status::invalid_argument(fmt::format("quiesce level '{}' is listed twice", item));
+    }
+    out.push_back(*q);
+  }
+  if (out.empty()) return Status::invalid_argument("empty quiesce list");
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+namespace {
+
+struct Point {
+  std::vector<cow::SnapshotId> snaps;  // one per disk
+  uint64_t acked = 0;
+  uint64_t issued = 0;
+  size_t trace_pos = 0;
+  double freeze_ms = 0;
+};
+
+struct LevelState {
+  bool wanted = false;
+  std::vector<Point> points;
+  std::map<std::pair<uint64_t, uint64_t>, bool> images;  // distinct content hashes
+  double freeze_sum_ms = 0;
+};
+
+// Everything one execution needs; destroyed (pool and all) after judging.
+class Execution {
+ public:
+  Execution(Scenario& scenario, const ExploreOptions& o, uint32_t schedule)
+      : scenario_(scenario), options_(o), schedule_(schedule) {}
+
+  Status run(ChoiceSource& choices, std::array<LevelState, 3>& levels) {
+    levels_ = &levels;
+    auto pool = cow::Pool::create(
+        cow::PoolOptions{.block_size = options_.block_size, .capacity_blocks = options_.pool_blocks});
+    if (!pool) return pool.status();
+    pool_ = std::make_unique<cow::Pool>(std::move(*pool));
+    const MachineConfig config = machine_config();
+    auto m = Machine::boot_fresh(pool_.get(), config, Prng(options_.seed).fork("machine"));
+    if (!m) return m.status();
+    machine_ = std::move(*m);
+    Machine& mc = *machine_;
+    mc.trace().add(EventKind::kNote, 0, schedule_, 0, "setup");
+    SNAPSIM_RETURN_IF_ERROR(scenario_.setup(mc));
+    SNAPSIM_RETURN_IF_ERROR(mc.sync_all());
+    auto d0 = scenario_.digest(mc);
+    if (!d0) return d0.status();
+    log_.set_initial(*d0);
+    auto clients = scenario_.make_clients(mc, log_);
+    if (!clients) return clients.status();
+    std::vector<Client*> raw;
+    for (auto& c : *clients) raw.push_back(c.get());
+    mc.trace().add(EventKind::kNote, 0, schedule_, mc.clock().now_ns(), "exploration starts");
+
+    // The initial image is a point of every level.
+    for (Quiesce q : {Quiesce::kNone, Quiesce::kFsfreeze, Quiesce::kApp}) {
+      if (level(q).wanted) SNAPSIM_RETURN_IF_ERROR(capture(q));
+    }
+    last_app_trace_ = mc.trace().size();
+    mc.set_write_hook([this](uint32_t) {
+      if (level(Quiesce::kNone).wanted && pending_.is_ok()) pending_ = capture(Quiesce::kNone);
+    });
+    mc.set_op_hook([this](const std::string&) {
+      if (level(Quiesce::kFsfreeze).wanted && pending_.is_ok()) {
+        pending_ = capture(Quiesce::kFsfreeze);
+      }
+    });
+    auto after_step = [this]() -> Status {
+      SNAPSIM_RETURN_IF_ERROR(pending_);
+      if (level(Quiesce::kApp).wanted && log_.quiescent() &&
+          machine_->trace().size() != last_app_trace_) {
+        SNAPSIM_RETURN_IF_ERROR(capture(Quiesce::kApp));
+        last_app_trace_ = machine_->trace().size();
+      }
+      return Status::ok();
+    };
+    Status st = run_schedule(raw, choices, after_step, options_.limits);
+    mc.set_write_hook(nullptr);
+    mc.set_op_hook(nullptr);
+    SNAPSIM_RETURN_IF_ERROR(pending_);
+    return st;
+  }
+
+  MachineConfig machine_config() const {
+    MachineConfig c = scenario_.machine_config();
+    c.writeback = options_.writeback;
+    return c;
+  }
+
+  cow::Pool& pool() { return *pool_; }
+  Machine& machine() { return *machine_; }
+  const CommitLog& log() const { return log_; }
+
+ private:
+  LevelState& level(Quiesce q) { return (*levels_)[static_cast<size_t>(q)]; }
+
+  Status capture(Quiesce q) {
+    Machine& mc = *machine_;
+    const CostModel& cost = mc.cost();
+    Point p;
+    p.acked = log_.acked();
+    p.issued = log_.issued();
+    p.trace_pos = mc.trace().size();
+    double window_us = cost.device.snapshot_create_us;
+    if (q == Quiesce::kNone) {
+      for (uint32_t d = 0; d < mc.disk_count(); ++d) {
+        auto s = pool_->snapshot(mc.disk(d).volume());
+        if (!s) return s.status();
+        p.snaps.push_back(*s);
+      }
+    } else {
+      size_t dirty = 0;
+      for (uint32_t d = 0; d < mc.disk_count(); ++d) {
+        auto s = frozen_image(mc.disk(d).volume(), mc.cache(d), &dirty);
+        if (!s) return s.status();
+        p.snaps.push_back(*s);
+      }
+      window_us += static_cast<double>(dirty) * cost.device.write_us +
+                   mc.disk_count() * cost.device.flush_us + cost.freeze_bookkeeping_us;
+      if (q == Quiesce::kApp && log_.acked() > 0) {
+        window_us += static_cast<double>(mc.clock().now_ns() - log_.busy_since_ns()) / 1000.0;
+      }
+    }
+    p.freeze_ms = window_us / 1000.0;
+    level(q).points.push_back(std::move(p));
+    return Status::ok();
+  }
+
+  // The disk as it would be after FIFREEZE: its blocks plus every dirty page.
+  cow::Result<cow::SnapshotId> frozen_image(cow::VolumeId vol, const PageCache& cache,
+                                            size_t* dirty) {
+    auto base = pool_->snapshot(vol);
+    if (!base) return base.status();
+    auto pages = cache.dirty_pages();
+    *dirty += pages.size();
+    if (pages.empty()) return *base;
+    auto clone = pool_->clone(*base);
+    if (!clone) return clone.status();
+    for (const auto& [block, data] : pages) {
+      SNAPSIM_RETURN_IF_ERROR(pool_->write_blocks(*clone, block, data));
+    }
+    auto frozen = pool_->snapshot(*clone);
+    if (!frozen) return frozen.status();
+    SNAPSIM_RETURN_IF_ERROR(pool_->delete_volume(*clone));
+    SNAPSIM_RETURN_IF_ERROR(pool_->delete_snapshot(*base));
+    return *frozen;
+  }
+
+  Scenario& scenario_;
+  const ExploreOptions& options_;
+  uint32_t schedule_;
+  std::array<LevelState, 3>* levels_ = nullptr;
+  std::unique_ptr<cow::Pool> pool_;
+  std::unique_ptr<Machine> machine_;
+  CommitLog log_;
+  Status pending_;  // an error inside a hook, surfaced after the step
+  size_t last_app_trace_ = 0;
+};
+
+std::pair<uint64_t, uint64_t> image_key(cow::Pool& pool, const std::vector<cow::SnapshotId>& snaps) {
+  uint64_t lo = 0x9e3779b97f4a7c15ULL, hi = 0;
+  for (size_t d = 0; d < snaps.size(); ++d) {
+    const cow::Hash128 h = pool.content_hash(snaps[d]).value();
+    const uint64_t buf[3] = {h.lo, h.hi, d};
+    lo = XXH3_64bits_withSeed(buf, sizeof buf, lo);
+    hi = XXH3_64bits_withSeed(buf, sizeof buf, hi ^ lo);
+  }
+  return {lo, hi};
+}
+
+// Boots a machine from clones of the snapshots and lets the workload open it.
+AppState inspect_point(Scenario& scenario, cow::Pool& pool, const MachineConfig& config,
+                       const std::vector<cow::SnapshotId>& snaps, uint64_t seed,
+                       std::vector<std::string>* files) {
+  std::vector<cow::VolumeId> vols;
+  AppState state;
+  for (auto s : snaps) {
+    auto c = pool.clone(s);
+    if (!c) {
+      state.open_error = c.status().to_string();
+      break;
+    }
+    vols.push_back(*c);
+  }
+  if (vols.size() == snaps.size()) {
+    auto m = Machine::boot_restored(&pool, config, vols, Prng(seed).fork("restore"));
+    if (!m) {
+      state.open_error = "file system does not mount: " + m.status().to_string();
+    } else {
+      if (files) {
+        for (uint32_t d = 0; d < (*m)->disk_count(); ++d) {
+          for (const auto& f : (*m)->fs(d).list()) {
+            auto ref = (*m)->fs(d).lookup(f);
+            const uint64_t size = ref ? (*m)->fs(d).size(*ref).value() : 0;
+            files->push_back(fmt::format("disk{}:{} ({} bytes)", d, f, size));
+          }
+        }
+      }
+      state = scenario.inspect(**m);
+    }
+  }
+  for (auto v : vols) (void)pool.delete_volume(v);
+  return state;
+}
+
+}  // namespace
+
+cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classifier,
+                                   const ExploreOptions& options) {
+  if (options.levels.empty()) return Status::invalid_argument("no quiesce level to explore");
+  if (!options.all_schedules && options.schedules == 0) {
+    return Status::invalid_argument("--schedules must be at least 1");
+  }
+  ExploreResult result;
+  std::array<LevelState, 3> levels;
+  for (Quiesce q : options.levels) levels[static_cast<size_t>(q)].wanted = true;
+  std::array<LevelResult, 3> out;
+  std::array<uint64_t, 3> base{};  // global point index offset per level
+  std::map<std::pair<uint64_t, uint64_t>, AppState> cache;
+  XXH3_state_t* th = XXH3_createState();
+  XXH3_64bits_reset(th);
+
+  std::vector<size_t> prefix;
+  for (uint32_t s = 0;; ++s) {
+    if (options.all_schedules) {
+      if (s >= options.max_schedules) {
+        XXH3_freeState(th);
+        return Status::invalid_argument(fmt::format(
+            "--schedules all: more than {} interleavings; use --schedules N to sample",
+            options.max_schedules));
+      }
+    } else if (s >= options.schedules) {
+      break;
+    }
+    if (options.progress) options.progress(s, options.all_schedules ? 0 : options.schedules);
+    for (auto& l : levels) l.points.clear();
+    Execution ex(scenario, options, s);
+    RandomChoices random(Prng(options.seed).fork("schedule", s));
+    ScriptedChoices scripted(prefix);
+    ChoiceSource& choices = options.all_schedules ? static_cast<ChoiceSource&>(scripted)
+                                                  : static_cast<ChoiceSource&>(random);
+    Status st = ex.run(choices, levels);
+    if (!st.is_ok()) {
+      XXH3_freeState(th);
+      return st;
+    }
+    const uint64_t h = ex.machine().trace().hash();
+    XXH3_64bits_update(th, &h, sizeof h);
+    if (s == 0) {
+      result.commits = ex.log().acked();
+      result.run_time_ms = ex.machine().clock().now_ms();
+    }
+    const MachineConfig config = ex.machine_config();
+    for (Quiesce q : options.levels) {
+      const size_t li = static_cast<size_t>(q);
+      LevelState& ls = levels[li];
+      LevelResult& lr = out[li];
+      lr.level = q;
+      for (size_t i = 0; i < ls.points.size(); ++i) {
+        const Point& p = ls.points[i];
+        const uint64_t global = base[li] + i;
+        lr.freeze_window_ms = std::max(lr.freeze_window_ms, p.freeze_ms);
+        ls.freeze_sum_ms += p.freeze_ms;
+        const bool replaying = options.only_point.has_value();
+        if (replaying && !(options.only_point->first == q && options.only_point->second == global)) {
+          continue;
+        }
+        const auto key = image_key(ex.pool(), p.snaps);
+        ls.images[key] = true;
+        std::vector<std::string> files;
+        auto it = cache.find(key);
+        if (it == cache.end() || replaying) {
+          AppState state = inspect_point(scenario, ex.pool(), config, p.snaps, options.seed,
+                                         replaying ? &files : nullptr);
+          it = cache.insert_or_assign(key, std::move(state)).first;
+        }
+        PointContext ctx{p.acked, p.issued, &ex.log().digests()};
+        Judgement j = classifier.classify(it->second, ctx);
+        lr.verdicts[static_cast<size_t>(j.verdict)]++;
+        if (is_failure(j.verdict) && !lr.first_failure) {
+          lr.first_failure = PointFailure{global, j.verdict, j.detail, s};
+        }
+        if (replaying) {
+          ReplayedPoint rp;
+          rp.level = q;
+          rp.point = global;
+          rp.schedule = s;
+          rp.acked = p.acked;
+          rp.issued = p.issued;
+          rp.trace_pos = p.trace_pos;
+          rp.judgement = j;
+          rp.state = it->second;
+          rp.files = files;
+          const auto& ev = ex.machine().trace().events();
+          const size_t from = p.trace_pos > 12 ? p.trace_pos - 12 : 0;
+          rp.trace_before.assign(ev.begin() + from, ev.begin() + p.trace_pos);
+          result.replayed = std::move(rp);
+        }
+      }
+      lr.points += ls.points.size();
+      base[li] += ls.points.size();
+    }
+    ++result.schedules_run;
+    if (options.all_schedules && !scripted.next_prefix(&prefix)) break;
+    if (options.only_point && result.replayed) break;
+  }
+  result.trace_hash = XXH3_64bits_digest(th);
+  XXH3_freeState(th);
+  for (Quiesce q : options.levels) {
+    const size_t li = static_cast<size_t>(q);
+    out[li].distinct_images = levels[li].images.size();
+    out[li].freeze_window_ms_mean =
+        out[li].points ? levels[li].freeze_sum_ms / static_cast<double>(out[li].points) : 0;
+    result.levels.push_back(out[li]);
+  }
+  if (options.only_point && !result.replayed) {
+    return Status::invalid_argument(fmt::format(
+        "point {} does not exist at quiesce level {} ({} points)", options.only_point->second,
+        quiesce_name(options.only_point->first),
+        out[static_cast<size_t>(options.only_point->first)].points));
+  }
+  return result;
+}
+
+}  // namespace snapsim::sim

@@ -1,0 +1,95 @@
+// Explorer: snapshot at every point, restore each, recover, check.
+//
+// One execution per schedule. While it runs, the explorer takes an O(1) COW
+// snapshot at every snapshot point of every requested quiesce level:
+//   none      after every block write the guest issues (a prefix of the
+//             issued write stream; the page cache is not captured)
+//   fsfreeze  after every file operation, with the page cache flushed: the
+//             image is the disk plus every dirty page (FIFREEZE)
+//   app       at every moment no client is inside a transaction, flushed
+//             likewise (pre-freeze hook: drain, flush, freeze)
+// Points never alter the execution: a frozen image is built on a clone, and
+// the run goes on as if the freeze had thawed at once. Afterwards each point
+// is cloned (O(1)), booted (simfs mount = reboot), inspected by the workload
+// (its recovery runs) and classified by the checkers. Images with the same
+// content hash are inspected once.
+//
+// Freeze window per point (simulated, from the cost model): none = snapshot
+// create; fsfreeze = write back the dirty pages + FLUSH + freeze bookkeeping
+// + snapshot create; app = fsfreeze's plus the time the hook waits for the
+// in-flight transactions (from the first begin to quiescence).
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sim/scenario.h"
+
+namespace snapsim::sim {
+
+enum class Quiesce { kNone = 0, kFsfreeze, kApp };
+const char* quiesce_name(Quiesce q);
+cow::Result<Quiesce> parse_quiesce(const std::string& name);
+// "none,fsfreeze" -> levels; errors name the bad item.
+cow::Result<std::vector<Quiesce>> parse_quiesce_list(const std::string& list);
+
+struct ExploreOptions {
+  uint64_t seed = 1;
+  Writeback writeback = Writeback::kRandom;
+  std::vector<Quiesce> levels = {Quiesce::kNone, Quiesce::kFsfreeze, Quiesce::kApp};
+  uint32_t schedules = 1;
+  bool all_schedules = false;        // enumerate every interleaving
+  uint32_t max_schedules = 10000;    // limit for all_schedules
+  uint64_t pool_blocks = 1ull << 22; // physical blocks in the COW pool
+  uint32_t block_size = 4096;
+  ScheduleLimits limits;
+  // Replay: judge only this (level, global point) and describe it fully.
+  std::optional<std::pair<Quiesce, uint64_t>> only_point;
+  std::function<void(uint32_t schedule, uint32_t schedules)> progress;
+};
+
+struct PointFailure {
+  uint64_t point = 0;
+  Verdict verdict = Verdict::kConsistent;
+  std::string detail;
+  uint32_t schedule = 0;
+};
+
+struct LevelResult {
+  Quiesce level = Quiesce::kNone;
+  uint64_t points = 0;
+  uint64_t distinct_images = 0;
+  VerdictCounts verdicts{};
+  double freeze_window_ms = 0;       // worst point
+  double freeze_window_ms_mean = 0;
+  std::optional<PointFailure> first_failure;
+};
+
+struct ReplayedPoint {
+  Quiesce level = Quiesce::kNone;
+  uint64_t point = 0;
+  uint32_t schedule = 0;
+  uint64_t acked = 0;
+  uint64_t issued = 0;
+  size_t trace_pos = 0;
+  Judgement judgement;
+  AppState state;
+  std::vector<Event> trace_before;   // the last events before the snapshot
+  std::vector<std::string> files;    // files in the restored image
+};
+
+struct ExploreResult {
+  std::vector<LevelResult> levels;
+  uint64_t trace_hash = 0;
+  uint32_t schedules_run = 0;
+  uint64_t commits = 0;              // in the first schedule
+  double run_time_ms = 0;            // simulated time of the first schedule
+  std::optional<ReplayedPoint> replayed;
+};
+
+cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classifier,
+                                   const ExploreOptions& options);
+
+}  // namespace snapsim::sim

@@ -1,0 +1,78 @@
+#include "sim/machine.h"
+
+#include <fmt/format.h>
+
+namespace snapsim::sim {
+
+Machine::Machine(cow::Pool* pool, const MachineConfig& config, Prng prng)
+    : pool_(pool), config_(config), prng_(prng) {}
+
+Status Machine::attach(cow::VolumeId volume) {
+  const uint32_t index = static_cast<uint32_t>(disks_.size());
+  disks_.push_back(
+      std::make_unique<VirtualDisk>(pool_, volume, index, &clock_, &config_.cost, &trace_));
+  caches_.push_back(std::make_unique<PageCache>(disks_.back().get(), config_.writeback,
+                                                prng_.fork("writeback", index), &clock_,
+                                                &config_.cost));
+  return Status::ok();
+}
+
+Result<std::unique_ptr<Machine>> Machine::boot_fresh(cow::Pool* pool, const MachineConfig& config,
+                                                     Prng prng) {
+  std::unique_ptr<Machine> m(new Machine(pool, config, prng));
+  const uint64_t blocks = SimFs::blocks_needed(config.fs, pool->block_size());
+  for (uint32_t d = 0; d < config.disks; ++d) {
+    auto vol = pool->create_volume(blocks, cow::WritePolicy::kRedirectOnWrite);
+    if (!vol) return vol.status();
+    SNAPSIM_RETURN_IF_ERROR(m->attach(*vol));
+    SNAPSIM_RETURN_IF_ERROR(SimFs::format(*m->caches_[d], config.fs));
+    auto fs = SimFs::mount(*m->caches_[d]);
+    if (!fs) return fs.status();
+    m->mounted(std::make_unique<SimFs>(std::move(*fs)));
+  }
+  return m;
+}
+
+Result<std::unique_ptr<Machine>> Machine::boot_restored(cow::Pool* pool,
+                                                        const MachineConfig& config,
+                                                        const std::vector<cow::VolumeId>& volumes,
+                                                        Prng prng) {
+  std::unique_ptr<Machine> m(new Machine(pool, config, prng));
+  for (auto v : volumes) {
+    SNAPSIM_RETURN_IF_ERROR(m->attach(v));
+    auto fs = SimFs::mount(*m->caches_.back());
+    if (!fs) return fs.status();
+    m->mounted(std::make_unique<SimFs>(std::move(*fs)));
+  }
+  return m;
+}
+
+void Machine::mounted(std::unique_ptr<SimFs> fs) {
+  const uint32_t index = static_cast<uint32_t>(fs_.size());
+  // Every file operation costs time and is traced, hook or not.
+  fs->set_op_hook([this, index](const std::string& op) {
+    clock_.advance_us(config_.cost.file_op_us);
+    trace_.add(EventKind::kFileOp, index, 0, clock_.now_ns(), op);
+    if (op_hook_) op_hook_(op);
+  });
+  fs_.push_back(std::move(fs));
+}
+
+Status Machine::sync_all() {
+  for (auto& c : caches_) SNAPSIM_RETURN_IF_ERROR(c->sync_all());
+  return Status::ok();
+}
+
+void Machine::set_write_hook(VirtualDisk::WriteHook hook) {
+  for (auto& d : disks_) d->set_write_hook(hook);
+}
+
+void Machine::set_op_hook(SimFs::OpHook hook) { op_hook_ = std::move(hook); }
+
+std::vector<cow::VolumeId> Machine::volumes() const {
+  std::vector<cow::VolumeId> out;
+  for (const auto& d : disks_) out.push_back(d->volume());
+  return out;
+}
+
+}  // namespace snapsim::sim

@@ -1,0 +1,78 @@
+// Machine: one simulated VM. Its disks (COW volumes in a shared pool), a page
+// cache and a simfs per disk, the clock, the run's Prng streams and the trace.
+//
+// A machine is either booted fresh (volumes created and formatted) or booted
+// from restored volumes (clones of snapshots), which mounts each file system
+// as a VM reboot would: the page cache starts empty.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cow/pool.h"
+#include "sim/cost_model.h"
+#include "sim/page_cache.h"
+#include "sim/prng.h"
+#include "sim/sim_clock.h"
+#include "sim/simfs.h"
+#include "sim/trace.h"
+#include "sim/virtual_disk.h"
+
+namespace snapsim::sim {
+
+struct MachineConfig {
+  uint32_t disks = 1;
+  SimFsOptions fs;
+  Writeback writeback = Writeback::kRandom;
+  CostModel cost;
+};
+
+class Machine {
+ public:
+  static Result<std::unique_ptr<Machine>> boot_fresh(cow::Pool* pool, const MachineConfig& config,
+                                                     Prng prng);
+  static Result<std::unique_ptr<Machine>> boot_restored(cow::Pool* pool,
+                                                        const MachineConfig& config,
+                                                        const std::vector<cow::VolumeId>& volumes,
+                                                        Prng prng);
+
+  uint32_t disk_count() const { return static_cast<uint32_t>(disks_.size()); }
+  SimFs& fs(uint32_t disk = 0) { return *fs_[disk]; }
+  PageCache& cache(uint32_t disk = 0) { return *caches_[disk]; }
+  VirtualDisk& disk(uint32_t disk = 0) { return *disks_[disk]; }
+  cow::Pool& pool() { return *pool_; }
+  SimClock& clock() { return clock_; }
+  Trace& trace() { return trace_; }
+  Prng& prng() { return prng_; }
+  const MachineConfig& config() const { return config_; }
+  const CostModel& cost() const { return config_.cost; }
+
+  // syncfs on every disk.
+  Status sync_all();
+  // Charges one application step (an SQL statement, a record update).
+  void app_step() { clock_.advance_us(config_.cost.app_step_us); }
+
+  // Hooks for the explorer.
+  void set_write_hook(VirtualDisk::WriteHook hook);
+  void set_op_hook(SimFs::OpHook hook);
+
+  std::vector<cow::VolumeId> volumes() const;
+
+ private:
+  Machine(cow::Pool* pool, const MachineConfig& config, Prng prng);
+  Status attach(cow::VolumeId volume);
+  void mounted(std::unique_ptr<SimFs> fs);
+
+  cow::Pool* pool_;
+  MachineConfig config_;
+  Prng prng_;
+  SimClock clock_;
+  Trace trace_;
+  std::vector<std::unique_ptr<VirtualDisk>> disks_;
+  std::vector<std::unique_ptr<PageCache>> caches_;
+  std::vector<std::unique_ptr<SimFs>> fs_;
+  SimFs::OpHook op_hook_;
+};
+
+}  // namespace snapsim::sim

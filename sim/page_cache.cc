@@ -1,0 +1,119 @@
+#include "sim/page_cache.h"
+
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace snapsim::sim {
+
+const char* writeback_name(Writeback w) {
+  switch (w) {
+    case Writeback::kEager: return "eager";
+    case Writeback::kLazy: return "lazy";
+    case Writeback::kRandom: return "random";
+  }
+  return "?";
+}
+
+cow::Result<Writeback> parse_writeback(const std::string& name) {
+  if (name == "eager") return Writeback::kEager;
+  if (name == "lazy") return Writeback::kLazy;
+  if (name == "random") return Writeback::kRandom;
+  return Status::invalid_argument(
+      fmt::format("unknown writeback policy '{}' (expected eager, lazy or random)", name));
+}
+
+PageCache::PageCache(VirtualDisk* disk, Writeback policy, Prng prng, SimClock* clock,
+                     const CostModel* cost)
+    : disk_(disk), policy_(policy), prng_(prng), clock_(clock), cost_(cost) {}
+
+cow::Result<std::byte*> PageCache::page(uint64_t block) {
+  auto it = pages_.find(block);
+  if (it == pages_.end()) {
+    Page p;
+    p.data = std::make_unique<std::byte[]>(block_size());
+    SNAPSIM_RETURN_IF_ERROR(disk_->read(block, {p.data.get(), block_size()}));
+    it = pages_.emplace(block, std::move(p)).first;
+  }
+  clock_->advance_us(cost_->page_copy_us);
+  return it->second.data.get();
+}
+
+Status PageCache::mark_dirty(uint64_t block, uint32_t owner) {
+  auto it = pages_.find(block);
+  if (it == pages_.end()) {
+    return Status::invalid_argument(fmt::format("page {} is not cached", block));
+  }
+  it->second.dirty = true;
+  it->second.owner = owner;
+  if (policy_ == Writeback::kEager) return write_page(block, it->second);
+  return Status::ok();
+}
+
+bool PageCache::is_dirty(uint64_t block) const {
+  auto it = pages_.find(block);
+  return it != pages_.end() && it->second.dirty;
+}
+
+Status PageCache::write_page(uint64_t block, Page& p) {
+  // Clear first: the write hook may capture a frozen image, which must not
+  // count this page as dirty once it is on the disk.
+  p.dirty = false;
+  Status st = disk_->write(block, {p.data.get(), block_size()});
+  if (!st.is_ok()) p.dirty = true;
+  return st;
+}
+
+Status PageCache::write_back(uint64_t block) {
+  auto it = pages_.find(block);
+  if (it == pages_.end() || !it->second.dirty) return Status::ok();
+  return write_page(block, it->second);
+}
+
+void PageCache::drop_owner(uint32_t owner) {
+  std::erase_if(pages_, [owner](const auto& kv) { return kv.second.owner == owner; });
+}
+
+Status PageCache::sync_owner(uint32_t owner) {
+  for (auto& [block, p] : pages_) {
+    if (p.dirty && p.owner == owner) SNAPSIM_RETURN_IF_ERROR(write_page(block, p));
+  }
+  return Status::ok();
+}
+
+Status PageCache::sync_all() {
+  for (auto& [block, p] : pages_) {
+    if (p.dirty) SNAPSIM_RETURN_IF_ERROR(write_page(block, p));
+  }
+  return disk_->flush();
+}
+
+Status PageCache::background_writeback() {
+  if (policy_ != Writeback::kRandom) return Status::ok();
+  if (!prng_.chance(1, 3)) return Status::ok();
+  std::vector<uint64_t> dirty;
+  for (const auto& [block, p] : pages_) {
+    if (p.dirty) dirty.push_back(block);
+  }
+  if (dirty.empty()) return Status::ok();
+  prng_.shuffle(dirty);
+  const size_t n = 1 + prng_.uniform(dirty.size());
+  for (size_t i = 0; i < n; ++i) SNAPSIM_RETURN_IF_ERROR(write_back(dirty[i]));
+  return Status::ok();
+}
+
+size_t PageCache::dirty_count() const {
+  size_t n = 0;
+  for (const auto& [block, p] : pages_) n += p.dirty ? 1 : 0;
+  return n;
+}
+
+std::vector<std::pair<uint64_t, std::span<const std::byte>>> PageCache::dirty_pages() const {
+  std::vector<std::pair<uint64_t, std::span<const std::byte>>> out;
+  for (const auto& [block, p] : pages_) {
+    if (p.dirty) out.emplace_back(block, std::span<const std::byte>(p.data.get(), block_size()));
+  }
+  return out;
+}
+
+}  // namespace snapsim::sim

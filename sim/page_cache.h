@@ -1,0 +1,81 @@
+// PageCache: the guest's volatile page cache over one virtual disk.
+//
+// File and metadata writes land here as dirty pages; the disk sees them only
+// when they are written back:
+//   - sync of an owner (fsync of a file: its data pages in ascending block
+//     order), of single blocks (inode, directory), or of everything;
+//   - the writeback policy, after every file operation:
+//       eager   every page is written the moment it is dirtied (write-through)
+//       lazy    never: only syncs write pages back
+//       random  with probability 1/3, a random number of dirty pages, chosen
+//               at random and written in random order (the run's
+//               "writeback" Prng stream): a real kernel's writeback order is
+//               not the application's write order.
+// A snapshot never captures this cache; fsfreeze and app quiescing flush it.
+// Pages are never evicted (clean pages stay cached): guest RAM is not modeled.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "cow/status.h"
+#include "sim/prng.h"
+#include "sim/virtual_disk.h"
+
+namespace snapsim::sim {
+
+enum class Writeback { kEager, kLazy, kRandom };
+const char* writeback_name(Writeback w);
+cow::Result<Writeback> parse_writeback(const std::string& name);
+
+inline constexpr uint32_t kMetaOwner = UINT32_MAX;
+
+class PageCache {
+ public:
+  PageCache(VirtualDisk* disk, Writeback policy, Prng prng, SimClock* clock, const CostModel* cost);
+
+  uint32_t block_size() const { return disk_->block_size(); }
+  VirtualDisk& disk() { return *disk_; }
+
+  // The cached page for `block`, read from disk on first use.
+  cow::Result<std::byte*> page(uint64_t block);
+  // Marks a page dirty on behalf of `owner` (an inode, or kMetaOwner).
+  // Under `eager` the page is written at once.
+  Status mark_dirty(uint64_t block, uint32_t owner);
+  bool is_dirty(uint64_t block) const;
+
+  // Forgets every page of `owner`, dirty or not (the file was deleted: its
+  // dirty data is never written).
+  void drop_owner(uint32_t owner);
+  Status write_back(uint64_t block);  // no-op when clean
+  Status sync_owner(uint32_t owner);  // that owner's dirty pages, ascending
+  Status sync_all();                  // every dirty page ascending, then FLUSH
+  Status flush() { return disk_->flush(); }
+  // The writeback policy's chance to write pages in the background.
+  Status background_writeback();
+
+  size_t dirty_count() const;
+  // (block, contents) of every dirty page, ascending: what a freeze flushes.
+  std::vector<std::pair<uint64_t, std::span<const std::byte>>> dirty_pages() const;
+
+ private:
+  struct Page {
+    std::unique_ptr<std::byte[]> data;
+    bool dirty = false;
+    uint32_t owner = kMetaOwner;
+  };
+  Status write_page(uint64_t block, Page& p);
+
+  VirtualDisk* disk_;
+  Writeback policy_;
+  Prng prng_;
+  SimClock* clock_;
+  const CostModel* cost_;
+  std::map<uint64_t, Page> pages_;
+};
+
+}  // namespace snapsim::sim

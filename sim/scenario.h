@@ -1,0 +1,65 @@
+// Scenario: what the explorer runs (a workload), and Classifier: how it
+// judges a restored image (the checkers). Both are interfaces so that sim/
+// depends on neither workloads/ nor checkers/.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sim/commit_log.h"
+#include "sim/machine.h"
+#include "sim/scheduler.h"
+#include "sim/verdict.h"
+
+namespace snapsim::sim {
+
+// What an application found when it opened a restored image. Filled in by
+// the workload's inspect(); judged by a Classifier.
+struct AppState {
+  bool opened = false;
+  std::string open_error;          // why it could not open (opened == false)
+  bool recovered = false;          // its recovery had work to do
+  std::string recovery_detail;     // what recovery did
+  std::string integrity_error;     // storage integrity check failure, empty if fine
+  std::vector<std::string> invariant_failures;
+  Digest digest;                   // logical state, comparable with CommitLog digests
+  std::string summary;             // one line for people: "3 invoices, next number 4"
+};
+
+class Scenario {
+ public:
+  virtual ~Scenario() = default;
+  virtual MachineConfig machine_config() const = 0;
+  // Creates the initial files on a freshly formatted machine. The explorer
+  // syncs everything afterwards: setup is durable before exploration starts.
+  virtual Status setup(Machine& m) = 0;
+  // Digest of the live logical state (read through the page cache).
+  virtual cow::Result<Digest> digest(Machine& m) = 0;
+  // Fresh clients for one execution. They report begin/ack to `log`.
+  virtual cow::Result<std::vector<std::unique_ptr<Client>>> make_clients(Machine& m,
+                                                                        CommitLog& log) = 0;
+  // Opens a restored machine as the application would after a reboot (runs
+  // its recovery), checks integrity and invariants, and reads its state.
+  // Never fails: problems are described in the AppState.
+  virtual AppState inspect(Machine& restored) = 0;
+};
+
+struct PointContext {
+  uint64_t acked = 0;
+  uint64_t issued = 0;
+  const std::vector<Digest>* digests = nullptr;
+};
+
+struct Judgement {
+  Verdict verdict = Verdict::kConsistent;
+  std::string detail;
+};
+
+class Classifier {
+ public:
+  virtual ~Classifier() = default;
+  virtual Judgement classify(const AppState& state, const PointContext& ctx) const = 0;
+};
+
+}  // namespace snapsim::sim

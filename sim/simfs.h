@@ -1,0 +1,136 @@
+// SimFs: a flat directory of files on one virtual disk, through the page cache.
+//
+// On-disk layout (block size B, from the disk):
+//   block 0                    superblock (magic, geometry)
+//   blocks 1 .. D              directory: 64-byte entries {name, inode, generation}
+//   blocks D+1 .. D+max_files  inode table, one inode per block {used, generation, size}
+//   then max_files regions     inode i owns the data blocks
+//                              [data_start + i*max_file_blocks, +max_file_blocks)
+// Block allocation is therefore implicit (no bitmap): the metadata that can
+// be lost or reordered is the directory and each file's size.
+//
+// Ordering guarantees (and only these; everything else may reach the disk in
+// any order, or not at all, under the writeback policy):
+//   - fsync(f) / fdatasync(f): f's dirty data pages (ascending), then f's
+//     inode block, then FLUSH. When it returns, f's contents and size as of
+//     the call are on the disk. It does not persist f's directory entry.
+//     (fdatasync is fsync here: size is the only inode field.)
+//   - sync_dir(): every dirty directory block, then FLUSH. Persists creates,
+//     unlinks and renames done before the call. A created file whose inode
+//     was never written is still absent after a restore.
+//   - sync_all() (syncfs, FIFREEZE): every dirty page, then FLUSH.
+//   - A directory block and an inode block are each written whole, so a
+//     change confined to one of them is atomic. With B >= 4096 and the
+//     default 64 files the directory is one block: rename is then atomic.
+//   - Extending a file zero-fills the gap through the cache; the zeroes are
+//     ordinary dirty pages, so a size that reached the disk before the data
+//     exposes stale or zero bytes, as on a real file system without
+//     data=ordered journaling.
+// mount() runs a check: a directory entry counts only if its inode is in
+// use with the same generation; an inode no entry names is freed; of two
+// entries with one name or one inode, the lower slot wins.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cow/status.h"
+#include "sim/page_cache.h"
+#include "sim/trace.h"
+
+namespace snapsim::sim {
+
+using cow::Result;
+
+struct SimFsOptions {
+  uint32_t max_files = 64;
+  uint32_t max_file_blocks = 4096;  // 16 MiB files at 4 KiB blocks
+};
+
+// A handle: inode number plus generation, so a handle to a deleted file
+// fails instead of reaching a file that reused the inode.
+struct FileRef {
+  uint32_t ino = UINT32_MAX;
+  uint32_t gen = 0;
+  friend bool operator==(FileRef, FileRef) = default;
+};
+
+inline constexpr size_t kMaxNameLength = 47;
+
+class SimFs {
+ public:
+  // Called after every completed file operation with a one-line description.
+  using OpHook = std::function<void(const std::string& op)>;
+
+  // Disk blocks a file system with these options needs.
+  static uint64_t blocks_needed(const SimFsOptions& o, uint32_t block_size);
+  // Writes an empty file system through the cache and syncs it.
+  static Status format(PageCache& cache, const SimFsOptions& options);
+  // Reads and checks the file system on the cache's disk.
+  static Result<SimFs> mount(PageCache& cache);
+
+  Result<FileRef> open(std::string_view name, bool create);
+  Result<FileRef> lookup(std::string_view name) const;
+  bool exists(std::string_view name) const { return lookup(name).is_ok(); }
+  std::vector<std::string> list() const;
+
+  // Reads up to out.size() bytes; returns how many (short at end of file).
+  Result<size_t> read(FileRef f, uint64_t offset, std::span<std::byte> out);
+  Status write(FileRef f, uint64_t offset, std::span<const std::byte> data);
+  Status truncate(FileRef f, uint64_t size);
+  Result<uint64_t> size(FileRef f) const;
+  Status unlink(std::string_view name);
+  Status rename(std::string_view from, std::string_view to);
+
+  Status fsync(FileRef f);
+  Status fdatasync(FileRef f) { return fsync(f); }
+  Status sync_dir();
+  Status sync_all() { return cache_->sync_all(); }
+
+  uint64_t max_file_size() const;
+  PageCache& cache() { return *cache_; }
+  void set_op_hook(OpHook hook) { hook_ = std::move(hook); }
+  // Names the fsck dropped or freed at mount, for recovery reports.
+  const std::vector<std::string>& mount_repairs() const { return repairs_; }
+
+ private:
+  struct Inode {
+    bool used = false;
+    uint32_t gen = 0;
+    uint64_t size = 0;
+  };
+  struct Entry {
+    bool used = false;
+    std::string name;
+    uint32_t ino = 0;
+    uint32_t gen = 0;
+  };
+  SimFs(PageCache* cache, const SimFsOptions& o);
+
+  uint32_t entries_per_block() const;
+  uint64_t dir_start() const { return 1; }
+  uint64_t dir_blocks() const;
+  uint64_t inode_block(uint32_t ino) const { return dir_start() + dir_blocks() + ino; }
+  uint64_t data_block(uint32_t ino, uint64_t file_block) const;
+  Status check(FileRef f) const;
+  Status store_inode(uint32_t ino);
+  Status store_entry(uint32_t slot);
+  Status zero_range(uint32_t ino, uint64_t from, uint64_t to);
+  Status copy_in(uint32_t ino, uint64_t offset, std::span<const std::byte> data);
+  int find_entry(std::string_view name) const;
+  Status op_done(std::string op);
+
+  PageCache* cache_;
+  SimFsOptions options_;
+  std::vector<Inode> inodes_;
+  std::vector<Entry> entries_;
+  OpHook hook_;
+  std::vector<std::string> repairs_;
+  uint32_t next_ino_ = UINT32_MAX;  // next-fit allocation cursor (last allocated)
+};
+
+}  // namespace snapsim::sim

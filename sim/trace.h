@@ -1,0 +1,56 @@
+// Trace: every event of a simulated run, in order, with a stable hash.
+//
+// The hash is XXH3-64 over a canonical encoding of each event (kind, numbers,
+// text, little-endian), so the same seed and configuration give the same hash
+// on every machine. Events are kept in memory so a replay can print the ones
+// around a snapshot point.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <xxhash.h>
+
+namespace snapsim::sim {
+
+enum class EventKind : uint8_t {
+  kBlockWrite,   // disk, lba, fua
+  kFlush,        // disk
+  kFileOp,       // op text (e.g. "write invoices.dat 0+96"), client
+  kTxnBegin,     // client, txn index
+  kTxnCommit,    // client, commit number (1-based, global order)
+  kTxnAck,       // client, commit number
+  kTxnAbort,     // client
+  kStep,         // client, step text
+  kNote,         // free text (setup, recovery)
+};
+const char* event_kind_name(EventKind k);
+
+struct Event {
+  EventKind kind;
+  uint32_t a = 0;
+  uint64_t b = 0;
+  uint64_t time_ns = 0;
+  std::string text;
+  std::string to_string() const;
+};
+
+class Trace {
+ public:
+  Trace();
+  ~Trace();
+  Trace(const Trace&) = delete;
+  Trace& operator=(const Trace&) = delete;
+
+  void add(EventKind kind, uint32_t a, uint64_t b, uint64_t time_ns, std::string text = {});
+  uint64_t hash() const;
+  size_t size() const { return events_.size(); }
+  const std::vector<Event>& events() const { return events_; }
+
+ private:
+  std::vector<Event> events_;
+  XXH3_state_t* state_;
+};
+
+}  // namespace snapsim::sim

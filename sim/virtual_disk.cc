@@ -1,0 +1,27 @@
+#include "sim/virtual_disk.h"
+
+namespace snapsim::sim {
+
+Status VirtualDisk::write(uint64_t lba, std::span<const std::byte> block, bool fua) {
+  SNAPSIM_RETURN_IF_ERROR(pool_->write_blocks(volume_, lba, block));
+  ++writes_issued_;
+  if (fua) writes_durable_ = writes_issued_;
+  clock_->advance_us(cost_->device.write_us);
+  if (trace_) trace_->add(EventKind::kBlockWrite, index_, lba | (fua ? 1ull << 63 : 0), clock_->now_ns());
+  if (hook_) hook_(index_);
+  return Status::ok();
+}
+
+Status VirtualDisk::read(uint64_t lba, std::span<std::byte> block) {
+  clock_->advance_us(cost_->device.read_us);
+  return pool_->read_blocks(volume_, lba, block);
+}
+
+Status VirtualDisk::flush() {
+  writes_durable_ = writes_issued_;
+  clock_->advance_us(cost_->device.flush_us);
+  if (trace_) trace_->add(EventKind::kFlush, index_, 0, clock_->now_ns());
+  return Status::ok();
+}
+
+}  // namespace snapsim::sim

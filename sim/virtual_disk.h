@@ -1,0 +1,58 @@
+// VirtualDisk: the guest's block device, backed by a COW volume.
+//
+// Writes complete in issue order and land in the volume at once, so the
+// volume always holds exactly the prefix of the issued write stream: that is
+// what a hypervisor snapshot captures (it drains the queue first). FLUSH and
+// FUA are recorded (trace, time) and tracked as the durable prefix for the
+// power-loss model; under the snapshot model they do not change the image.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+
+#include "cow/pool.h"
+#include "sim/cost_model.h"
+#include "sim/sim_clock.h"
+#include "sim/trace.h"
+
+namespace snapsim::sim {
+
+using cow::Status;
+
+class VirtualDisk {
+ public:
+  // Called after every completed block write: the explorer's hook for
+  // `none` snapshot points.
+  using WriteHook = std::function<void(uint32_t disk)>;
+
+  VirtualDisk(cow::Pool* pool, cow::VolumeId volume, uint32_t index, SimClock* clock,
+              const CostModel* cost, Trace* trace)
+      : pool_(pool), volume_(volume), index_(index), clock_(clock), cost_(cost), trace_(trace) {}
+
+  uint32_t block_size() const { return pool_->block_size(); }
+  uint64_t size_blocks() const { return pool_->size_blocks(volume_).value(); }
+  cow::VolumeId volume() const { return volume_; }
+  uint32_t index() const { return index_; }
+
+  Status write(uint64_t lba, std::span<const std::byte> block, bool fua = false);
+  Status read(uint64_t lba, std::span<std::byte> block);
+  Status flush();
+
+  uint64_t writes_issued() const { return writes_issued_; }
+  uint64_t writes_durable() const { return writes_durable_; }
+  void set_write_hook(WriteHook hook) { hook_ = std::move(hook); }
+
+ private:
+  cow::Pool* pool_;
+  cow::VolumeId volume_;
+  uint32_t index_;
+  SimClock* clock_;
+  const CostModel* cost_;
+  Trace* trace_;
+  WriteHook hook_;
+  uint64_t writes_issued_ = 0;
+  uint64_t writes_durable_ = 0;
+};
+
+}  // namespace snapsim::sim

@@ -1,0 +1,39 @@
+#include "workloads/registry.h"
+
+#include <fmt/format.h>
+
+#include "workloads/invoice_flatfile.h"
+
+namespace snapsim::workloads {
+
+const std::vector<WorkloadInfo>& builtin_workloads() {
+  static const std::vector<WorkloadInfo> kAll = [] {
+    std::vector<WorkloadInfo> v;
+    v.push_back(InvoiceFlatfile::info(false));
+    v.push_back(InvoiceFlatfile::info(true));
+    return v;
+  }();
+  return kAll;
+}
+
+const WorkloadInfo* find_workload(const std::string& name) {
+  for (const auto& w : builtin_workloads()) {
+    if (w.name == name) return &w;
+  }
+  return nullptr;
+}
+
+Result<std::unique_ptr<Workload>> make_workload(const std::string& name,
+                                                const std::vector<std::string>& overrides) {
+  const WorkloadInfo* info = find_workload(name);
+  if (!info) {
+    std::string known;
+    for (const auto& w : builtin_workloads()) known += (known.empty() ? "" : ", ") + w.name;
+    return Status::not_found(fmt::format("unknown workload '{}' (built-in: {})", name, known));
+  }
+  auto params = Params::resolve(name, info->params, overrides);
+  if (!params) return params.status();
+  return info->make(*params);
+}
+
+}  // namespace snapsim::workloads
