@@ -127,7 +127,7 @@ int list_workloads() {
         case workloads::ParamKind::kChoice: domain = fmt::format("{}", fmt::join(p.choices, "|")); break;
         case workloads::ParamKind::kBool: domain = "true|false"; break;
       }
-      fmt::print("    -p {}={:<10} {} ({})\n", p.name, p.default_value, p.help, domain);
+      fmt::print("    -p {:<22} {} ({})\n", p.name + "=" + p.default_value, p.help, domain);
     }
   }
   return kExitOk;

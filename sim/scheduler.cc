@@ -34,7 +34,7 @@ Status run_schedule(const std::vector<Client*>& clients, ChoiceSource& choices,
     for (size_t i = 0; i < clients.size(); ++i) {
       if (clients[i]->done()) continue;
       any_left = true;
-      if (!blocked[i]) runnable.push_back(i);
+      if (!blocked[i] && clients[i]->can_run()) runnable.push_back(i);
     }
     if (!any_left) return Status::ok();
     if (runnable.empty()) {

@@ -29,6 +29,11 @@ class Client {
   // Runs one step. An error Status aborts the whole run (bad script, I/O error).
   virtual cow::Result<StepResult> step() = 0;
   virtual bool done() const = 0;
+  // False when the next step would only find its lock taken. Lets the
+  // scheduler skip clients that cannot progress, so enumeration does not
+  // branch on no-op attempts. Default: try and see (step() may return
+  // kBlocked).
+  virtual bool can_run() const { return true; }
 };
 
 class ChoiceSource {

@@ -154,21 +154,31 @@ Status SimFs::store_inode(uint32_t ino) {
   return cache_->mark_dirty(block, kMetaOwner);
 }
 
-Status SimFs::store_entry(uint32_t slot) {
-  const uint64_t block = dir_start() + slot / entries_per_block();
-  auto p = cache_->page(block);
-  if (!p) return p.status();
-  std::byte* e = *p + (slot % entries_per_block()) * kEntrySize;
-  std::memset(e, 0, kEntrySize);
-  const Entry& en = entries_[slot];
-  if (en.used) {
-    e[0] = std::byte{1};
-    e[1] = static_cast<std::byte>(en.name.size());
-    std::memcpy(e + 2, en.name.data(), en.name.size());
-    put32(e + 52, en.ino);
-    put32(e + 56, en.gen);
+Status SimFs::store_entry(uint32_t slot) { return store_entries({slot}); }
+
+Status SimFs::store_entries(std::initializer_list<uint32_t> slots) {
+  // Encode every changed slot first, then dirty each block once: a change
+  // confined to one directory block reaches the disk whole, even under
+  // write-through.
+  std::vector<uint64_t> blocks;
+  for (uint32_t slot : slots) {
+    const uint64_t block = dir_start() + slot / entries_per_block();
+    auto p = cache_->page(block);
+    if (!p) return p.status();
+    std::byte* e = *p + (slot % entries_per_block()) * kEntrySize;
+    std::memset(e, 0, kEntrySize);
+    const Entry& en = entries_[slot];
+    if (en.used) {
+      e[0] = std::byte{1};
+      e[1] = static_cast<std::byte>(en.name.size());
+      std::memcpy(e + 2, en.name.data(), en.name.size());
+      put32(e + 52, en.ino);
+      put32(e + 56, en.gen);
+    }
+    if (std::find(blocks.begin(), blocks.end(), block) == blocks.end()) blocks.push_back(block);
   }
-  return cache_->mark_dirty(block, kMetaOwner);
+  for (uint64_t b : blocks) SNAPSIM_RETURN_IF_ERROR(cache_->mark_dirty(b, kMetaOwner));
+  return Status::ok();
 }
 
 int SimFs::find_entry(std::string_view name) const {
@@ -323,14 +333,18 @@ Status SimFs::truncate(FileRef f, uint64_t size) {
   if (size == in.size) return op_done(fmt::format("truncate ino {} {}", f.ino, size));
   const uint32_t bs = cache_->block_size();
   if (size < in.size) {
-    // Zero the tail of the last kept block, so a later extension reads zeros.
-    const uint64_t tail_end = std::min<uint64_t>(in.size, (size + bs - 1) / bs * bs);
-    SNAPSIM_RETURN_IF_ERROR(zero_range(f.ino, size, tail_end));
+    // Shrink the size first, then zero the tail of the last kept block (now
+    // beyond the end), so a later extension reads zeros and no image shows
+    // zeros inside the old size.
+    const uint64_t old = in.size;
+    in.size = size;
+    SNAPSIM_RETURN_IF_ERROR(store_inode(f.ino));
+    SNAPSIM_RETURN_IF_ERROR(zero_range(f.ino, size, std::min<uint64_t>(old, (size + bs - 1) / bs * bs)));
   } else {
     SNAPSIM_RETURN_IF_ERROR(zero_range(f.ino, in.size, size));
+    in.size = size;
+    SNAPSIM_RETURN_IF_ERROR(store_inode(f.ino));
   }
-  in.size = size;
-  SNAPSIM_RETURN_IF_ERROR(store_inode(f.ino));
   return op_done(fmt::format("truncate ino {} {}", f.ino, size));
 }
 
@@ -361,8 +375,8 @@ Status SimFs::rename(std::string_view from, std::string_view to) {
     entries_[dst].ino = entries_[src].ino;
     entries_[dst].gen = entries_[src].gen;
     entries_[src] = Entry{};
-    SNAPSIM_RETURN_IF_ERROR(store_entry(static_cast<uint32_t>(dst)));
-    SNAPSIM_RETURN_IF_ERROR(store_entry(static_cast<uint32_t>(src)));
+    SNAPSIM_RETURN_IF_ERROR(
+        store_entries({static_cast<uint32_t>(dst), static_cast<uint32_t>(src)}));
     inodes_[victim].used = false;
     inodes_[victim].size = 0;
     cache_->drop_owner(victim);

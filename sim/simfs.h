@@ -33,6 +33,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <span>
 #include <string>
 #include <string_view>
@@ -119,6 +120,7 @@ class SimFs {
   Status check(FileRef f) const;
   Status store_inode(uint32_t ino);
   Status store_entry(uint32_t slot);
+  Status store_entries(std::initializer_list<uint32_t> slots);
   Status zero_range(uint32_t ino, uint64_t from, uint64_t to);
   Status copy_in(uint32_t ino, uint64_t offset, std::span<const std::byte> data);
   int find_entry(std::string_view name) const;

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <string_view>
 
@@ -24,6 +25,7 @@ inline constexpr size_t kVerdictCount = 7;
 
 const char* verdict_name(Verdict v);
 std::optional<Verdict> parse_verdict(std::string_view name);
+inline std::ostream& operator<<(std::ostream& os, Verdict v) { return os << verdict_name(v); }
 inline bool is_failure(Verdict v) { return v >= Verdict::kLostCommitted; }
 inline Verdict worst(Verdict a, Verdict b) { return a > b ? a : b; }
 

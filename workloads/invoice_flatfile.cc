@@ -303,6 +303,9 @@ class InvoiceClient : public sim::Client {
         shared_(shared), prng_(m.prng().fork("client", id)) {}
 
   bool done() const override { return txn_ == invoices_; }
+  bool can_run() const override {
+    return phase_ != 0 || shared_.owner < 0 || shared_.owner == static_cast<int>(id_);
+  }
 
   Result<sim::StepResult> step() override {
     SimFs& fs = m_.fs();
@@ -417,6 +420,7 @@ class ClientsWithShared : public sim::Client {
       : shared_(std::move(s)), client_(std::move(c)) {}
   Result<sim::StepResult> step() override { return client_->step(); }
   bool done() const override { return client_->done(); }
+  bool can_run() const override { return client_->can_run(); }
 
  private:
   std::shared_ptr<Shared> shared_;

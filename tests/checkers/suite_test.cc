@@ -1,0 +1,67 @@
+#define BOOST_TEST_MODULE checkers
+#include <boost/test/unit_test.hpp>
+
+#include "checkers/suite.h"
+
+using namespace snapsim;
+using sim::Verdict;
+
+namespace {
+
+std::vector<sim::Digest> digests() { return {{1, 0}, {2, 0}, {3, 0}, {4, 0}}; }
+
+sim::AppState good(uint64_t k) {
+  sim::AppState s;
+  s.opened = true;
+  s.digest = sim::Digest{k + 1, 0};
+  return s;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(CheckerSuiteTest)
+
+BOOST_AUTO_TEST_CASE(state_within_acked_and_issued_is_consistent) {
+  auto suite = checkers::CheckerSuite::standard();
+  const auto d = digests();
+  sim::PointContext ctx{1, 2, &d};
+  BOOST_TEST(suite.classify(good(1), ctx).verdict == Verdict::kConsistent);
+  BOOST_TEST(suite.classify(good(2), ctx).verdict == Verdict::kConsistent);
+  auto rec = good(2);
+  rec.recovered = true;
+  BOOST_TEST(suite.classify(rec, ctx).verdict == Verdict::kRecovered);
+}
+
+BOOST_AUTO_TEST_CASE(older_state_is_lost_committed_and_unknown_state_torn) {
+  auto suite = checkers::CheckerSuite::standard();
+  const auto d = digests();
+  sim::PointContext ctx{2, 2, &d};
+  auto j = suite.classify(good(1), ctx);
+  BOOST_TEST(j.verdict == Verdict::kLostCommitted);
+  BOOST_TEST(j.detail.find("commit 1") != std::string::npos);
+  auto torn = good(0);
+  torn.digest = sim::Digest{99, 9};
+  BOOST_TEST(suite.classify(torn, ctx).verdict == Verdict::kTornTransaction);
+  // Newer than issued is torn too: the oracle never accepts the future.
+  sim::PointContext early{0, 1, &d};
+  BOOST_TEST(suite.classify(good(3), early).verdict == Verdict::kTornTransaction);
+}
+
+BOOST_AUTO_TEST_CASE(worst_finding_wins) {
+  auto suite = checkers::CheckerSuite::standard();
+  const auto d = digests();
+  sim::PointContext ctx{0, 0, &d};
+  auto s = good(0);
+  s.digest = sim::Digest{77, 7};
+  s.invariant_failures = {"ledger unbalanced"};
+  BOOST_TEST(suite.classify(s, ctx).verdict == Verdict::kInvariantViolation);
+  s.integrity_error = "record 3 malformed";
+  auto j = suite.classify(s, ctx);
+  BOOST_TEST(j.verdict == Verdict::kCorrupt);
+  BOOST_TEST(j.detail == "record 3 malformed");
+  sim::AppState dead;
+  dead.open_error = "no superblock";
+  BOOST_TEST(suite.classify(dead, ctx).verdict == Verdict::kUnrecoverable);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,172 @@
+// The explorer end to end on the flat-file workloads, in process. The CLI
+// integration tests (tests/cli) check the same through the real binary.
+#define BOOST_TEST_MODULE explorer
+#include <boost/test/unit_test.hpp>
+
+#include "checkers/suite.h"
+#include "reports/json_report.h"
+#include "reports/run_record.h"
+#include "sim/explorer.h"
+#include "workloads/registry.h"
+
+using namespace snapsim;
+using sim::Quiesce;
+using sim::Verdict;
+
+namespace {
+
+sim::ExploreResult explore(const std::string& name, sim::ExploreOptions o,
+                           std::vector<std::string> params = {}) {
+  auto w = workloads::make_workload(name, params).value();
+  auto suite = checkers::CheckerSuite::standard();
+  auto r = sim::explore(*w, suite, o);
+  BOOST_REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
+  return std::move(r).value();
+}
+
+const sim::LevelResult& level(const sim::ExploreResult& r, Quiesce q) {
+  for (const auto& l : r.levels) {
+    if (l.level == q) return l;
+  }
+  BOOST_FAIL("level not explored");
+  return r.levels.front();
+}
+
+uint64_t failures(const sim::LevelResult& l) {
+  uint64_t n = 0;
+  for (size_t v = static_cast<size_t>(Verdict::kLostCommitted); v < sim::kVerdictCount; ++v) {
+    n += l.verdicts[v];
+  }
+  return n;
+}
+
+std::string json_of(const sim::ExploreResult& r, const std::string& name) {
+  std::vector<reports::RunRecord> runs;
+  for (const auto& l : r.levels) {
+    reports::RunRecord rec;
+    rec.workload = name;
+    rec.level = l;
+    rec.trace_hash = r.trace_hash;
+    runs.push_back(rec);
+  }
+  return reports::to_json(runs);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(ExplorerTest)
+
+BOOST_AUTO_TEST_CASE(same_seed_gives_identical_trace_and_results) {
+  for (auto wb : {sim::Writeback::kRandom, sim::Writeback::kLazy}) {
+    sim::ExploreOptions o;
+    o.seed = 17;
+    o.writeback = wb;
+    o.schedules = 3;
+    const auto a = explore("invoice-flatfile", o);
+    const auto b = explore("invoice-flatfile", o);
+    BOOST_TEST(a.trace_hash == b.trace_hash);
+    BOOST_TEST(json_of(a, "x") == json_of(b, "x"));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(different_seeds_give_different_schedules) {
+  std::set<uint64_t> hashes;
+  for (uint64_t seed = 1; seed <= 6; ++seed) {
+    sim::ExploreOptions o;
+    o.seed = seed;
+    o.levels = {Quiesce::kApp};
+    hashes.insert(explore("invoice-flatfile", o).trace_hash);
+  }
+  BOOST_TEST(hashes.size() > 1u);
+}
+
+BOOST_AUTO_TEST_CASE(naive_flatfile_needs_app_quiescing) {
+  for (uint64_t seed : {1, 2, 3}) {
+    for (auto wb : {sim::Writeback::kRandom, sim::Writeback::kLazy, sim::Writeback::kEager}) {
+      sim::ExploreOptions o;
+      o.seed = seed;
+      o.writeback = wb;
+      const auto r = explore("invoice-flatfile", o);
+      BOOST_TEST(failures(level(r, Quiesce::kNone)) > 0u);
+      BOOST_TEST(failures(level(r, Quiesce::kFsfreeze)) > 0u);
+      BOOST_TEST(failures(level(r, Quiesce::kApp)) == 0u);
+      BOOST_TEST(level(r, Quiesce::kApp).points == r.commits + 1);
+      const auto& f = level(r, Quiesce::kNone).first_failure;
+      BOOST_REQUIRE(f.has_value());
+      BOOST_TEST(!f->detail.empty());
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(journaled_flatfile_is_safe_without_quiescing_and_recovers) {
+  for (uint64_t seed : {1, 2, 3, 4}) {
+    for (auto wb : {sim::Writeback::kRandom, sim::Writeback::kLazy, sim::Writeback::kEager}) {
+      sim::ExploreOptions o;
+      o.seed = seed;
+      o.writeback = wb;
+      o.schedules = 2;
+      const auto r = explore("invoice-flatfile-journaled", o);
+      for (const auto& l : r.levels) BOOST_TEST(failures(l) == 0u);
+      BOOST_TEST(level(r, Quiesce::kNone).verdicts[static_cast<size_t>(Verdict::kRecovered)] > 0u);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(all_schedules_enumerates_every_order_of_invoices) {
+  sim::ExploreOptions o;
+  o.all_schedules = true;
+  o.levels = {Quiesce::kApp};
+  // Invoices are serialized by the app's lock: 2 clients x 2 invoices can
+  // enter them in C(4,2) = 6 orders.
+  const auto r = explore("invoice-flatfile", o, {"clients=2", "invoices=2"});
+  BOOST_TEST(r.schedules_run == 6u);
+}
+
+BOOST_AUTO_TEST_CASE(identical_images_are_checked_once) {
+  sim::ExploreOptions o;
+  o.schedules = 4;
+  o.levels = {Quiesce::kApp};
+  const auto r = explore("invoice-flatfile", o, {"clients=1"});
+  // One client: every schedule is the same run, so the images repeat.
+  BOOST_TEST(level(r, Quiesce::kApp).points == 4 * (r.commits + 1));
+  BOOST_TEST(level(r, Quiesce::kApp).distinct_images == r.commits + 1);
+}
+
+BOOST_AUTO_TEST_CASE(freeze_windows_grow_with_the_quiesce_level) {
+  sim::ExploreOptions o;
+  const auto r = explore("invoice-flatfile", o);
+  const double none = level(r, Quiesce::kNone).freeze_window_ms;
+  const double fs = level(r, Quiesce::kFsfreeze).freeze_window_ms;
+  const double app = level(r, Quiesce::kApp).freeze_window_ms;
+  BOOST_TEST(none > 0);
+  BOOST_TEST(fs > none);
+  BOOST_TEST(app > none);
+}
+
+BOOST_AUTO_TEST_CASE(replay_reproduces_the_first_failure) {
+  sim::ExploreOptions o;
+  o.seed = 5;
+  const auto r = explore("invoice-flatfile", o);
+  const auto& f = *level(r, Quiesce::kNone).first_failure;
+  sim::ExploreOptions p = o;
+  p.levels = {Quiesce::kNone};
+  p.only_point = std::make_pair(Quiesce::kNone, f.point);
+  const auto rep = explore("invoice-flatfile", p);
+  BOOST_REQUIRE(rep.replayed.has_value());
+  BOOST_TEST(rep.replayed->judgement.verdict == f.verdict);
+  BOOST_TEST(rep.replayed->judgement.detail == f.detail);
+  BOOST_TEST(!rep.replayed->trace_before.empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_full_pool_is_a_clear_error) {
+  auto w = workloads::make_workload("invoice-flatfile", {}).value();
+  auto suite = checkers::CheckerSuite::standard();
+  sim::ExploreOptions o;
+  o.pool_blocks = 8;
+  auto r = sim::explore(*w, suite, o);
+  BOOST_REQUIRE(!r.is_ok());
+  BOOST_TEST(r.status().code() == cow::Code::kOutOfSpace);
+  BOOST_TEST(r.status().message().find("pool") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

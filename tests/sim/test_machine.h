@@ -1,0 +1,54 @@
+// Helpers for sim tests: a pool and a freshly formatted machine.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "cow/pool.h"
+#include "sim/machine.h"
+
+namespace snapsim::testing {
+
+struct TestMachine {
+  std::unique_ptr<cow::Pool> pool;
+  std::unique_ptr<sim::Machine> machine;
+};
+
+inline sim::MachineConfig small_config(sim::Writeback wb) {
+  sim::MachineConfig c;
+  c.fs.max_files = 8;
+  c.fs.max_file_blocks = 16;
+  c.writeback = wb;
+  return c;
+}
+
+inline TestMachine make_machine(sim::Writeback wb, uint64_t seed = 1, uint32_t block_size = 4096) {
+  TestMachine t;
+  t.pool = std::make_unique<cow::Pool>(
+      cow::Pool::create(cow::PoolOptions{.block_size = block_size, .capacity_blocks = 1u << 16})
+          .value());
+  t.machine = sim::Machine::boot_fresh(t.pool.get(), small_config(wb), sim::Prng(seed)).value();
+  return t;
+}
+
+// Boots a restored machine from a snapshot of every disk, as after a reboot.
+inline std::unique_ptr<sim::Machine> restore(cow::Pool& pool, const sim::MachineConfig& c,
+                                             const std::vector<cow::SnapshotId>& snaps) {
+  std::vector<cow::VolumeId> vols;
+  for (auto s : snaps) vols.push_back(pool.clone(s).value());
+  return sim::Machine::boot_restored(&pool, c, vols, sim::Prng(99)).value();
+}
+
+inline std::span<const std::byte> bytes(const std::string& s) {
+  return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
+}
+
+inline std::string read_file(sim::SimFs& fs, const std::string& name) {
+  auto f = fs.lookup(name);
+  if (!f) return "<missing>";
+  std::string s(fs.size(*f).value(), '\0');
+  (void)fs.read(*f, 0, std::as_writable_bytes(std::span(s))).value();
+  return s;
+}
+
+}  // namespace snapsim::testing
