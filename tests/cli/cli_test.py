@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""Integration tests through the real snapsim binary.
+
+Usage: cli_test.py SNAPSIM_BINARY SCHEMA_JSON
+Each check prints one line; the script ends with 'N passed, N failed'.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+SNAPSIM, SCHEMA = sys.argv[1], sys.argv[2]
+passed = failed = 0
+
+
+def check(name, cond, info=""):
+    global passed, failed
+    if cond:
+        passed += 1
+        print(f"ok   {name}")
+    else:
+        failed += 1
+        print(f"FAIL {name} {info}")
+
+
+def run(*args, cwd=None):
+    return subprocess.run([SNAPSIM, *args], capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+def failures(run_obj):
+    v = run_obj["verdicts"]
+    return sum(v[k] for k in ("lost_committed", "torn_transaction", "invariant_violation",
+                              "corrupt", "unrecoverable"))
+
+
+def by_level(doc):
+    return {r["quiesce"]: r for r in doc["runs"]}
+
+
+def validate(doc):
+    try:
+        import jsonschema
+    except ImportError:
+        return "python3 jsonschema is not installed (scripts/install-deps.sh installs it)"
+    try:
+        jsonschema.validate(doc, json.load(open(SCHEMA)))
+    except jsonschema.ValidationError as e:
+        return str(e).splitlines()[0]
+    return None
+
+
+tmp = tempfile.mkdtemp(prefix="snapsim-cli-")
+
+# The naive flat-file app fails under none and fsfreeze, never under app.
+for seed in ("1", "7"):
+    out = os.path.join(tmp, f"flat{seed}.json")
+    r = run("run", "invoice-flatfile", "--seed", seed, "--json", out)
+    check(f"flatfile seed {seed} exits 0", r.returncode == 0, r.stderr)
+    doc = json.load(open(out))
+    err = validate(doc)
+    check(f"flatfile seed {seed} JSON matches the schema", err is None, err)
+    lv = by_level(doc)
+    check(f"flatfile seed {seed} fails under none", failures(lv["none"]) > 0)
+    check(f"flatfile seed {seed} fails under fsfreeze", failures(lv["fsfreeze"]) > 0)
+    check(f"flatfile seed {seed} has no failure under app", failures(lv["app"]) == 0)
+    kinds = lv["none"]["verdicts"]
+    check(f"flatfile seed {seed} none failures are torn or invariant violations",
+          kinds["torn_transaction"] + kinds["invariant_violation"] > 0)
+    ff = lv["none"]["first_failure"]
+    check(f"flatfile seed {seed} first failure has a replay command",
+          ff is not None and ff["replay"].startswith("snapsim replay invoice-flatfile"))
+    # The replay command reproduces the verdict.
+    rep = run(*ff["replay"].split()[1:])
+    check(f"flatfile seed {seed} replay exits 0", rep.returncode == 0, rep.stderr)
+    check(f"flatfile seed {seed} replay shows the same verdict",
+          f"): {ff['verdict']}" in rep.stdout and ff["detail"] in rep.stdout, rep.stdout[:400])
+
+# The journaled app is safe under none and shows recovered points.
+out = os.path.join(tmp, "journaled.json")
+r = run("run", "invoice-flatfile-journaled", "--quiesce", "none", "--schedules", "3", "--json", out)
+doc = json.load(open(out))
+lv = by_level(doc)
+check("journaled has no failure under none", failures(lv["none"]) == 0, json.dumps(lv["none"]["verdicts"]))
+check("journaled has recovered points under none", lv["none"]["verdicts"]["recovered"] > 0)
+check("journaled first_failure is null", lv["none"]["first_failure"] is None)
+check("journaled explored 3 schedules", lv["none"]["schedules_run"] == 3)
+
+# Determinism: same seed and configuration, byte-identical JSON.
+a, b = os.path.join(tmp, "a.json"), os.path.join(tmp, "b.json")
+run("run", "invoice-flatfile", "--seed", "42", "--schedules", "2", "--json", a)
+run("run", "invoice-flatfile", "--seed", "42", "--schedules", "2", "--json", b)
+check("same seed gives byte-identical JSON", open(a, "rb").read() == open(b, "rb").read())
+c = os.path.join(tmp, "c.json")
+run("run", "invoice-flatfile", "--seed", "43", "--schedules", "2", "--json", c)
+ha = {r["trace_hash"] for r in json.load(open(a))["runs"]}
+hc = {r["trace_hash"] for r in json.load(open(c))["runs"]}
+check("different seed gives a different trace", ha != hc)
+
+# The built-in suite with no arguments.
+r = run()
+check("snapsim with no arguments exits 0", r.returncode == 0, r.stderr)
+check("suite matrix names both flat-file workloads",
+      "invoice-flatfile " in r.stdout and "invoice-flatfile-journaled" in r.stdout)
+check("suite prints a conclusion per workload", r.stdout.count("safe at `app`") >= 1)
+r = run("list")
+check("list names the workloads and parameters", "invoice-flatfile" in r.stdout and "-p clients=" in r.stdout)
+
+# Bad input: one line naming the problem, exit 2, no results file.
+bad_cases = [
+    (["run", "no-such-workload"], "no-such-workload"),
+    (["run", "invoice-flatfile", "-p", "colour=red"], "colour"),
+    (["run", "invoice-flatfile", "-p", "clients=many"], "clients"),
+    (["run", "invoice-flatfile", "--quiesce", "none,sometimes"], "sometimes"),
+    (["run", "invoice-flatfile", "--writeback", "never"], "never"),
+    (["run", "invoice-flatfile", "--schedules", "0"], "schedules"),
+    (["run", "invoice-flatfile", "--fail-on", "bad_verdict"], "bad_verdict"),
+    (["run", "invoice-flatfile", "--no-such-flag"], "no-such-flag"),
+    (["run", "invoice-flatfile", "--pool-blocks", "4"], "pool"),
+    (["replay", "invoice-flatfile", "--quiesce", "none", "--point", "999999"], "999999"),
+]
+for args, needle in bad_cases:
+    out = os.path.join(tmp, "bad.json")
+    if os.path.exists(out):
+        os.remove(out)
+    r = run(*args, "--json", out) if args[0] == "run" else run(*args)
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    check(f"bad input {' '.join(args[1:])!r} exits 2", r.returncode == 2, f"rc={r.returncode}")
+    check(f"bad input {' '.join(args[1:])!r} says one line naming it",
+          len(lines) == 1 and needle in lines[0], r.stderr)
+    check(f"bad input {' '.join(args[1:])!r} writes no results file", not os.path.exists(out))
+
+# --fail-on gates CI: 1 when a listed verdict was found, 0 otherwise.
+r = run("run", "invoice-flatfile", "--quiesce", "none",
+        "--fail-on", "torn_transaction,invariant_violation,corrupt,unrecoverable")
+check("--fail-on with failures exits 1", r.returncode == 1, f"rc={r.returncode}")
+r = run("run", "invoice-flatfile", "--quiesce", "app",
+        "--fail-on", "torn_transaction,invariant_violation,corrupt,unrecoverable")
+check("--fail-on without failures exits 0", r.returncode == 0, f"rc={r.returncode}")
+
+# --schedules all enumerates every order of 2 clients x 2 invoices.
+out = os.path.join(tmp, "all.json")
+r = run("run", "invoice-flatfile", "-p", "invoices=2", "--schedules", "all", "--quiesce", "app", "--json", out)
+doc = json.load(open(out))
+check("--schedules all runs 6 interleavings", doc["runs"][0]["schedules_run"] == 6, doc["runs"][0]["schedules_run"])
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
