@@ -37,6 +37,10 @@ std::string make_config(const RunFlags& f, Config* c) {
   if (!wb) return "--writeback: " + wb.status().message();
   c->options.writeback = *wb;
   c->options.seed = f.seed;
+  if (f.fs_data != "ordered" && f.fs_data != "writeback") {
+    return fmt::format("--fs-data: unknown mode '{}' (expected ordered or writeback)", f.fs_data);
+  }
+  c->options.ordered_data = f.fs_data == "ordered";
   c->options.pool_blocks = f.pool_blocks;
   if (f.pool_blocks == 0 || f.pool_blocks >= UINT32_MAX) {
     return fmt::format("--pool-blocks must be from 1 to {}", UINT32_MAX - 1);
@@ -91,6 +95,7 @@ cow::Result<std::vector<reports::RunRecord>> explore_workload(workloads::Workloa
     rec.params = w.params().all();
     rec.seed = c.options.seed;
     rec.writeback = sim::writeback_name(c.options.writeback);
+    rec.fs_data = c.options.ordered_data ? "ordered" : "writeback";
     rec.schedules = c.schedules_text;
     rec.schedules_run = r->schedules_run;
     rec.trace_hash = r->trace_hash;
@@ -126,6 +131,7 @@ int list_workloads() {
         case workloads::ParamKind::kInt: domain = fmt::format("{}..{}", p.min, p.max); break;
         case workloads::ParamKind::kChoice: domain = fmt::format("{}", fmt::join(p.choices, "|")); break;
         case workloads::ParamKind::kBool: domain = "true|false"; break;
+        case workloads::ParamKind::kText: domain = "text"; break;
       }
       fmt::print("    -p {:<22} {} ({})\n", p.name + "=" + p.default_value, p.help, domain);
     }
@@ -151,19 +157,50 @@ int run_workloads(const std::vector<std::string>& names, const RunFlags& f) {
   return finish(runs, f, c);
 }
 
+// The built-in suite: each workload once with its defaults, plus the
+// configurations that show what the matrix is for.
+std::vector<std::pair<std::string, std::vector<std::string>>> suite_entries() {
+  std::vector<std::pair<std::string, std::vector<std::string>>> out = {
+      {"invoice-flatfile", {}},
+      {"invoice-flatfile-journaled", {}},
+  };
+  for (const char* jm : {"delete", "truncate", "persist", "memory", "wal", "off"}) {
+    for (const char* sync : {"off", "normal", "full", "extra"}) {
+      out.push_back({"invoice-sqlite",
+                     {fmt::format("journal_mode={}", jm), fmt::format("synchronous={}", sync)}});
+    }
+  }
+  out.push_back({"invoice-sqlite-document", {"document=before"}});
+  out.push_back({"invoice-sqlite-document", {"document=after"}});
+  out.push_back({"invoice-two-db", {"attach=true"}});
+  out.push_back({"invoice-two-db", {"attach=false"}});
+  out.push_back({"invoice-multidisk", {"group=atomic"}});
+  out.push_back({"invoice-multidisk", {"group=sequential"}});
+  return out;
+}
+
 int run_suite(const RunFlags& f) {
   Config c;
   if (auto e = make_config(f, &c); !e.empty()) return bad_input(e);
-  fmt::print("snapsim built-in suite: seed {}, writeback {}, {} schedule(s), quiesce {}\n\n",
-             c.options.seed, sim::writeback_name(c.options.writeback), c.schedules_text, f.quiesce);
+  const auto entries = suite_entries();
+  fmt::print("snapsim built-in suite: {} configurations, seed {}, writeback {}, {} schedule(s), "
+             "quiesce {}\n\n",
+             entries.size(), c.options.seed, sim::writeback_name(c.options.writeback),
+             c.schedules_text, f.quiesce);
   std::vector<reports::RunRecord> runs;
-  for (const auto& info : workloads::builtin_workloads()) {
-    auto w = workloads::make_workload(info.name, {});
+  size_t done = 0;
+  for (const auto& [name, overrides] : entries) {
+    if (stderr_is_tty()) {
+      fmt::print(stderr, "\r[{}/{}] {} {}\033[K", ++done, entries.size(), name,
+                 fmt::join(overrides, " "));
+    }
+    auto w = workloads::make_workload(name, overrides);
     if (!w) return bad_input(w.status().message());
     auto r = explore_workload(**w, c);
-    if (!r) return bad_input(fmt::format("{}: {}", info.name, r.status().message()));
+    if (!r) return bad_input(fmt::format("{}: {}", name, r.status().message()));
     runs.insert(runs.end(), r->begin(), r->end());
   }
+  if (stderr_is_tty()) fmt::print(stderr, "\r\033[K");
   return finish(runs, f, c);
 }
 
@@ -175,6 +212,7 @@ int replay(const std::string& name, const RunFlags& f) {
   auto w = workloads::make_workload(name, f.params);
   if (!w) return bad_input(w.status().message());
   c.options.only_point = std::make_pair(c.options.levels.front(), *f.point);
+  c.options.export_dir = f.export_dir;
   auto suite = checkers::CheckerSuite::standard();
   auto r = sim::explore(**w, suite, c.options);
   if (!r) return bad_input(fmt::format("{}: {}", name, r.status().message()));
@@ -188,6 +226,10 @@ int replay(const std::string& name, const RunFlags& f) {
   if (!p.state.recovery_detail.empty()) fmt::print("  recovery: {}\n", p.state.recovery_detail);
   fmt::print("  files in the restored image:\n");
   for (const auto& file : p.files) fmt::print("    {}\n", file);
+  if (!p.exported.empty()) {
+    fmt::print("  exported (as restored, before recovery) to {}:\n", f.export_dir);
+    for (const auto& e : p.exported) fmt::print("    {}\n", e);
+  }
   fmt::print("  the last events before the snapshot:\n");
   for (const auto& e : p.trace_before) fmt::print("    {}\n", e.to_string());
   return kExitOk;

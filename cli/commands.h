@@ -19,11 +19,13 @@ struct RunFlags {
   uint64_t seed = 1;
   std::string schedules = "1";
   std::string writeback = "random";
+  std::string fs_data = "ordered";
   std::string json;
   std::string fail_on;
   uint64_t pool_blocks = 1ull << 22;
   // replay
   std::optional<uint64_t> point;
+  std::string export_dir;
 };
 
 int cow_demo();

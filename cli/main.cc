@@ -12,6 +12,7 @@ void add_run_flags(CLI::App* cmd, snapsim::cli::RunFlags& f) {
   cmd->add_option("--seed", f.seed, "root seed of the run");
   cmd->add_option("--schedules", f.schedules, "seeded schedules to explore, or 'all'");
   cmd->add_option("--writeback", f.writeback, "guest page-cache writeback: eager|lazy|random");
+  cmd->add_option("--fs-data", f.fs_data, "simfs data mode: ordered (ext4 default) | writeback");
   cmd->add_option("--json", f.json, "write results as JSON to FILE");
   cmd->add_option("--fail-on", f.fail_on, "comma list of verdicts that make the exit status 1");
   cmd->add_option("--pool-blocks", f.pool_blocks, "physical blocks in the COW pool");
@@ -39,6 +40,8 @@ int main(int argc, char** argv) {
   auto* rep = app.add_subcommand("replay", "re-run to one snapshot point and describe it");
   rep->add_option("workload", replay_name, "workload name")->required();
   add_run_flags(rep, replay_flags);
+  rep->add_option("--export", replay_flags.export_dir,
+                  "write the restored files (before recovery) into DIR");
   rep->add_option("--point", point, "snapshot point (as in first_failure.point)")->required();
 
   auto* demo = app.add_subcommand("cow-demo", "a short tour of the COW engine");

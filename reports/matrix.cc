@@ -31,7 +31,7 @@ std::string render_matrix(const std::vector<RunRecord>& runs, bool color) {
   }
   constexpr int kCell = 30;
   std::string out;
-  out += fmt::format("{}{:<34}", bold, "WORKLOAD");
+  out += fmt::format("{}{:<44}", bold, "WORKLOAD");
   for (auto q : {sim::Quiesce::kNone, sim::Quiesce::kFsfreeze, sim::Quiesce::kApp}) {
     out += fmt::format("{:<{}}", sim::quiesce_name(q), kCell);
   }
@@ -40,8 +40,13 @@ std::string render_matrix(const std::vector<RunRecord>& runs, bool color) {
   for (const auto& key : order) {
     const auto& cells = rows[key];
     const RunRecord* any = cells.begin()->second;
-    std::string line1 = fmt::format("{:<34}", any->workload);
-    std::string line2 = fmt::format("{:<34}", "");
+    std::string label = any->workload;
+    for (const char* k : {"journal_mode", "synchronous", "document", "attach", "group"}) {
+      auto it = any->params.find(k);
+      if (it != any->params.end()) label += fmt::format(" {}", it->second);
+    }
+    std::string line1 = fmt::format("{:<44}", label.substr(0, 43));
+    std::string line2 = fmt::format("{:<44}", "");
     for (auto q : {sim::Quiesce::kNone, sim::Quiesce::kFsfreeze, sim::Quiesce::kApp}) {
       auto it = cells.find(q);
       if (it == cells.end()) {

@@ -7,8 +7,9 @@ namespace snapsim::reports {
 std::string replay_command(const RunRecord& r, uint64_t point) {
   std::string cmd = "snapsim replay " + r.workload;
   for (const auto& [k, v] : r.params) cmd += fmt::format(" -p {}={}", k, v);
-  cmd += fmt::format(" --seed {} --writeback {} --schedules {} --quiesce {} --point {}", r.seed,
-                     r.writeback, r.schedules, sim::quiesce_name(r.level.level), point);
+  cmd += fmt::format(" --seed {} --writeback {} --fs-data {} --schedules {} --quiesce {} --point {}",
+                     r.seed, r.writeback, r.fs_data, r.schedules, sim::quiesce_name(r.level.level),
+                     point);
   return cmd;
 }
 

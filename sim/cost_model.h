@@ -10,6 +10,8 @@
 // | file operation (syscall overhead)  | 2 us      |
 // | application step (one SQL stmt...) | 5 us      |
 // | FIFREEZE / FITHAW bookkeeping      | 50 us     |
+// | sequential group: gap between the  | 20 ms     |
+// |   snapshots of consecutive disks   |           |
 //
 // The freeze window of a quiesce level is the simulated time during which
 // the guest's writes are blocked: for `none`, the snapshot create alone; for
@@ -28,6 +30,9 @@ struct CostModel {
   double file_op_us = 2.0;
   double app_step_us = 5.0;
   double freeze_bookkeeping_us = 50.0;
+  // A hypervisor that snapshots a group of disks one after another (not
+  // atomically) lets the guest's I/O go on for this long between disks.
+  double group_gap_us = 20000.0;
 };
 
 }  // namespace snapsim::sim

@@ -1,6 +1,8 @@
 #include "sim/explorer.h"
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <sstream>
 
@@ -47,6 +49,7 @@ namespace {
 
 struct Point {
   std::vector<cow::SnapshotId> snaps;  // one per disk
+  uint64_t time_ns = 0;
   uint64_t acked = 0;
   uint64_t issued = 0;
   size_t trace_pos = 0;
@@ -121,6 +124,7 @@ class Execution {
   MachineConfig machine_config() const {
     MachineConfig c = scenario_.machine_config();
     c.writeback = options_.writeback;
+    c.fs.ordered_data = options_.ordered_data;
     return c;
   }
 
@@ -138,6 +142,7 @@ class Execution {
     p.acked = log_.acked();
     p.issued = log_.issued();
     p.trace_pos = mc.trace().size();
+    p.time_ns = mc.clock().now_ns();
     double window_us = cost.device.snapshot_create_us;
     if (q == Quiesce::kNone) {
       for (uint32_t d = 0; d < mc.disk_count(); ++d) {
@@ -206,9 +211,31 @@ std::pair<uint64_t, uint64_t> image_key(cow::Pool& pool, const std::vector<cow::
 }
 
 // Boots a machine from clones of the snapshots and lets the workload open it.
+Status export_files(Machine& m, const std::string& dir, std::vector<std::string>* written) {
+  std::error_code ec;
+  for (uint32_t d = 0; d < m.disk_count(); ++d) {
+    const std::filesystem::path sub = std::filesystem::path(dir) / fmt::format("disk{}", d);
+    std::filesystem::create_directories(sub, ec);
+    if (ec) return Status::error(cow::Code::kIoError, fmt::format("cannot create {}: {}", sub.string(), ec.message()));
+    for (const auto& name : m.fs(d).list()) {
+      auto ref = m.fs(d).lookup(name).value();
+      std::string data(m.fs(d).size(ref).value(), '\0');
+      auto n = m.fs(d).read(ref, 0, std::as_writable_bytes(std::span(data)));
+      if (!n) return n.status();
+      const auto path = sub / name;
+      std::ofstream out(path, std::ios::binary | std::ios::trunc);
+      out.write(data.data(), static_cast<std::streamsize>(data.size()));
+      if (!out) return Status::error(cow::Code::kIoError, fmt::format("cannot write {}", path.string()));
+      written->push_back(path.string());
+    }
+  }
+  return Status::ok();
+}
+
 AppState inspect_point(Scenario& scenario, cow::Pool& pool, const MachineConfig& config,
                        const std::vector<cow::SnapshotId>& snaps, uint64_t seed,
-                       std::vector<std::string>* files) {
+                       std::vector<std::string>* files, const std::string& export_dir = {},
+                       std::vector<std::string>* exported = nullptr, Status* export_status = nullptr) {
   std::vector<cow::VolumeId> vols;
   AppState state;
   for (auto s : snaps) {
@@ -233,6 +260,7 @@ AppState inspect_point(Scenario& scenario, cow::Pool& pool, const MachineConfig&
           }
         }
       }
+      if (!export_dir.empty()) *export_status = export_files(**m, export_dir, exported);
       state = scenario.inspect(**m);
     }
   }
@@ -288,6 +316,24 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
       result.run_time_ms = ex.machine().clock().now_ms();
     }
     const MachineConfig config = ex.machine_config();
+    if (config.sequential_group && config.disks > 1) {
+      // A sequential group snapshot takes disk 0 at the point, then each next
+      // disk one group gap (cost model) later while the guest's I/O goes on:
+      // disk d comes from the latest point at or before t + d * create.
+      // Frozen levels block I/O during the freeze, so only `none` changes.
+      auto& pts = levels[static_cast<size_t>(Quiesce::kNone)].points;
+      const uint64_t step_ns = static_cast<uint64_t>(config.cost.group_gap_us * 1000.0);
+      std::vector<Point> seq = pts;
+      for (size_t i = 0; i < pts.size(); ++i) {
+        size_t j = i;
+        for (uint32_t d = 1; d < config.disks; ++d) {
+          while (j + 1 < pts.size() && pts[j + 1].time_ns <= pts[i].time_ns + d * step_ns) ++j;
+          seq[i].snaps[d] = pts[j].snaps[d];
+          seq[i].issued = pts[j].issued;
+        }
+      }
+      pts = std::move(seq);
+    }
     for (Quiesce q : options.levels) {
       const size_t li = static_cast<size_t>(q);
       LevelState& ls = levels[li];
@@ -305,10 +351,17 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
         const auto key = image_key(ex.pool(), p.snaps);
         ls.images[key] = true;
         std::vector<std::string> files;
+        std::vector<std::string> exported;
+        Status export_status;
         auto it = cache.find(key);
         if (it == cache.end() || replaying) {
           AppState state = inspect_point(scenario, ex.pool(), config, p.snaps, options.seed,
-                                         replaying ? &files : nullptr);
+                                         replaying ? &files : nullptr, options.export_dir,
+                                         &exported, &export_status);
+          if (!export_status.is_ok()) {
+            XXH3_freeState(th);
+            return export_status;
+          }
           it = cache.insert_or_assign(key, std::move(state)).first;
         }
         PointContext ctx{p.acked, p.issued, &ex.log().digests()};
@@ -328,6 +381,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
           rp.judgement = j;
           rp.state = it->second;
           rp.files = files;
+          rp.exported = exported;
           const auto& ev = ex.machine().trace().events();
           const size_t from = p.trace_pos > 12 ? p.trace_pos - 12 : 0;
           rp.trace_before.assign(ev.begin() + from, ev.begin() + p.trace_pos);

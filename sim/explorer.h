@@ -38,6 +38,7 @@ cow::Result<std::vector<Quiesce>> parse_quiesce_list(const std::string& list);
 struct ExploreOptions {
   uint64_t seed = 1;
   Writeback writeback = Writeback::kRandom;
+  bool ordered_data = true;          // simfs data=ordered (false: data=writeback)
   std::vector<Quiesce> levels = {Quiesce::kNone, Quiesce::kFsfreeze, Quiesce::kApp};
   uint32_t schedules = 1;
   bool all_schedules = false;        // enumerate every interleaving
@@ -47,6 +48,9 @@ struct ExploreOptions {
   ScheduleLimits limits;
   // Replay: judge only this (level, global point) and describe it fully.
   std::optional<std::pair<Quiesce, uint64_t>> only_point;
+  // With only_point: write the restored files (before the application's
+  // recovery runs) into this directory, one subdirectory per disk.
+  std::string export_dir;
   std::function<void(uint32_t schedule, uint32_t schedules)> progress;
 };
 
@@ -78,6 +82,7 @@ struct ReplayedPoint {
   AppState state;
   std::vector<Event> trace_before;   // the last events before the snapshot
   std::vector<std::string> files;    // files in the restored image
+  std::vector<std::string> exported; // paths written under export_dir
 };
 
 struct ExploreResult {

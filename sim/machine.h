@@ -26,6 +26,10 @@ struct MachineConfig {
   SimFsOptions fs;
   Writeback writeback = Writeback::kRandom;
   CostModel cost;
+  // Group snapshot of several disks: false = atomic (every disk at one
+  // instant), true = sequential (one disk after another, each taking the
+  // hypervisor's snapshot-create time while the guest's I/O goes on).
+  bool sequential_group = false;
 };
 
 class Machine {

@@ -56,6 +56,10 @@ bool PageCache::is_dirty(uint64_t block) const {
 }
 
 Status PageCache::write_page(uint64_t block, Page& p) {
+  if (before_write_) {
+    SNAPSIM_RETURN_IF_ERROR(before_write_(block));
+    if (!p.dirty) return Status::ok();  // the hook wrote it already
+  }
   // Clear first: the write hook may capture a frozen image, which must not
   // count this page as dirty once it is on the disk.
   p.dirty = false;

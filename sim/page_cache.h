@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -52,6 +53,10 @@ class PageCache {
   // dirty data is never written).
   void drop_owner(uint32_t owner);
   Status write_back(uint64_t block);  // no-op when clean
+  // Runs before any dirty page is written; the file system uses it to
+  // order data before the metadata that exposes it (data=ordered).
+  using BeforeWrite = std::function<Status(uint64_t block)>;
+  void set_before_write(BeforeWrite hook) { before_write_ = std::move(hook); }
   Status sync_owner(uint32_t owner);  // that owner's dirty pages, ascending
   Status sync_all();                  // every dirty page ascending, then FLUSH
   Status flush() { return disk_->flush(); }
@@ -76,6 +81,7 @@ class PageCache {
   SimClock* clock_;
   const CostModel* cost_;
   std::map<uint64_t, Page> pages_;
+  BeforeWrite before_write_;
 };
 
 }  // namespace snapsim::sim

@@ -87,6 +87,7 @@ Status SimFs::format(PageCache& cache, const SimFsOptions& o) {
   put32(*sb + 12, cache.block_size());
   put32(*sb + 16, o.max_files);
   put32(*sb + 20, o.max_file_blocks);
+  put32(*sb + 24, o.ordered_data ? 1 : 0);
   SNAPSIM_RETURN_IF_ERROR(cache.mark_dirty(0, kMetaOwner));
   for (uint32_t i = 0; i < o.max_files; ++i) SNAPSIM_RETURN_IF_ERROR(fs.store_inode(i));
   for (uint32_t i = 0; i < o.max_files; ++i) SNAPSIM_RETURN_IF_ERROR(fs.store_entry(i));
@@ -100,7 +101,8 @@ Result<SimFs> SimFs::mount(PageCache& cache) {
       get32(*sb + 12) != cache.block_size()) {
     return Status::error(cow::Code::kIoError, "no simfs superblock on the disk");
   }
-  SimFsOptions o{.max_files = get32(*sb + 16), .max_file_blocks = get32(*sb + 20)};
+  SimFsOptions o{.max_files = get32(*sb + 16), .max_file_blocks = get32(*sb + 20),
+                 .ordered_data = get32(*sb + 24) != 0};
   SimFs fs(&cache, o);
   for (uint32_t i = 0; i < o.max_files; ++i) {
     auto p = cache.page(fs.inode_block(i));
@@ -139,7 +141,22 @@ Result<SimFs> SimFs::mount(PageCache& cache) {
       fs.inodes_[i].size = 0;
     }
   }
+  fs.install_ordering();
   return fs;
+}
+
+void SimFs::install_ordering() {
+  if (!options_.ordered_data) {
+    cache_->set_before_write(nullptr);
+    return;
+  }
+  const uint64_t first = inode_block(0);
+  const uint64_t last = inode_block(options_.max_files - 1);
+  PageCache* cache = cache_;
+  cache_->set_before_write([cache, first, last](uint64_t block) -> Status {
+    if (block < first || block > last) return Status::ok();
+    return cache->sync_owner(static_cast<uint32_t>(block - first));
+  });
 }
 
 Status SimFs::store_inode(uint32_t ino) {

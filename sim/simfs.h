@@ -22,10 +22,12 @@
 //   - A directory block and an inode block are each written whole, so a
 //     change confined to one of them is atomic. With B >= 4096 and the
 //     default 64 files the directory is one block: rename is then atomic.
-//   - Extending a file zero-fills the gap through the cache; the zeroes are
-//     ordinary dirty pages, so a size that reached the disk before the data
-//     exposes stale or zero bytes, as on a real file system without
-//     data=ordered journaling.
+//   - With ordered_data (default, as ext4 data=ordered) writing an inode
+//     block back first writes that file's dirty data pages, so a size on
+//     the disk never exposes unwritten bytes. Without it (data=writeback),
+//     a size that reached the disk before the data exposes stale bytes (an
+//     inode's region keeps what its previous file left) or zeroes.
+//   - Extending a file zero-fills the gap through the cache.
 // mount() runs a check: a directory entry counts only if its inode is in
 // use with the same generation; an inode no entry names is freed; of two
 // entries with one name or one inode, the lower slot wins.
@@ -50,6 +52,11 @@ using cow::Result;
 struct SimFsOptions {
   uint32_t max_files = 64;
   uint32_t max_file_blocks = 4096;  // 16 MiB files at 4 KiB blocks
+  // data=ordered (ext4's default): a file's dirty data pages are written
+  // before its inode block, so a size on disk never covers data that was
+  // not written. false = data=writeback: the inode may go first and expose
+  // stale or zero bytes (SQLite's pessimistic "garbage" assumption).
+  bool ordered_data = true;
 };
 
 // A handle: inode number plus generation, so a handle to a deleted file
@@ -111,6 +118,7 @@ class SimFs {
     uint32_t gen = 0;
   };
   SimFs(PageCache* cache, const SimFsOptions& o);
+  void install_ordering();
 
   uint32_t entries_per_block() const;
   uint64_t dir_start() const { return 1; }

@@ -52,6 +52,9 @@ Result<Params> Params::resolve(const std::string& workload, const std::vector<Pa
         p.values_[key] = value;
         break;
       }
+      case ParamKind::kText:
+        p.values_[key] = value;
+        break;
       case ParamKind::kBool:
         if (value != "true" && value != "false") {
           return Status::invalid_argument(

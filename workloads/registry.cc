@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include "workloads/invoice_flatfile.h"
+#include "workloads/invoice_sqlite.h"
+#include "workloads/sqlite_vfs.h"
 
 namespace snapsim::workloads {
 
@@ -11,6 +13,10 @@ const std::vector<WorkloadInfo>& builtin_workloads() {
     std::vector<WorkloadInfo> v;
     v.push_back(InvoiceFlatfile::info(false));
     v.push_back(InvoiceFlatfile::info(true));
+    v.push_back(invoice_sqlite_info(InvoiceSqlVariant::kPlain));
+    v.push_back(invoice_sqlite_info(InvoiceSqlVariant::kDocument));
+    v.push_back(invoice_sqlite_info(InvoiceSqlVariant::kTwoDb));
+    v.push_back(invoice_sqlite_info(InvoiceSqlVariant::kMultidisk));
     return v;
   }();
   return kAll;
@@ -33,6 +39,10 @@ Result<std::unique_ptr<Workload>> make_workload(const std::string& name,
   }
   auto params = Params::resolve(name, info->params, overrides);
   if (!params) return params.status();
+  if (params->all().count("device")) {
+    auto flags = parse_device_flags(params->text("device"));
+    if (!flags) return Status::invalid_argument("parameter 'device': " + flags.status().message());
+  }
   return info->make(*params);
 }
 

@@ -21,14 +21,14 @@ namespace snapsim::workloads {
 using cow::Result;
 using cow::Status;
 
-enum class ParamKind { kInt, kChoice, kBool };
+enum class ParamKind { kInt, kChoice, kBool, kText };
 
 struct ParamSpec {
   std::string name;
   ParamKind kind = ParamKind::kInt;
   std::string default_value;
   std::string help;
-  int64_t min = 0;                   // kInt
+  int64_t min = 0;                   // kInt (kText: validated by the workload)
   int64_t max = 0;                   // kInt
   std::vector<std::string> choices;  // kChoice
 };

@@ -1,0 +1,829 @@
+#include "workloads/sql_app.h"
+
+#include <fnmatch.h>
+
+#include <charconv>
+#include <cstring>
+#include <set>
+#include <variant>
+
+#include <fmt/format.h>
+#include <xxhash.h>
+
+namespace snapsim::workloads {
+
+namespace {
+
+// A typed SQL value: bound to statements, captured from rows, rendered into
+// file templates, and hashed into digests.
+struct Value {
+  int type = SQLITE_NULL;
+  int64_t i = 0;
+  double d = 0;
+  std::string s;
+  std::string text() const {
+    switch (type) {
+      case SQLITE_INTEGER: return std::to_string(i);
+      case SQLITE_FLOAT: return fmt::format("{}", d);
+      case SQLITE_NULL: return "NULL";
+      default: return s;
+    }
+  }
+};
+using Vars = std::map<std::string, Value>;
+
+Value int_value(int64_t v) { return Value{SQLITE_INTEGER, v, 0, {}}; }
+Value text_value(std::string v) { return Value{SQLITE_TEXT, 0, 0, std::move(v)}; }
+
+Value column(sqlite3_stmt* st, int c) {
+  Value v;
+  v.type = sqlite3_column_type(st, c);
+  switch (v.type) {
+    case SQLITE_INTEGER: v.i = sqlite3_column_int64(st, c); break;
+    case SQLITE_FLOAT: v.d = sqlite3_column_double(st, c); break;
+    case SQLITE_NULL: break;
+    default: {
+      const void* p = sqlite3_column_blob(st, c);
+      v.s.assign(static_cast<const char*>(p ? p : ""), sqlite3_column_bytes(st, c));
+    }
+  }
+  return v;
+}
+
+struct Outcome {
+  int rc = SQLITE_OK;  // SQLITE_OK, SQLITE_BUSY, or the failing code
+  std::string error;
+  std::vector<std::vector<Value>> rows;
+};
+
+bool is_corruption(int rc) {
+  const int primary = rc & 0xff;
+  return primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB;
+}
+
+// The files outside the databases, as an invariant sees them.
+struct FileView {
+  sim::Machine* machine = nullptr;
+};
+
+void fn_file_exists(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  auto* view = static_cast<FileView*>(sqlite3_user_data(ctx));
+  const char* name = reinterpret_cast<const char*>(sqlite3_value_text(argv[0]));
+  bool found = false;
+  if (name) {
+    for (uint32_t d = 0; d < view->machine->disk_count() && !found; ++d) {
+      found = view->machine->fs(d).exists(name);
+    }
+  }
+  sqlite3_result_int(ctx, found ? 1 : 0);
+}
+
+void fn_file_count(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  auto* view = static_cast<FileView*>(sqlite3_user_data(ctx));
+  const char* pattern = reinterpret_cast<const char*>(sqlite3_value_text(argv[0]));
+  int64_t n = 0;
+  if (pattern) {
+    for (uint32_t d = 0; d < view->machine->disk_count(); ++d) {
+      for (const auto& f : view->machine->fs(d).list()) n += fnmatch(pattern, f.c_str(), 0) == 0;
+    }
+  }
+  sqlite3_result_int64(ctx, n);
+}
+
+void fn_file_content(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  auto* view = static_cast<FileView*>(sqlite3_user_data(ctx));
+  const char* name = reinterpret_cast<const char*>(sqlite3_value_text(argv[0]));
+  for (uint32_t d = 0; name && d < view->machine->disk_count(); ++d) {
+    auto& fs = view->machine->fs(d);
+    auto ref = fs.lookup(name);
+    if (!ref) continue;
+    std::string s(fs.size(*ref).value(), '\0');
+    auto n = fs.read(*ref, 0, std::as_writable_bytes(std::span(s)));
+    if (!n) break;
+    sqlite3_result_text(ctx, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+    return;
+  }
+  sqlite3_result_null(ctx);
+}
+
+class Conn {
+ public:
+  ~Conn() {
+    if (db_) sqlite3_close_v2(db_);
+  }
+  static Result<std::unique_ptr<Conn>> open(const std::string& path, const std::string& vfs,
+                                            sim::Machine* machine) {
+    auto c = std::unique_ptr<Conn>(new Conn);
+    c->view_.machine = machine;
+    const int rc = sqlite3_open_v2(path.c_str(), &c->db_,
+                                   SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, vfs.c_str());
+    if (rc != SQLITE_OK) {
+      return Status::error(cow::Code::kIoError,
+                           fmt::format("cannot open {}: {}", path,
+                                       c->db_ ? sqlite3_errmsg(c->db_) : sqlite3_errstr(rc)));
+    }
+    sqlite3_extended_result_codes(c->db_, 1);
+    using Fn = void (*)(sqlite3_context*, int, sqlite3_value**);
+    const std::pair<const char*, Fn> functions[] = {
+        {"file_exists", fn_file_exists}, {"file_count", fn_file_count}, {"file_content", fn_file_content}};
+    for (const auto& [name, fn] : functions) {
+      sqlite3_create_function(c->db_, name, 1, SQLITE_UTF8, &c->view_, fn, nullptr, nullptr);
+    }
+    return c;
+  }
+
+  // Runs every statement in `sql`, binding named parameters from `vars`.
+  // Rows of the statements that return rows are collected.
+  Outcome exec(const std::string& sql, const Vars& vars) {
+    Outcome out;
+    const char* tail = sql.c_str();
+    while (tail && *tail) {
+      sqlite3_stmt* st = nullptr;
+      int rc = sqlite3_prepare_v2(db_, tail, -1, &st, &tail);
+      if (rc != SQLITE_OK) return fail(rc);
+      if (!st) continue;  // whitespace or comment
+      for (int i = 1; i <= sqlite3_bind_parameter_count(st); ++i) {
+        const char* pname = sqlite3_bind_parameter_name(st, i);
+        if (!pname) {
+          sqlite3_finalize(st);
+          out.rc = SQLITE_MISUSE;
+          out.error = "positional parameter '?' is not supported: use :name";
+          return out;
+        }
+        auto it = vars.find(pname + 1);
+        if (it == vars.end()) {
+          sqlite3_finalize(st);
+          out.rc = SQLITE_MISUSE;
+          out.error = fmt::format("parameter '{}' is never defined", pname);
+          return out;
+        }
+        const Value& v = it->second;
+        switch (v.type) {
+          case SQLITE_INTEGER: sqlite3_bind_int64(st, i, v.i); break;
+          case SQLITE_FLOAT: sqlite3_bind_double(st, i, v.d); break;
+          case SQLITE_NULL: sqlite3_bind_null(st, i); break;
+          default: sqlite3_bind_text(st, i, v.s.data(), static_cast<int>(v.s.size()), SQLITE_TRANSIENT);
+        }
+      }
+      while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        std::vector<Value> row;
+        for (int c = 0; c < sqlite3_column_count(st); ++c) row.push_back(column(st, c));
+        out.rows.push_back(std::move(row));
+      }
+      sqlite3_finalize(st);
+      if (rc != SQLITE_DONE) return fail(rc);
+    }
+    return out;
+  }
+
+  // Rolls back whatever a failed statement left open.
+  void reset_transaction() {
+    if (!sqlite3_get_autocommit(db_)) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+
+ private:
+  Conn() = default;
+  Outcome fail(int rc) {
+    Outcome o;
+    o.rc = rc;
+    o.error = sqlite3_errmsg(db_);
+    return o;
+  }
+  sqlite3* db_ = nullptr;
+  FileView view_;
+};
+
+std::string db_path(const SqlDatabase& d) { return fmt::format("/{}/{}", d.disk, d.file); }
+
+bool is_db_file(const SqlSpec& spec, uint32_t disk, const std::string& name) {
+  for (const auto& d : spec.databases) {
+    if (d.disk != disk) continue;
+    if (name == d.file || name == d.file + "-journal" || name == d.file + "-wal" ||
+        name == d.file + "-shm" || name.rfind(d.file + "-mj", 0) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Opens the connections a client (or an inspection) uses: one with every
+// other database ATTACHed, or one per database.
+struct Connections {
+  std::vector<std::unique_ptr<Conn>> conns;  // index: database (attach: all 0)
+  bool attach = true;
+  Conn& of(size_t db) { return *conns[attach ? 0 : db]; }
+};
+
+Result<Connections> open_all(const SqlSpec& spec, SqliteVfs& vfs, bool configure,
+                             bool force_attach = false) {
+  Connections c;
+  c.attach = spec.attach || force_attach;
+  auto pragmas = [&](Conn& conn, const std::string& alias) -> Status {
+    if (!configure) return Status::ok();
+    const std::string sql = fmt::format(
+        "PRAGMA {0}.journal_mode={1}; PRAGMA {0}.synchronous={2}; PRAGMA foreign_keys=ON;", alias,
+        spec.journal_mode, spec.synchronous);
+    auto o = conn.exec(sql, {});
+    if (o.rc != SQLITE_OK) {
+      return Status::invalid_argument(fmt::format("setting up {}: {}", alias, o.error));
+    }
+    return Status::ok();
+  };
+  for (size_t i = 0; i < spec.databases.size(); ++i) {
+    const auto& d = spec.databases[i];
+    if (c.attach && i > 0) {
+      auto o = c.conns[0]->exec(fmt::format("ATTACH '{}' AS \"{}\"", db_path(d), d.name), {});
+      if (o.rc != SQLITE_OK) {
+        return Status::error(cow::Code::kIoError, fmt::format("ATTACH {}: {}", d.file, o.error));
+      }
+      SNAPSIM_RETURN_IF_ERROR(pragmas(*c.conns[0], d.name));
+      continue;
+    }
+    auto conn = Conn::open(db_path(d), vfs.name(), &vfs.machine());
+    if (!conn) return conn.status();
+    SNAPSIM_RETURN_IF_ERROR(pragmas(**conn, "main"));
+    c.conns.push_back(std::move(*conn));
+  }
+  return c;
+}
+
+std::string alias_of(const SqlSpec& spec, size_t db, bool attached) {
+  return attached && db > 0 ? "\"" + spec.databases[db].name + "\"" : std::string("main");
+}
+
+size_t db_index(const SqlSpec& spec, const std::string& name) {
+  for (size_t i = 0; i < spec.databases.size(); ++i) {
+    if (spec.databases[i].name == name) return i;
+  }
+  return 0;
+}
+
+void hash_value(XXH3_state_t* h, const Value& v) {
+  const char tag = static_cast<char>(v.type);
+  XXH3_128bits_update(h, &tag, 1);
+  switch (v.type) {
+    case SQLITE_INTEGER: XXH3_128bits_update(h, &v.i, sizeof v.i); break;
+    case SQLITE_FLOAT: XXH3_128bits_update(h, &v.d, sizeof v.d); break;
+    case SQLITE_NULL: break;
+    default: {
+      const uint64_t n = v.s.size();
+      XXH3_128bits_update(h, &n, sizeof n);
+      XXH3_128bits_update(h, v.s.data(), v.s.size());
+    }
+  }
+}
+
+// Digest of the logical state: every table's rows, sorted by every column,
+// and every file outside the databases. Returns the failing SQLite code in
+// *rc when a query fails (corruption shows up here).
+Result<sim::Digest> logical_digest(const SqlSpec& spec, Connections& c, sim::Machine& m,
+                                   int* rc_out, std::string* summary) {
+  XXH3_state_t* h = XXH3_createState();
+  XXH3_128bits_reset(h);
+  std::string sum;
+  auto fail = [&](const Outcome& o, const std::string& what) -> Status {
+    XXH3_freeState(h);
+    if (rc_out) *rc_out = o.rc;
+    return Status::error(cow::Code::kIoError, fmt::format("{}: {}", what, o.error));
+  };
+  for (size_t db = 0; db < spec.databases.size(); ++db) {
+    Conn& conn = c.of(db);
+    const std::string alias = alias_of(spec, db, c.attach);
+    auto tables = conn.exec(fmt::format("SELECT name FROM {}.sqlite_schema WHERE type='table' AND "
+                                        "name NOT LIKE 'sqlite_%' ORDER BY name",
+                                        alias),
+                            {});
+    if (tables.rc != SQLITE_OK) return fail(tables, "reading the schema of " + spec.databases[db].name);
+    for (const auto& t : tables.rows) {
+      const std::string table = t[0].text();
+      const std::string schema = c.attach && db > 0 ? spec.databases[db].name : "main";
+      auto cols = conn.exec(
+          fmt::format("SELECT COUNT(*) FROM pragma_table_info('{}', '{}')", table, schema), {});
+      if (cols.rc != SQLITE_OK || cols.rows.empty()) return fail(cols, "reading table " + table);
+      std::string order;
+      for (int64_t i = 1; i <= cols.rows[0][0].i; ++i) order += (i > 1 ? "," : "") + std::to_string(i);
+      auto rows = conn.exec(
+          fmt::format("SELECT * FROM {}.\"{}\" ORDER BY {}", alias, table, order.empty() ? "1" : order), {});
+      if (rows.rc != SQLITE_OK) return fail(rows, "reading table " + table);
+      XXH3_128bits_update(h, table.data(), table.size() + 1);
+      const uint64_t n = rows.rows.size();
+      XXH3_128bits_update(h, &n, sizeof n);
+      for (const auto& r : rows.rows) {
+        for (const auto& v : r) hash_value(h, v);
+      }
+      sum += fmt::format("{}{} {}", sum.empty() ? "" : ", ", n, table);
+    }
+  }
+  size_t files = 0;
+  for (uint32_t d = 0; d < m.disk_count(); ++d) {
+    auto& fs = m.fs(d);
+    for (const auto& f : fs.list()) {
+      if (is_db_file(spec, d, f)) continue;
+      auto ref = fs.lookup(f).value();
+      std::string s(fs.size(ref).value(), '\0');
+      (void)fs.read(ref, 0, std::as_writable_bytes(std::span(s)));
+      XXH3_128bits_update(h, f.data(), f.size() + 1);
+      const uint64_t n = s.size();
+      XXH3_128bits_update(h, &n, sizeof n);
+      XXH3_128bits_update(h, s.data(), s.size());
+      ++files;
+    }
+  }
+  if (files) sum += fmt::format(", {} file(s) outside the databases", files);
+  XXH128_hash_t d = XXH3_128bits_digest(h);
+  XXH3_freeState(h);
+  if (summary) *summary = sum;
+  return sim::Digest{d.low64, d.high64};
+}
+
+// --- generators and templates -------------------------------------------
+
+struct Generator {
+  enum Kind { kInt, kChoice, kText } kind;
+  int64_t lo = 0, hi = 0;
+  std::vector<std::string> choices;
+};
+
+Result<Generator> parse_generator(const std::string& g) {
+  const size_t open = g.find('(');
+  if (open == std::string::npos || g.back() != ')') {
+    return Status::invalid_argument(
+        fmt::format("generator '{}' is not of the form int(lo,hi), choice(a,b,...) or text(n)", g));
+  }
+  const std::string fn = g.substr(0, open);
+  std::vector<std::string> args;
+  std::string cur;
+  for (char ch : g.substr(open + 1, g.size() - open - 2)) {
+    if (ch == ',') {
+      args.push_back(cur);
+      cur.clear();
+    } else if (ch != ' ') {
+      cur += ch;
+    }
+  }
+  args.push_back(cur);
+  auto num = [](const std::string& s, int64_t* v) {
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *v);
+    return ec == std::errc() && p == s.data() + s.size();
+  };
+  Generator out{};
+  if (fn == "int" && args.size() == 2 && num(args[0], &out.lo) && num(args[1], &out.hi) &&
+      out.lo <= out.hi) {
+    out.kind = Generator::kInt;
+    return out;
+  }
+  if (fn == "text" && args.size() == 1 && num(args[0], &out.hi) && out.hi >= 0 && out.hi <= 1 << 20) {
+    out.kind = Generator::kText;
+    return out;
+  }
+  if (fn == "choice" && !args.empty() && !args[0].empty()) {
+    out.kind = Generator::kChoice;
+    out.choices = args;
+    return out;
+  }
+  return Status::invalid_argument(
+      fmt::format("generator '{}' is not of the form int(lo,hi) with lo <= hi, choice(a,b,...) or "
+                  "text(n)",
+                  g));
+}
+
+Value draw(const Generator& g, sim::Prng& p) {
+  switch (g.kind) {
+    case Generator::kInt: return int_value(p.range(g.lo, g.hi));
+    case Generator::kChoice: {
+      const std::string& c = g.choices[p.uniform(g.choices.size())];
+      int64_t v;
+      auto [ptr, ec] = std::from_chars(c.data(), c.data() + c.size(), v);
+      if (ec == std::errc() && ptr == c.data() + c.size()) return int_value(v);
+      return text_value(c);
+    }
+    case Generator::kText: {
+      std::string s(static_cast<size_t>(g.hi), 'a');
+      for (auto& ch : s) ch = static_cast<char>('a' + p.uniform(26));
+      return text_value(s);
+    }
+  }
+  return Value{};
+}
+
+Result<std::string> render(const std::string& tmpl, const Vars& vars) {
+  std::string out;
+  for (size_t i = 0; i < tmpl.size(); ++i) {
+    if (tmpl[i] != '{') {
+      out += tmpl[i];
+      continue;
+    }
+    const size_t close = tmpl.find('}', i);
+    if (close == std::string::npos) {
+      return Status::invalid_argument(fmt::format("template '{}' has an unclosed '{{'", tmpl));
+    }
+    const std::string key = tmpl.substr(i + 1, close - i - 1);
+    auto it = vars.find(key);
+    if (it == vars.end()) {
+      return Status::invalid_argument(
+          fmt::format("template '{}' uses '{{{}}}', which is never defined", tmpl, key));
+    }
+    out += it->second.text();
+    i = close;
+  }
+  return out;
+}
+
+Status write_file(sim::Machine& m, const SqlFile& f, const Vars& vars) {
+  auto name = render(f.name, vars);
+  if (!name) return name.status();
+  auto content = render(f.content, vars);
+  if (!content) return content.status();
+  auto& fs = m.fs(f.disk);
+  auto ref = fs.open(*name, true);
+  if (!ref) return ref.status();
+  SNAPSIM_RETURN_IF_ERROR(fs.truncate(*ref, 0));
+  SNAPSIM_RETURN_IF_ERROR(fs.write(*ref, 0, std::as_bytes(std::span(*content))));
+  if (f.fsync) SNAPSIM_RETURN_IF_ERROR(fs.fsync(*ref));
+  return Status::ok();
+}
+
+// --- the client ------------------------------------------------------------
+
+class SqlClient : public sim::Client {
+ public:
+  SqlClient(uint32_t id, const SqlSpec& spec, std::shared_ptr<SqliteVfs> vfs, sim::Machine& m,
+            sim::CommitLog& log)
+      : id_(id), spec_(spec), vfs_(std::move(vfs)), m_(m), log_(log),
+        prng_(m.prng().fork("client", id)) {}
+
+  Status open() {
+    auto c = open_all(spec_, *vfs_, true);
+    if (!c) return c.status();
+    conns_ = std::make_unique<Connections>(std::move(*c));
+    return Status::ok();
+  }
+
+  bool done() const override { return txn_ == spec_.transactions; }
+
+  Result<sim::StepResult> step() override {
+    m_.app_step();
+    if (plan_.empty()) SNAPSIM_RETURN_IF_ERROR(start());
+    Item& item = plan_[pos_];
+    switch (item.kind) {
+      case Item::kBegin: {
+        auto o = conns_->of(item.db).exec("BEGIN IMMEDIATE", {});
+        if ((o.rc & 0xff) == SQLITE_BUSY) return sim::StepResult::kBlocked;
+        if (o.rc != SQLITE_OK) return sql_error("BEGIN IMMEDIATE", o);
+        if (pos_ + 1 < plan_.size() && plan_[pos_ + 1].kind != Item::kBegin) {
+          log_.begin(id_, m_.clock().now_ns());
+          m_.trace().add(sim::EventKind::kTxnBegin, id_, txn_, m_.clock().now_ns(), txn().name);
+        }
+        break;
+      }
+      case Item::kStep: {
+        const SqlStep& s = txn().steps[item.index];
+        auto o = conns_->of(db_index(spec_, s.db)).exec(s.sql, vars_);
+        if ((o.rc & 0xff) == SQLITE_BUSY) return sim::StepResult::kBlocked;
+        if (o.rc != SQLITE_OK) return sql_error(s.sql, o);
+        if (!s.capture.empty()) {
+          if (o.rows.empty() || o.rows[0].empty()) {
+            return Status::invalid_argument(fmt::format(
+                "{}: transaction '{}': step '{}' returned no row to capture into '{}'", spec_.name,
+                txn().name, s.sql, s.capture));
+          }
+          vars_[s.capture] = o.rows[0][0];
+        }
+        break;
+      }
+      case Item::kFile:
+        SNAPSIM_RETURN_IF_ERROR(write_file(m_, spec_.files[item.index], vars_));
+        break;
+      case Item::kCommit: {
+        auto o = conns_->of(item.db).exec("COMMIT", {});
+        if ((o.rc & 0xff) == SQLITE_BUSY) return sim::StepResult::kBlocked;
+        if (o.rc != SQLITE_OK) return sql_error("COMMIT", o);
+        break;
+      }
+    }
+    if (++pos_ == plan_.size()) SNAPSIM_RETURN_IF_ERROR(finish());
+    return sim::StepResult::kProgress;
+  }
+
+ private:
+  struct Item {
+    enum Kind { kBegin, kStep, kFile, kCommit } kind;
+    size_t index = 0;  // step or file
+    size_t db = 0;     // connection for begin/commit
+  };
+
+  const SqlTransaction& txn() const {
+    return spec_.txns[(id_ + static_cast<size_t>(txn_)) % spec_.txns.size()];
+  }
+
+  Status sql_error(const std::string& sql, const Outcome& o) {
+    conns_->of(0).reset_transaction();
+    return Status::invalid_argument(fmt::format("{}: transaction '{}': SQL error in '{}': {}",
+                                                spec_.name, txn().name, sql, o.error));
+  }
+
+  Status start() {
+    vars_.clear();
+    vars_["client"] = int_value(id_);
+    vars_["txn"] = int_value(txn_);
+    for (const auto& p : txn().params) {
+      auto g = parse_generator(p.generator);
+      if (!g) return g.status();
+      vars_[p.name] = draw(*g, prng_);
+    }
+    std::set<size_t> dbs;
+    if (spec_.attach) {
+      dbs.insert(0);
+    } else {
+      for (const auto& s : txn().steps) dbs.insert(db_index(spec_, s.db));
+    }
+    for (size_t db : dbs) plan_.push_back({Item::kBegin, 0, db});
+    for (size_t i = 0; i < txn().steps.size(); ++i) plan_.push_back({Item::kStep, i, 0});
+    for (size_t i = 0; i < spec_.files.size(); ++i) {
+      if (!spec_.files[i].after_commit) plan_.push_back({Item::kFile, i, 0});
+    }
+    for (size_t db : dbs) plan_.push_back({Item::kCommit, 0, db});
+    for (size_t i = 0; i < spec_.files.size(); ++i) {
+      if (spec_.files[i].after_commit) plan_.push_back({Item::kFile, i, 0});
+    }
+    pos_ = 0;
+    return Status::ok();
+  }
+
+  Status finish() {
+    auto d = logical_digest(spec_, *conns_, m_, nullptr, nullptr);
+    if (!d) return d.status();
+    const uint64_t commit = log_.ack(id_, *d);
+    m_.trace().add(sim::EventKind::kTxnAck, id_, commit, m_.clock().now_ns());
+    plan_.clear();
+    ++txn_;
+    return Status::ok();
+  }
+
+  uint32_t id_;
+  const SqlSpec& spec_;
+  std::shared_ptr<SqliteVfs> vfs_;  // declared before conns_: outlives them
+  std::unique_ptr<Connections> conns_;
+  sim::Machine& m_;
+  sim::CommitLog& log_;
+  sim::Prng prng_;
+  int txn_ = 0;
+  std::vector<Item> plan_;
+  size_t pos_ = 0;
+  Vars vars_;
+};
+
+int seed_of(sim::Machine& m) {
+  // SQLite's PRNG is process-wide: reseed it from the run's Prng so journal
+  // nonces and WAL salts are the same on every run with the same seed.
+  const int s = static_cast<int>(m.prng().fork("sqlite-prng").next_u64() & 0x7fffffff);
+  return s == 0 ? 1 : s;
+}
+
+void reseed_sqlite(sim::Machine& m) {
+  sqlite3_test_control(SQLITE_TESTCTRL_PRNG_SEED, seed_of(m), nullptr);
+}
+
+}  // namespace
+
+Status validate_spec(const SqlSpec& spec) {
+  static const std::set<std::string> kModes = {"delete", "truncate", "persist", "memory", "wal", "off"};
+  static const std::set<std::string> kSync = {"off", "normal", "full", "extra"};
+  if (!kModes.count(spec.journal_mode)) {
+    return Status::invalid_argument(fmt::format(
+        "journal_mode '{}' is not one of delete, truncate, persist, memory, wal, off", spec.journal_mode));
+  }
+  if (!kSync.count(spec.synchronous)) {
+    return Status::invalid_argument(fmt::format(
+        "synchronous '{}' is not one of off, normal, full, extra", spec.synchronous));
+  }
+  if (spec.databases.empty()) return Status::invalid_argument("no database is defined");
+  if (spec.txns.empty()) return Status::invalid_argument("no [[transaction]] is defined");
+  if (spec.group != "atomic" && spec.group != "sequential") {
+    return Status::invalid_argument(
+        fmt::format("group '{}' is not atomic or sequential", spec.group));
+  }
+  auto check_db = [&](const std::string& name, const std::string& where) -> Status {
+    if (name.empty()) return Status::ok();
+    for (const auto& d : spec.databases) {
+      if (d.name == name) return Status::ok();
+    }
+    return Status::invalid_argument(fmt::format("{} names database '{}', which is not defined", where, name));
+  };
+  std::set<std::string> files;
+  for (const auto& d : spec.databases) {
+    if (d.disk >= spec.disks) {
+      return Status::invalid_argument(
+          fmt::format("database '{}' is on disk {} but there are {} disk(s)", d.name, d.disk, spec.disks));
+    }
+    if (d.file.empty() || d.file.size() > 30 || d.file.find('/') != std::string::npos) {
+      return Status::invalid_argument(
+          fmt::format("database file name '{}' must be 1 to 30 characters without '/'", d.file));
+    }
+    if (!files.insert(fmt::format("{}/{}", d.disk, d.file)).second) {
+      return Status::invalid_argument(fmt::format("database file '{}' is defined twice", d.file));
+    }
+  }
+  for (const auto& t : spec.txns) {
+    if (t.steps.empty()) {
+      return Status::invalid_argument(fmt::format("transaction '{}' has no steps", t.name));
+    }
+    for (const auto& p : t.params) {
+      auto g = parse_generator(p.generator);
+      if (!g) {
+        return Status::invalid_argument(
+            fmt::format("transaction '{}' parameter '{}': {}", t.name, p.name, g.status().message()));
+      }
+    }
+    for (const auto& s : t.steps) SNAPSIM_RETURN_IF_ERROR(check_db(s.db, "transaction '" + t.name + "'"));
+  }
+  for (const auto& i : spec.invariants) SNAPSIM_RETURN_IF_ERROR(check_db(i.db, "invariant '" + i.name + "'"));
+  for (const auto& f : spec.files) {
+    if (f.disk >= spec.disks) {
+      return Status::invalid_argument(fmt::format("file '{}' is on disk {} but there are {} disk(s)",
+                                                  f.name, f.disk, spec.disks));
+    }
+  }
+  if (spec.clients < 1 || spec.transactions < 0) {
+    return Status::invalid_argument("clients must be at least 1 and transactions at least 0");
+  }
+  return Status::ok();
+}
+
+SqlApp::SqlApp(SqlSpec spec, Params params) : spec_(std::move(spec)), params_(std::move(params)) {}
+
+sim::MachineConfig SqlApp::machine_config() const {
+  sim::MachineConfig c;
+  c.disks = spec_.disks;
+  c.fs.max_files = spec_.max_files;
+  c.fs.max_file_blocks = spec_.max_file_blocks;
+  c.sequential_group = spec_.group == "sequential";
+  return c;
+}
+
+namespace {
+Result<VfsOptions> vfs_options(const SqlSpec& spec) {
+  VfsOptions o;
+  o.sector_size = spec.sector_size;
+  auto flags = parse_device_flags(spec.device);
+  if (!flags) return flags.status();
+  o.device_characteristics = *flags;
+  return o;
+}
+}  // namespace
+
+Status SqlApp::setup(sim::Machine& m) {
+  SNAPSIM_RETURN_IF_ERROR(validate_spec(spec_));
+  auto vo = vfs_options(spec_);
+  if (!vo) return vo.status();
+  reseed_sqlite(m);
+  SqliteVfs vfs(m, *vo);
+  for (const auto& d : spec_.databases) {
+    auto conn = Conn::open(db_path(d), vfs.name(), &m);
+    if (!conn) return conn.status();
+    const std::string sql = fmt::format("PRAGMA page_size={}; PRAGMA journal_mode={}; PRAGMA synchronous={};",
+                                        spec_.page_size, spec_.journal_mode, spec_.synchronous);
+    auto o = (*conn)->exec(sql, {});
+    if (o.rc != SQLITE_OK) return Status::invalid_argument(fmt::format("{}: {}", spec_.name, o.error));
+    if (!d.setup.empty()) {
+      o = (*conn)->exec(d.setup, {});
+      if (o.rc != SQLITE_OK) {
+        return Status::invalid_argument(
+            fmt::format("{}: setup SQL of database '{}' failed: {}", spec_.name, d.name, o.error));
+      }
+    }
+  }
+  // Every invariant must hold on the initial state: a script whose invariant
+  // fails, errors or returns no row is rejected before anything runs.
+  auto conns = open_all(spec_, vfs, true, true);
+  if (!conns) return conns.status();
+  for (const auto& inv : spec_.invariants) {
+    auto o = conns->of(db_index(spec_, inv.db)).exec(inv.sql, {});
+    if (o.rc != SQLITE_OK) {
+      return Status::invalid_argument(
+          fmt::format("{}: invariant '{}' fails to run: {}", spec_.name, inv.name, o.error));
+    }
+    if (o.rows.size() != 1 || o.rows[0].empty()) {
+      return Status::invalid_argument(fmt::format(
+          "{}: invariant '{}' must return exactly one row, returned {}", spec_.name, inv.name, o.rows.size()));
+    }
+    if (o.rows[0][0].type != SQLITE_INTEGER || o.rows[0][0].i == 0) {
+      return Status::invalid_argument(fmt::format(
+          "{}: invariant '{}' is false on the initial state (returned {})", spec_.name, inv.name,
+          o.rows[0][0].text()));
+    }
+  }
+  return Status::ok();
+}
+
+Result<sim::Digest> SqlApp::digest(sim::Machine& m) {
+  auto vo = vfs_options(spec_);
+  if (!vo) return vo.status();
+  SqliteVfs vfs(m, *vo);
+  auto conns = open_all(spec_, vfs, false, true);
+  if (!conns) return conns.status();
+  return logical_digest(spec_, *conns, m, nullptr, nullptr);
+}
+
+Result<std::vector<std::unique_ptr<sim::Client>>> SqlApp::make_clients(sim::Machine& m,
+                                                                      sim::CommitLog& log) {
+  auto vo = vfs_options(spec_);
+  if (!vo) return vo.status();
+  reseed_sqlite(m);
+  auto vfs = std::make_shared<SqliteVfs>(m, *vo);
+  std::vector<std::unique_ptr<sim::Client>> out;
+  for (int c = 0; c < spec_.clients; ++c) {
+    auto client = std::make_unique<SqlClient>(static_cast<uint32_t>(c), spec_, vfs, m, log);
+    SNAPSIM_RETURN_IF_ERROR(client->open());
+    out.push_back(std::move(client));
+  }
+  return out;
+}
+
+sim::AppState SqlApp::inspect(sim::Machine& restored) {
+  sim::AppState out;
+  auto vo = vfs_options(spec_);
+  if (!vo) {
+    out.open_error = vo.status().message();
+    return out;
+  }
+  reseed_sqlite(restored);
+  // What recovery will find: hot journals and WALs, before SQLite opens them.
+  std::string evidence;
+  for (const auto& d : spec_.databases) {
+    auto& fs = restored.fs(d.disk);
+    // A rollback journal counts only if SQLite acts on it (writes below);
+    // a WAL with frames is replayed into the rebuilt wal-index.
+    auto ref = fs.lookup(d.file + "-wal");
+    if (!ref) continue;
+    const uint64_t size = fs.size(*ref).value();
+    if (size > 32) {
+      evidence += fmt::format("{}{}-wal ({} bytes)", evidence.empty() ? "" : ", ", d.file, size);
+    }
+  }
+  SqliteVfs vfs(restored, *vo);
+  const VfsCounters before = vfs.counters();  // ATTACH already reads: count from here
+  auto conns = open_all(spec_, vfs, false, true);
+  if (!conns) {
+    out.open_error = conns.status().message();
+    return out;
+  }
+  // The first read runs SQLite's recovery; integrity_check reads everything.
+  for (size_t db = 0; db < spec_.databases.size(); ++db) {
+    const std::string alias = alias_of(spec_, db, conns->attach);
+    auto o = conns->of(db).exec(fmt::format("PRAGMA {}.integrity_check", alias), {});
+    if (o.rc != SQLITE_OK) {
+      if ((o.rc & 0xff) == SQLITE_NOTADB || (o.rc & 0xff) == SQLITE_CANTOPEN ||
+          (o.rc & 0xff) == SQLITE_IOERR) {
+        out.open_error = fmt::format("{}: {}", spec_.databases[db].file, o.error);
+        return out;
+      }
+      out.opened = true;
+      out.integrity_error = fmt::format("{}: {}", spec_.databases[db].file, o.error);
+      return out;
+    }
+    if (out.integrity_error.empty() && !(o.rows.size() == 1 && o.rows[0][0].text() == "ok")) {
+      out.integrity_error = fmt::format("{}: integrity_check: {}", spec_.databases[db].file,
+                                        o.rows.empty() ? "no result" : o.rows[0][0].text());
+    }
+    auto fk = conns->of(db).exec(fmt::format("PRAGMA {}.foreign_key_check", alias), {});
+    if (out.integrity_error.empty() && fk.rc == SQLITE_OK && !fk.rows.empty()) {
+      out.integrity_error = fmt::format("{}: foreign_key_check: row {} of {} references a missing "
+                                        "row of {} ({} violation(s))",
+                                        spec_.databases[db].file, fk.rows[0][1].text(),
+                                        fk.rows[0][0].text(), fk.rows[0][2].text(), fk.rows.size());
+    }
+  }
+  out.opened = true;
+  const VfsCounters after = vfs.counters();
+  const bool wrote = after.writes + after.truncates + after.deletes >
+                     before.writes + before.truncates + before.deletes;
+  if (!evidence.empty() || wrote) {
+    out.recovered = true;
+    out.recovery_detail =
+        wrote ? fmt::format("SQLite rolled back a hot journal{}", evidence.empty() ? "" : " and replayed " + evidence)
+              : fmt::format("SQLite replayed {}", evidence);
+  }
+  for (const auto& inv : spec_.invariants) {
+    auto o = conns->of(db_index(spec_, inv.db)).exec(inv.sql, {});
+    if (o.rc != SQLITE_OK) {
+      if (is_corruption(o.rc) && out.integrity_error.empty()) out.integrity_error = o.error;
+      out.invariant_failures.push_back(fmt::format("invariant '{}' fails to run: {}", inv.name, o.error));
+    } else if (o.rows.size() != 1 || o.rows[0].empty() || o.rows[0][0].type != SQLITE_INTEGER ||
+               o.rows[0][0].i == 0) {
+      out.invariant_failures.push_back(fmt::format("invariant '{}' is false", inv.name));
+    }
+  }
+  int rc = SQLITE_OK;
+  std::string summary;
+  auto d = logical_digest(spec_, *conns, restored, &rc, &summary);
+  if (!d) {
+    if (out.integrity_error.empty()) out.integrity_error = d.status().message();
+    return out;
+  }
+  out.digest = *d;
+  out.summary = summary;
+  return out;
+}
+
+}  // namespace snapsim::workloads

@@ -1,0 +1,117 @@
+// SqlApp: a generic SQLite application run in the simulator, described by a
+// SqlSpec. The built-in SQLite invoice workloads are SqlSpecs built in C++;
+// workload scripts (TOML) are SqlSpecs read from a file.
+//
+// One transaction of one client, each item one scheduler step:
+//   BEGIN IMMEDIATE on every connection the transaction uses (SQLITE_BUSY:
+//   the client is blocked and retries after another client progresses, on
+//   the simulated clock), each SQL step, the files to write before commit,
+//   COMMIT per connection (attached databases commit together), the files to
+//   write after commit; then the client reads the whole logical state and
+//   acknowledges the commit to the oracle.
+// Steps may capture the first column of their first row into a variable
+// (`capture = "n"`), usable as :n in later SQL and {n} in file templates;
+// parameters drawn per transaction (int(lo,hi), choice(a,b,c), text(n)) are
+// usable the same way, as are {client} and {txn}.
+//
+// A restored image is opened with the same VFS (SQLite's own recovery runs:
+// hot-journal rollback, WAL replay), then checked: PRAGMA integrity_check and
+// foreign_key_check (corrupt), the invariants (each a query returning one
+// row whose first column is true), and the digest (every table's rows in a
+// canonical order, plus the files outside the databases). SQL functions
+// file_exists(name), file_count(glob) and file_content(name) let invariants
+// look at files outside the databases.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "workloads/sqlite_vfs.h"
+#include "workloads/workload.h"
+
+namespace snapsim::workloads {
+
+struct SqlDatabase {
+  std::string name;    // alias in SQL ("main" for the first)
+  std::string file;    // simfs file name, e.g. "sales.db"
+  uint32_t disk = 0;
+  std::string setup;   // SQL run once at setup
+};
+
+struct SqlStep {
+  std::string sql;
+  std::string db;       // which database's connection runs it (unattached); "" = first
+  std::string capture;  // variable receiving column 0 of row 0, "" = none
+};
+
+struct SqlParam {
+  std::string name;
+  std::string generator;  // int(lo,hi) | choice(a,b,...) | text(n)
+};
+
+struct SqlTransaction {
+  std::string name;
+  std::vector<SqlParam> params;
+  std::vector<SqlStep> steps;
+};
+
+struct SqlInvariant {
+  std::string name;
+  std::string sql;
+  std::string db;  // "" = first
+};
+
+struct SqlFile {
+  std::string name;     // template, e.g. "invoice-{n}.txt"
+  std::string content;  // template
+  bool after_commit = true;
+  uint32_t disk = 0;
+  bool fsync = true;
+};
+
+struct SqlSpec {
+  std::string name;
+  std::string journal_mode = "delete";
+  std::string synchronous = "full";
+  int page_size = 4096;
+  int sector_size = 4096;
+  std::string device = "none";
+  bool attach = true;             // one connection with the others ATTACHed
+  std::string group = "atomic";   // disk-group snapshot: atomic | sequential
+  uint32_t disks = 1;
+  std::vector<SqlDatabase> databases;
+  int clients = 1;
+  int transactions = 1;           // per client
+  std::vector<SqlTransaction> txns;  // client c's k-th transaction uses txns[(c + k) % size]
+  std::vector<SqlInvariant> invariants;
+  std::vector<SqlFile> files;
+  uint32_t max_files = 64;
+  uint32_t max_file_blocks = 4096;
+};
+
+// Checks a spec for mistakes a script author can make (names, generators,
+// modes); the error names the item.
+Status validate_spec(const SqlSpec& spec);
+
+class SqlApp : public Workload {
+ public:
+  SqlApp(SqlSpec spec, Params params);
+  std::string name() const override { return spec_.name; }
+  const Params& params() const override { return params_; }
+  const SqlSpec& spec() const { return spec_; }
+
+  sim::MachineConfig machine_config() const override;
+  Status setup(sim::Machine& m) override;
+  Result<sim::Digest> digest(sim::Machine& m) override;
+  Result<std::vector<std::unique_ptr<sim::Client>>> make_clients(sim::Machine& m,
+                                                                 sim::CommitLog& log) override;
+  sim::AppState inspect(sim::Machine& restored) override;
+
+ private:
+  SqlSpec spec_;
+  Params params_;
+};
+
+}  // namespace snapsim::workloads
