@@ -64,7 +64,12 @@ Status PageCache::write_page(uint64_t block, Page& p) {
   // count this page as dirty once it is on the disk.
   p.dirty = false;
   Status st = disk_->write(block, {p.data.get(), block_size()});
-  if (!st.is_ok()) p.dirty = true;
+  if (!st.is_ok()) {
+    // As Linux after a failed writeback: the page is no longer dirty and its
+    // data is lost; the error goes to whoever asked (write, fsync). The page
+    // is re-read so the cache never shows bytes the disk does not have.
+    (void)disk_->read(block, {p.data.get(), block_size()});
+  }
   return st;
 }
 

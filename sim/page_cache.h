@@ -12,6 +12,8 @@
 //               "writeback" Prng stream): a real kernel's writeback order is
 //               not the application's write order.
 // A snapshot never captures this cache; fsfreeze and app quiescing flush it.
+// A failed writeback (a full block pool) drops the page's unwritten data and
+// reports the error, as Linux does: no page stays dirty forever.
 // Pages are never evicted (clean pages stay cached): guest RAM is not modeled.
 #pragma once
 

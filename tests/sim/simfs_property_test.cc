@@ -116,7 +116,7 @@ BOOST_AUTO_TEST_SUITE(SimFsProperty)
 RC_BOOST_PROP(simfs_matches_in_memory_model, ()) {
   const Writeback wb = gen_writeback();
   const auto ops = *rc::gen::container<std::vector<Op>>(gen_op(20000, 6000));
-  auto t = make_machine(wb, *rc::gen::arbitrary<uint64_t>());
+  auto t = make_machine(wb, *rc::gen::arbitrary<uint64_t>(), 4096, *rc::gen::arbitrary<bool>());
   Files model;
   for (const Op& op : ops) {
     apply(t.machine->fs(), model, op);
@@ -133,7 +133,7 @@ RC_BOOST_PROP(simfs_matches_in_memory_model, ()) {
 // synced.
 RC_BOOST_PROP(fsynced_data_survives_every_later_point, ()) {
   const Writeback wb = gen_writeback();
-  auto t = make_machine(wb, *rc::gen::arbitrary<uint64_t>());
+  auto t = make_machine(wb, *rc::gen::arbitrary<uint64_t>(), 4096, *rc::gen::arbitrary<bool>());
   auto& fs = t.machine->fs();
   for (int i = 0; i < 3; ++i) RC_ASSERT(fs.open(name_of(i), true).is_ok());
   RC_ASSERT(fs.sync_all().is_ok());

@@ -111,10 +111,10 @@ BOOST_AUTO_TEST_CASE(eager_writeback_needs_no_sync) {
   BOOST_TEST(read_file(r->fs(), "a") == "through");
 }
 
-BOOST_AUTO_TEST_CASE(size_before_data_exposes_zeros) {
-  // The inode (size) reaches the disk, the data page does not: the file
-  // reads back as zeros of the new length, as without ordered journaling.
-  auto t = make_machine(Writeback::kLazy);
+BOOST_AUTO_TEST_CASE(data_writeback_mode_lets_size_go_before_data) {
+  // data=writeback: the inode (size) reaches the disk, the data page does
+  // not: the file reads back as zeros of the new length.
+  auto t = make_machine(Writeback::kLazy, 1, 4096, /*ordered=*/false);
   auto& fs = t.machine->fs();
   auto f = fs.open("a", true).value();
   BOOST_REQUIRE(fs.sync_dir().is_ok());
@@ -126,6 +126,20 @@ BOOST_AUTO_TEST_CASE(size_before_data_exposes_zeros) {
   BOOST_REQUIRE(cache.write_back(meta[0]).is_ok());  // the inode block has the lower number
   auto r = restore(*t.pool, t.machine->config(), snap(t));
   BOOST_TEST(read_file(r->fs(), "a") == std::string(4, '\0'));
+}
+
+BOOST_AUTO_TEST_CASE(data_ordered_mode_writes_data_before_the_inode) {
+  auto t = make_machine(Writeback::kLazy);
+  auto& fs = t.machine->fs();
+  auto f = fs.open("a", true).value();
+  BOOST_REQUIRE(fs.sync_dir().is_ok());
+  BOOST_REQUIRE(fs.write(f, 0, bytes("data")).is_ok());
+  auto& cache = t.machine->cache();
+  const uint64_t inode_block = cache.dirty_pages().front().first;
+  BOOST_REQUIRE(cache.write_back(inode_block).is_ok());  // pulls the data page along
+  BOOST_TEST(cache.dirty_count() == 0u);
+  auto r = restore(*t.pool, t.machine->config(), snap(t));
+  BOOST_TEST(read_file(r->fs(), "a") == "data");
 }
 
 BOOST_AUTO_TEST_CASE(mount_rejects_an_unformatted_disk) {

@@ -14,20 +14,23 @@ struct TestMachine {
   std::unique_ptr<sim::Machine> machine;
 };
 
-inline sim::MachineConfig small_config(sim::Writeback wb) {
+inline sim::MachineConfig small_config(sim::Writeback wb, bool ordered = true) {
   sim::MachineConfig c;
+  c.fs.ordered_data = ordered;
   c.fs.max_files = 8;
   c.fs.max_file_blocks = 16;
   c.writeback = wb;
   return c;
 }
 
-inline TestMachine make_machine(sim::Writeback wb, uint64_t seed = 1, uint32_t block_size = 4096) {
+inline TestMachine make_machine(sim::Writeback wb, uint64_t seed = 1, uint32_t block_size = 4096,
+                                bool ordered = true) {
   TestMachine t;
   t.pool = std::make_unique<cow::Pool>(
       cow::Pool::create(cow::PoolOptions{.block_size = block_size, .capacity_blocks = 1u << 16})
           .value());
-  t.machine = sim::Machine::boot_fresh(t.pool.get(), small_config(wb), sim::Prng(seed)).value();
+  t.machine =
+      sim::Machine::boot_fresh(t.pool.get(), small_config(wb, ordered), sim::Prng(seed)).value();
   return t;
 }
 
