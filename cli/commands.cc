@@ -12,6 +12,7 @@
 #include "reports/json_report.h"
 #include "reports/matrix.h"
 #include "workloads/registry.h"
+#include "workloads/script.h"
 
 namespace snapsim::cli {
 
@@ -77,7 +78,8 @@ std::string make_config(const RunFlags& f, Config* c) {
 bool stderr_is_tty() { return ::isatty(2) == 1; }
 
 cow::Result<std::vector<reports::RunRecord>> explore_workload(workloads::Workload& w,
-                                                              const Config& c) {
+                                                              const Config& c,
+                                                              const std::string& source = {}) {
   auto suite = checkers::CheckerSuite::standard();
   sim::ExploreOptions o = c.options;
   if (stderr_is_tty()) {
@@ -92,6 +94,7 @@ cow::Result<std::vector<reports::RunRecord>> explore_workload(workloads::Workloa
   for (const auto& l : r->levels) {
     reports::RunRecord rec;
     rec.workload = w.name();
+    rec.source = source;
     rec.params = w.params().all();
     rec.seed = c.options.seed;
     rec.writeback = sim::writeback_name(c.options.writeback);
@@ -144,13 +147,15 @@ int run_workloads(const std::vector<std::string>& names, const RunFlags& f) {
   if (auto e = make_config(f, &c); !e.empty()) return bad_input(e);
   std::vector<std::unique_ptr<workloads::Workload>> ws;
   for (const auto& name : names) {
-    auto w = workloads::make_workload(name, f.params);
+    auto w = workloads::is_script_path(name) ? workloads::load_script(name, f.params)
+                                             : workloads::make_workload(name, f.params);
     if (!w) return bad_input(w.status().message());
     ws.push_back(std::move(*w));
   }
   std::vector<reports::RunRecord> runs;
-  for (auto& w : ws) {
-    auto r = explore_workload(*w, c);
+  for (size_t i = 0; i < ws.size(); ++i) {
+    auto& w = ws[i];
+    auto r = explore_workload(*w, c, workloads::is_script_path(names[i]) ? names[i] : "");
     if (!r) return bad_input(fmt::format("{}: {}", w->name(), r.status().message()));
     runs.insert(runs.end(), r->begin(), r->end());
   }
@@ -209,7 +214,8 @@ int replay(const std::string& name, const RunFlags& f) {
   if (auto e = make_config(f, &c); !e.empty()) return bad_input(e);
   if (!f.point) return bad_input("replay needs --point P");
   if (c.options.levels.size() != 1) return bad_input("replay needs exactly one --quiesce level");
-  auto w = workloads::make_workload(name, f.params);
+  auto w = workloads::is_script_path(name) ? workloads::load_script(name, f.params)
+                                           : workloads::make_workload(name, f.params);
   if (!w) return bad_input(w.status().message());
   c.options.only_point = std::make_pair(c.options.levels.front(), *f.point);
   c.options.export_dir = f.export_dir;

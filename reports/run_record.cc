@@ -5,7 +5,7 @@
 namespace snapsim::reports {
 
 std::string replay_command(const RunRecord& r, uint64_t point) {
-  std::string cmd = "snapsim replay " + r.workload;
+  std::string cmd = "snapsim replay " + (r.source.empty() ? r.workload : r.source);
   for (const auto& [k, v] : r.params) cmd += fmt::format(" -p {}={}", k, v);
   cmd += fmt::format(" --seed {} --writeback {} --fs-data {} --schedules {} --quiesce {} --point {}",
                      r.seed, r.writeback, r.fs_data, r.schedules, sim::quiesce_name(r.level.level),

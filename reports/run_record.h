@@ -12,6 +12,7 @@ namespace snapsim::reports {
 
 struct RunRecord {
   std::string workload;
+  std::string source;     // script path for script workloads, else empty
   std::map<std::string, std::string> params;
   std::string model = "snapshot";
   uint64_t seed = 0;

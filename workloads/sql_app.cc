@@ -176,6 +176,30 @@ class Conn {
     return out;
   }
 
+  // Prepares every statement without running it: the SQL must compile
+  // against the current schema and bind only names in `known`.
+  std::string check(const std::string& sql, const std::set<std::string>& known) {
+    const char* tail = sql.c_str();
+    while (tail && *tail) {
+      sqlite3_stmt* st = nullptr;
+      if (sqlite3_prepare_v2(db_, tail, -1, &st, &tail) != SQLITE_OK) return sqlite3_errmsg(db_);
+      if (!st) continue;
+      for (int i = 1; i <= sqlite3_bind_parameter_count(st); ++i) {
+        const char* pname = sqlite3_bind_parameter_name(st, i);
+        if (!pname) {
+          sqlite3_finalize(st);
+          return "positional parameter '?' is not supported: use :name";
+        }
+        if (!known.count(pname + 1)) {
+          sqlite3_finalize(st);
+          return fmt::format("parameter '{}' is never defined", pname);
+        }
+      }
+      sqlite3_finalize(st);
+    }
+    return {};
+  }
+
   // Rolls back whatever a failed statement left open.
   void reset_transaction() {
     if (!sqlite3_get_autocommit(db_)) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -711,6 +735,31 @@ Status SqlApp::setup(sim::Machine& m) {
       return Status::invalid_argument(fmt::format(
           "{}: invariant '{}' is false on the initial state (returned {})", spec_.name, inv.name,
           o.rows[0][0].text()));
+    }
+  }
+  // Every step must compile against the set-up schema and use only defined
+  // parameters; every file template only defined names.
+  for (const auto& t : spec_.txns) {
+    std::set<std::string> known = {"client", "txn"};
+    for (const auto& p : t.params) known.insert(p.name);
+    for (size_t i = 0; i < t.steps.size(); ++i) {
+      const std::string err = conns->of(db_index(spec_, t.steps[i].db)).check(t.steps[i].sql, known);
+      if (!err.empty()) {
+        return Status::invalid_argument(fmt::format("{}: transaction '{}' step {}: {}", spec_.name,
+                                                    t.name, i + 1, err));
+      }
+      if (!t.steps[i].capture.empty()) known.insert(t.steps[i].capture);
+    }
+    Vars dummy;
+    for (const auto& k : known) dummy[k] = int_value(0);
+    for (const auto& f : spec_.files) {
+      for (const auto* tmpl : {&f.name, &f.content}) {
+        auto r = render(*tmpl, dummy);
+        if (!r) {
+          return Status::invalid_argument(fmt::format("{}: file '{}' with transaction '{}': {}",
+                                                      spec_.name, f.name, t.name, r.status().message()));
+        }
+      }
     }
   }
   return Status::ok();

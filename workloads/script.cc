@@ -1,0 +1,372 @@
+#include "workloads/script.h"
+
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+namespace snapsim::workloads {
+
+namespace {
+
+class Loader {
+ public:
+  explicit Loader(std::string path) : path_(std::move(path)) {}
+
+  Status fail(const toml::node* node, const std::string& msg) const {
+    if (node && node->source().begin.line > 0) {
+      return Status::invalid_argument(
+          fmt::format("{}:{}: {}", path_, node->source().begin.line, msg));
+    }
+    return Status::invalid_argument(fmt::format("{}: {}", path_, msg));
+  }
+
+  Status known_keys(const toml::table& t, const std::string& where,
+                    const std::set<std::string>& keys) const {
+    for (const auto& [k, v] : t) {
+      if (!keys.count(std::string(k.str()))) {
+        std::string list;
+        for (const auto& key : keys) list += (list.empty() ? "" : ", ") + key;
+        return fail(&v, fmt::format("unknown key '{}' in {} (known: {})", k.str(), where, list));
+      }
+    }
+    return Status::ok();
+  }
+
+  Status get_string(const toml::table& t, const std::string& key, const std::string& where,
+                    std::string* out, bool required = false) const {
+    const toml::node* n = t.get(key);
+    if (!n) return required ? fail(&t, fmt::format("{} needs '{}'", where, key)) : Status::ok();
+    if (!n->is_string()) return fail(n, fmt::format("'{}.{}' must be a string", where, key));
+    *out = n->as_string()->get();
+    return Status::ok();
+  }
+
+  Status get_int(const toml::table& t, const std::string& key, const std::string& where,
+                 int64_t lo, int64_t hi, int64_t* out) const {
+    const toml::node* n = t.get(key);
+    if (!n) return Status::ok();
+    if (!n->is_integer()) return fail(n, fmt::format("'{}.{}' must be an integer", where, key));
+    const int64_t v = n->as_integer()->get();
+    if (v < lo || v > hi) {
+      return fail(n, fmt::format("'{}.{}' must be from {} to {}, got {}", where, key, lo, hi, v));
+    }
+    *out = v;
+    return Status::ok();
+  }
+
+  Status get_bool(const toml::table& t, const std::string& key, const std::string& where,
+                  bool* out) const {
+    const toml::node* n = t.get(key);
+    if (!n) return Status::ok();
+    if (!n->is_boolean()) return fail(n, fmt::format("'{}.{}' must be true or false", where, key));
+    *out = n->as_boolean()->get();
+    return Status::ok();
+  }
+
+  Status table_array(const toml::table& root, const std::string& key,
+                     std::vector<const toml::table*>* out) const {
+    const toml::node* n = root.get(key);
+    if (!n) return Status::ok();
+    const toml::array* a = n->as_array();
+    if (!a) return fail(n, fmt::format("'{}' must be an array of tables ([[{}]])", key, key));
+    for (const auto& e : *a) {
+      if (!e.is_table()) return fail(&e, fmt::format("each '{}' must be a table", key));
+      out->push_back(e.as_table());
+    }
+    return Status::ok();
+  }
+
+  // Applies one "key=value" override to the document, keeping the type of
+  // what it replaces.
+  Status apply_override(toml::table& root, const std::string& item) const {
+    const auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return Status::invalid_argument(fmt::format("parameter '{}' is not of the form key=value", item));
+    }
+    std::string key = item.substr(0, eq);
+    const std::string value = item.substr(eq + 1);
+    static const std::map<std::string, std::string> kShort = {
+        {"journal_mode", "sqlite.journal_mode"}, {"synchronous", "sqlite.synchronous"},
+        {"page_size", "sqlite.page_size"},       {"sector_size", "sqlite.sector_size"},
+        {"device", "sqlite.device"},             {"attach", "sqlite.attach"},
+        {"clients", "clients.count"},            {"transactions", "clients.transactions"},
+        {"group", "disks.group"},                {"disks", "disks.count"}};
+    if (auto it = kShort.find(key); it != kShort.end()) key = it->second;
+    static const std::map<std::string, char> kScalars = {
+        {"name", 's'},           {"sqlite.journal_mode", 's'}, {"sqlite.synchronous", 's'},
+        {"sqlite.page_size", 'i'}, {"sqlite.sector_size", 'i'}, {"sqlite.device", 's'},
+        {"sqlite.attach", 'b'},  {"clients.count", 'i'},      {"clients.transactions", 'i'},
+        {"disks.count", 'i'},    {"disks.group", 's'},        {"limits.max_files", 'i'},
+        {"limits.max_file_blocks", 'i'}, {"setup.sql", 's'}};
+    auto sc = kScalars.find(key);
+    if (sc == kScalars.end()) {
+      return Status::invalid_argument(fmt::format(
+          "{}: unknown parameter '{}' (a scalar setting such as journal_mode, synchronous, "
+          "clients, transactions, sqlite.page_size, disks.group)",
+          path_, item.substr(0, eq)));
+    }
+    const auto dot = key.find('.');
+    toml::table* t = &root;
+    std::string leaf = key;
+    if (dot != std::string::npos) {
+      const std::string section = key.substr(0, dot);
+      leaf = key.substr(dot + 1);
+      if (!root.get(section)) root.insert(section, toml::table{});
+      t = root.get(section)->as_table();
+      if (!t) return Status::invalid_argument(fmt::format("{}: '{}' is not a table", path_, section));
+    }
+    switch (sc->second) {
+      case 'i': {
+        int64_t v = 0;
+        std::istringstream in(value);
+        if (!(in >> v) || !in.eof()) {
+          return Status::invalid_argument(
+              fmt::format("parameter '{}' must be an integer, got '{}'", item.substr(0, eq), value));
+        }
+        t->insert_or_assign(leaf, v);
+        break;
+      }
+      case 'b':
+        if (value != "true" && value != "false") {
+          return Status::invalid_argument(
+              fmt::format("parameter '{}' must be true or false, got '{}'", item.substr(0, eq), value));
+        }
+        t->insert_or_assign(leaf, value == "true");
+        break;
+      default: t->insert_or_assign(leaf, value);
+    }
+    return Status::ok();
+  }
+
+  Result<SqlSpec> load(toml::table& root, const std::vector<std::string>& overrides) {
+    for (const auto& o : overrides) SNAPSIM_RETURN_IF_ERROR(apply_override(root, o));
+    SNAPSIM_RETURN_IF_ERROR(known_keys(root, "the script",
+                                       {"name", "description", "sqlite", "setup", "database",
+                                        "disks", "clients", "transaction", "invariant", "file",
+                                        "limits"}));
+    SqlSpec s;
+    SNAPSIM_RETURN_IF_ERROR(get_string(root, "name", "the script", &s.name, true));
+    if (s.name.empty() || s.name.find(' ') != std::string::npos) {
+      return fail(root.get("name"), "'name' must be a non-empty word");
+    }
+    std::string description;
+    SNAPSIM_RETURN_IF_ERROR(get_string(root, "description", "the script", &description));
+
+    if (const toml::node* n = root.get("sqlite")) {
+      const toml::table* t = n->as_table();
+      if (!t) return fail(n, "[sqlite] must be a table");
+      SNAPSIM_RETURN_IF_ERROR(known_keys(*t, "[sqlite]", {"journal_mode", "synchronous", "page_size",
+                                                          "sector_size", "device", "attach"}));
+      SNAPSIM_RETURN_IF_ERROR(get_string(*t, "journal_mode", "sqlite", &s.journal_mode));
+      SNAPSIM_RETURN_IF_ERROR(get_string(*t, "synchronous", "sqlite", &s.synchronous));
+      SNAPSIM_RETURN_IF_ERROR(get_string(*t, "device", "sqlite", &s.device));
+      SNAPSIM_RETURN_IF_ERROR(get_bool(*t, "attach", "sqlite", &s.attach));
+      int64_t v = s.page_size;
+      SNAPSIM_RETURN_IF_ERROR(get_int(*t, "page_size", "sqlite", 512, 65536, &v));
+      if (v & (v - 1)) return fail(t->get("page_size"), "'sqlite.page_size' must be a power of two");
+      s.page_size = static_cast<int>(v);
+      v = s.sector_size;
+      SNAPSIM_RETURN_IF_ERROR(get_int(*t, "sector_size", "sqlite", 512, 65536, &v));
+      if (v & (v - 1)) return fail(t->get("sector_size"), "'sqlite.sector_size' must be a power of two");
+      s.sector_size = static_cast<int>(v);
+      auto flags = parse_device_flags(s.device);
+      if (!flags) return fail(t->get("device"), flags.status().message());
+    }
+    if (const toml::node* n = root.get("disks")) {
+      const toml::table* t = n->as_table();
+      if (!t) return fail(n, "[disks] must be a table");
+      SNAPSIM_RETURN_IF_ERROR(known_keys(*t, "[disks]", {"count", "group"}));
+      int64_t v = s.disks;
+      SNAPSIM_RETURN_IF_ERROR(get_int(*t, "count", "disks", 1, 8, &v));
+      s.disks = static_cast<uint32_t>(v);
+      SNAPSIM_RETURN_IF_ERROR(get_string(*t, "group", "disks", &s.group));
+    }
+    if (const toml::node* n = root.get("limits")) {
+      const toml::table* t = n->as_table();
+      if (!t) return fail(n, "[limits] must be a table");
+      SNAPSIM_RETURN_IF_ERROR(known_keys(*t, "[limits]", {"max_files", "max_file_blocks"}));
+      int64_t v = s.max_files;
+      SNAPSIM_RETURN_IF_ERROR(get_int(*t, "max_files", "limits", 4, 1024, &v));
+      s.max_files = static_cast<uint32_t>(v);
+      v = s.max_file_blocks;
+      SNAPSIM_RETURN_IF_ERROR(get_int(*t, "max_file_blocks", "limits", 16, 1 << 20, &v));
+      s.max_file_blocks = static_cast<uint32_t>(v);
+    }
+    if (const toml::node* n = root.get("clients")) {
+      const toml::table* t = n->as_table();
+      if (!t) return fail(n, "[clients] must be a table");
+      SNAPSIM_RETURN_IF_ERROR(known_keys(*t, "[clients]", {"count", "transactions"}));
+      int64_t v = s.clients;
+      SNAPSIM_RETURN_IF_ERROR(get_int(*t, "count", "clients", 1, 64, &v));
+      s.clients = static_cast<int>(v);
+      v = s.transactions;
+      SNAPSIM_RETURN_IF_ERROR(get_int(*t, "transactions", "clients", 0, 100000, &v));
+      s.transactions = static_cast<int>(v);
+    }
+    // Databases: [[database]], or a single one from [setup].
+    std::vector<const toml::table*> dbs;
+    SNAPSIM_RETURN_IF_ERROR(table_array(root, "database", &dbs));
+    if (const toml::node* n = root.get("setup")) {
+      const toml::table* t = n->as_table();
+      if (!t) return fail(n, "[setup] must be a table");
+      if (!dbs.empty()) return fail(n, "use either [setup] or [[database]] setup, not both");
+      SNAPSIM_RETURN_IF_ERROR(known_keys(*t, "[setup]", {"sql"}));
+      SqlDatabase d{"main", s.name + ".db", 0, ""};
+      SNAPSIM_RETURN_IF_ERROR(get_string(*t, "sql", "setup", &d.setup));
+      s.databases.push_back(d);
+    }
+    for (const toml::table* t : dbs) {
+      SNAPSIM_RETURN_IF_ERROR(known_keys(*t, "[[database]]", {"name", "file", "disk", "setup"}));
+      SqlDatabase d;
+      SNAPSIM_RETURN_IF_ERROR(get_string(*t, "name", "database", &d.name, true));
+      d.file = d.name + ".db";
+      SNAPSIM_RETURN_IF_ERROR(get_string(*t, "file", "database", &d.file));
+      SNAPSIM_RETURN_IF_ERROR(get_string(*t, "setup", "database", &d.setup));
+      int64_t disk = 0;
+      SNAPSIM_RETURN_IF_ERROR(get_int(*t, "disk", "database", 0, 7, &disk));
+      d.disk = static_cast<uint32_t>(disk);
+      s.databases.push_back(d);
+    }
+    if (s.databases.empty()) {
+      s.databases.push_back(SqlDatabase{"main", s.name + ".db", 0, ""});
+    }
+    std::vector<const toml::table*> txns;
+    SNAPSIM_RETURN_IF_ERROR(table_array(root, "transaction", &txns));
+    if (txns.empty()) return fail(&root, "the script needs at least one [[transaction]]");
+    for (const toml::table* t : txns) {
+      SNAPSIM_RETURN_IF_ERROR(known_keys(*t, "[[transaction]]", {"name", "params", "steps"}));
+      SqlTransaction tx;
+      tx.name = fmt::format("transaction{}", s.txns.size() + 1);
+      SNAPSIM_RETURN_IF_ERROR(get_string(*t, "name", "transaction", &tx.name));
+      const std::string where = fmt::format("transaction '{}'", tx.name);
+      if (const toml::node* p = t->get("params")) {
+        const toml::table* pt = p->as_table();
+        if (!pt) return fail(p, where + ": 'params' must be a table of name = \"generator\"");
+        for (const auto& [k, v] : *pt) {
+          if (!v.is_string()) {
+            return fail(&v, fmt::format("{}: parameter '{}' must be a generator string such as "
+                                        "\"int(1,10)\"",
+                                        where, k.str()));
+          }
+          tx.params.push_back({std::string(k.str()), v.as_string()->get()});
+        }
+      }
+      const toml::node* steps = t->get("steps");
+      if (!steps) return fail(t, where + " needs 'steps'");
+      const toml::array* sa = steps->as_array();
+      if (!sa || sa->empty()) return fail(steps, where + ": 'steps' must be a non-empty array");
+      for (const auto& e : *sa) {
+        SqlStep st;
+        if (e.is_string()) {
+          st.sql = e.as_string()->get();
+        } else if (const toml::table* et = e.as_table()) {
+          SNAPSIM_RETURN_IF_ERROR(known_keys(*et, where + " step", {"sql", "db", "capture"}));
+          SNAPSIM_RETURN_IF_ERROR(get_string(*et, "sql", "step", &st.sql, true));
+          SNAPSIM_RETURN_IF_ERROR(get_string(*et, "db", "step", &st.db));
+          SNAPSIM_RETURN_IF_ERROR(get_string(*et, "capture", "step", &st.capture));
+        } else {
+          return fail(&e, where + ": each step must be an SQL string or { sql = ..., db = ..., capture = ... }");
+        }
+        if (st.sql.find_first_not_of(" \t\r\n") == std::string::npos) {
+          return fail(&e, where + ": a step has empty SQL");
+        }
+        tx.steps.push_back(st);
+      }
+      s.txns.push_back(tx);
+    }
+    std::vector<const toml::table*> invs;
+    SNAPSIM_RETURN_IF_ERROR(table_array(root, "invariant", &invs));
+    for (const toml::table* t : invs) {
+      SNAPSIM_RETURN_IF_ERROR(known_keys(*t, "[[invariant]]", {"name", "sql", "db"}));
+      SqlInvariant inv;
+      inv.name = fmt::format("invariant{}", s.invariants.size() + 1);
+      SNAPSIM_RETURN_IF_ERROR(get_string(*t, "name", "invariant", &inv.name));
+      SNAPSIM_RETURN_IF_ERROR(get_string(*t, "sql", "invariant", &inv.sql, true));
+      SNAPSIM_RETURN_IF_ERROR(get_string(*t, "db", "invariant", &inv.db));
+      s.invariants.push_back(inv);
+    }
+    std::vector<const toml::table*> files;
+    SNAPSIM_RETURN_IF_ERROR(table_array(root, "file", &files));
+    for (const toml::table* t : files) {
+      SNAPSIM_RETURN_IF_ERROR(known_keys(*t, "[[file]]", {"name", "content", "when", "disk", "fsync"}));
+      SqlFile f;
+      SNAPSIM_RETURN_IF_ERROR(get_string(*t, "name", "file", &f.name, true));
+      f.content = "{txn}\n";
+      SNAPSIM_RETURN_IF_ERROR(get_string(*t, "content", "file", &f.content));
+      std::string when = "after_commit";
+      SNAPSIM_RETURN_IF_ERROR(get_string(*t, "when", "file", &when));
+      if (when != "after_commit" && when != "before_commit") {
+        return fail(t->get("when"), fmt::format("'file.when' must be before_commit or after_commit, got '{}'", when));
+      }
+      f.after_commit = when == "after_commit";
+      int64_t disk = 0;
+      SNAPSIM_RETURN_IF_ERROR(get_int(*t, "disk", "file", 0, 7, &disk));
+      f.disk = static_cast<uint32_t>(disk);
+      SNAPSIM_RETURN_IF_ERROR(get_bool(*t, "fsync", "file", &f.fsync));
+      s.files.push_back(f);
+    }
+    auto st = validate_spec(s);
+    if (!st.is_ok()) return Status::invalid_argument(fmt::format("{}: {}", path_, st.message()));
+    return s;
+  }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace
+
+bool is_script_path(const std::string& name) {
+  return name.size() > 5 && name.compare(name.size() - 5, 5, ".toml") == 0;
+}
+
+Result<SqlSpec> parse_script(const std::string& text, const std::string& path,
+                             const std::vector<std::string>& overrides) {
+  try {
+    toml::table root = toml::parse(text, path);
+    return Loader(path).load(root, overrides);
+  } catch (const toml::parse_error& e) {
+    std::string what(e.description());
+    return Status::invalid_argument(
+        fmt::format("{}:{}:{}: TOML syntax error: {}", path, e.source().begin.line,
+                    e.source().begin.column, what));
+  } catch (const std::exception& e) {
+    return Status::invalid_argument(fmt::format("{}: {}", path, e.what()));
+  }
+}
+
+Result<std::unique_ptr<Workload>> load_script(const std::string& path,
+                                              const std::vector<std::string>& overrides) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::not_found(fmt::format("cannot read workload script '{}'", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (ss.str().size() > (4u << 20)) {
+    return Status::invalid_argument(fmt::format("{}: script is larger than 4 MiB", path));
+  }
+  auto spec = parse_script(ss.str(), path, overrides);
+  if (!spec) return spec.status();
+  std::vector<ParamSpec> none;
+  auto params = Params::resolve(spec->name, none, {});
+  if (!params) return params.status();
+  // Record the resolved settings so reports and replays show them.
+  std::vector<ParamSpec> shown = {
+      {"journal_mode", ParamKind::kText, spec->journal_mode, "", 0, 0, {}},
+      {"synchronous", ParamKind::kText, spec->synchronous, "", 0, 0, {}},
+      {"clients", ParamKind::kText, std::to_string(spec->clients), "", 0, 0, {}},
+      {"transactions", ParamKind::kText, std::to_string(spec->transactions), "", 0, 0, {}},
+  };
+  for (const auto& o : overrides) {
+    const auto eq = o.find('=');
+    shown.push_back({o.substr(0, eq), ParamKind::kText, o.substr(eq + 1), "", 0, 0, {}});
+  }
+  auto resolved = Params::resolve(spec->name, shown, {});
+  if (!resolved) return resolved.status();
+  return std::unique_ptr<Workload>(std::make_unique<SqlApp>(std::move(*spec), std::move(*resolved)));
+}
+
+}  // namespace snapsim::workloads

@@ -1,0 +1,46 @@
+// Workload scripts: an SQLite application described in TOML, without C++.
+//
+//   name = "bank-transfer"
+//   [sqlite]      journal_mode, synchronous, page_size, sector_size, device, attach
+//   [setup]       sql = "..."                 (setup of the single database)
+//   [[database]]  name, file, disk, setup     (instead of [setup]: several databases)
+//   [disks]       count, group = "atomic" | "sequential"
+//   [clients]     count, transactions         (per client)
+//   [[transaction]] name, params = { x = "int(1,4)" | "choice(a,b)" | "text(8)" },
+//                 steps = ["SQL", { sql = "...", db = "sales", capture = "n" }, ...]
+//   [[invariant]] name, sql (one row, true), db
+//   [[file]]      name, content (templates with {param}), when = "before_commit" |
+//                 "after_commit", disk, fsync
+//   [limits]      max_files, max_file_blocks
+//
+// `-p key=value` overrides any scalar setting by its dotted path
+// (sqlite.journal_mode, clients.count, ...) or by the short names
+// journal_mode, synchronous, page_size, sector_size, device, attach, clients,
+// transactions, group.
+//
+// Every mistake is one line naming the file, the line (where TOML has one)
+// and the key: syntax errors, unknown keys, wrong types, missing required
+// keys, bad generators, SQL that fails to prepare, parameters that are never
+// defined. Statically checkable problems are reported before anything runs.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "workloads/sql_app.h"
+
+namespace snapsim::workloads {
+
+// True if `name` looks like a script path (ends in .toml).
+bool is_script_path(const std::string& name);
+
+// Parses a script (text given, `path` for messages) into a spec.
+Result<SqlSpec> parse_script(const std::string& text, const std::string& path,
+                             const std::vector<std::string>& overrides);
+
+// Reads, parses and wraps a script as a Workload.
+Result<std::unique_ptr<Workload>> load_script(const std::string& path,
+                                              const std::vector<std::string>& overrides);
+
+}  // namespace snapsim::workloads
