@@ -9,6 +9,9 @@
 
 #include "checkers/suite.h"
 #include "reports/atomic_file.h"
+#include "reports/html_report.h"
+#include "reports/junit.h"
+#include "reports/results_db.h"
 #include "reports/json_report.h"
 #include "reports/matrix.h"
 #include "workloads/registry.h"
@@ -58,6 +61,7 @@ std::string make_config(const RunFlags& f, Config* c) {
     c->options.schedules = n;
   }
   c->schedules_text = f.schedules;
+  c->options.record_points = !f.db.empty() || !f.html.empty();
   if (!f.fail_on.empty()) {
     std::stringstream ss(f.fail_on);
     std::string item;
@@ -103,6 +107,8 @@ cow::Result<std::vector<reports::RunRecord>> explore_workload(workloads::Workloa
     rec.schedules_run = r->schedules_run;
     rec.trace_hash = r->trace_hash;
     rec.level = l;
+    rec.txns = r->txns;
+    rec.trace_events = r->trace_events;
     if (l.first_failure) rec.replay = reports::replay_command(rec, l.first_failure->point);
     out.push_back(std::move(rec));
   }
@@ -112,6 +118,18 @@ cow::Result<std::vector<reports::RunRecord>> explore_workload(workloads::Workloa
 int finish(const std::vector<reports::RunRecord>& runs, const RunFlags& f, const Config& c) {
   if (!f.json.empty()) {
     auto st = reports::write_file_atomically(f.json, reports::to_json(runs));
+    if (!st.is_ok()) return bad_input(st.message());
+  }
+  if (!f.junit.empty()) {
+    auto st = reports::write_file_atomically(f.junit, reports::to_junit(runs));
+    if (!st.is_ok()) return bad_input(st.message());
+  }
+  if (!f.html.empty()) {
+    auto st = reports::write_file_atomically(f.html, reports::to_html(runs, "snapsim report"));
+    if (!st.is_ok()) return bad_input(st.message());
+  }
+  if (!f.db.empty()) {
+    auto st = reports::write_results_db(f.db, runs);
     if (!st.is_ok()) return bad_input(st.message());
   }
   fmt::print("{}", reports::render_matrix(runs, ::isatty(1) == 1));

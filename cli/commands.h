@@ -21,6 +21,9 @@ struct RunFlags {
   std::string writeback = "random";
   std::string fs_data = "ordered";
   std::string json;
+  std::string junit;
+  std::string html;
+  std::string db;
   std::string fail_on;
   uint64_t pool_blocks = 1ull << 22;
   // replay

@@ -14,6 +14,9 @@ void add_run_flags(CLI::App* cmd, snapsim::cli::RunFlags& f) {
   cmd->add_option("--writeback", f.writeback, "guest page-cache writeback: eager|lazy|random");
   cmd->add_option("--fs-data", f.fs_data, "simfs data mode: ordered (ext4 default) | writeback");
   cmd->add_option("--json", f.json, "write results as JSON to FILE");
+  cmd->add_option("--junit", f.junit, "write JUnit XML (one test case per run) to FILE");
+  cmd->add_option("--html", f.html, "write a self-contained HTML report to FILE");
+  cmd->add_option("--db", f.db, "write every run and point to an SQLite results FILE");
   cmd->add_option("--fail-on", f.fail_on, "comma list of verdicts that make the exit status 1");
   cmd->add_option("--pool-blocks", f.pool_blocks, "physical blocks in the COW pool");
 }

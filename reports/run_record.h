@@ -23,6 +23,8 @@ struct RunRecord {
   uint64_t trace_hash = 0;
   sim::LevelResult level;
   std::string replay;     // command line reproducing first_failure (empty if none)
+  std::vector<sim::TxnSpan> txns;  // first schedule, for timelines
+  uint64_t trace_events = 0;       // first schedule
 };
 
 // The command line that replays one point of a run.

@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libboost-test-dev librapidcheck-dev libsqlite3-dev libbenchmark-dev
   libcli11-dev libfmt-dev libtomlplusplus-dev nlohmann-json3-dev libxxhash-dev
-  sqlite3 python3 python3-jsonschema
+  sqlite3 python3 python3-jsonschema chromium
 )
 
 missing=()

@@ -314,6 +314,16 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
     if (s == 0) {
       result.commits = ex.log().acked();
       result.run_time_ms = ex.machine().clock().now_ms();
+      const auto& ev = ex.machine().trace().events();
+      result.trace_events = ev.size();
+      std::map<uint32_t, uint64_t> open;
+      for (size_t i = 0; i < ev.size(); ++i) {
+        if (ev[i].kind == EventKind::kTxnBegin) open[ev[i].a] = i;
+        if (ev[i].kind == EventKind::kTxnAck && open.count(ev[i].a)) {
+          result.txns.push_back(TxnSpan{ev[i].a, open[ev[i].a], i});
+          open.erase(ev[i].a);
+        }
+      }
     }
     const MachineConfig config = ex.machine_config();
     if (config.sequential_group && config.disks > 1) {
@@ -367,6 +377,10 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
         PointContext ctx{p.acked, p.issued, &ex.log().digests()};
         Judgement j = classifier.classify(it->second, ctx);
         lr.verdicts[static_cast<size_t>(j.verdict)]++;
+        if (options.record_points) {
+          lr.records.push_back(PointRecord{global, s, j.verdict, p.acked, p.issued, p.trace_pos,
+                                           p.time_ns, p.freeze_ms, j.detail});
+        }
         if (is_failure(j.verdict) && !lr.first_failure) {
           lr.first_failure = PointFailure{global, j.verdict, j.detail, s};
         }

@@ -51,6 +51,7 @@ struct ExploreOptions {
   // With only_point: write the restored files (before the application's
   // recovery runs) into this directory, one subdirectory per disk.
   std::string export_dir;
+  bool record_points = false;        // fill LevelResult::records
   std::function<void(uint32_t schedule, uint32_t schedules)> progress;
 };
 
@@ -61,6 +62,19 @@ struct PointFailure {
   uint32_t schedule = 0;
 };
 
+// One judged snapshot point (kept when ExploreOptions::record_points).
+struct PointRecord {
+  uint64_t point = 0;
+  uint32_t schedule = 0;
+  Verdict verdict = Verdict::kConsistent;
+  uint64_t acked = 0;
+  uint64_t issued = 0;
+  uint64_t trace_pos = 0;
+  uint64_t time_ns = 0;
+  double freeze_ms = 0;
+  std::string detail;
+};
+
 struct LevelResult {
   Quiesce level = Quiesce::kNone;
   uint64_t points = 0;
@@ -69,6 +83,14 @@ struct LevelResult {
   double freeze_window_ms = 0;       // worst point
   double freeze_window_ms_mean = 0;
   std::optional<PointFailure> first_failure;
+  std::vector<PointRecord> records;  // with record_points
+};
+
+// A transaction of the first schedule, by trace position (for timelines).
+struct TxnSpan {
+  uint32_t client = 0;
+  uint64_t begin_pos = 0;
+  uint64_t end_pos = 0;  // trace position of its acknowledgement
 };
 
 struct ReplayedPoint {
@@ -92,6 +114,8 @@ struct ExploreResult {
   uint64_t commits = 0;              // in the first schedule
   double run_time_ms = 0;            // simulated time of the first schedule
   std::optional<ReplayedPoint> replayed;
+  std::vector<TxnSpan> txns;         // first schedule
+  uint64_t trace_events = 0;         // first schedule
 };
 
 cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classifier,

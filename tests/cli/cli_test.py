@@ -194,5 +194,40 @@ if ff:
         shown = (q.stdout + q.stderr).strip()
         check("the sqlite3 shell opens the exported database", len(shown) > 0, shown)
 
+# --junit and --db, cross-checked with --json.
+import sqlite3
+import xml.etree.ElementTree as ET
+j, x, d = (os.path.join(tmp, n) for n in ("rep.json", "rep.xml", "rep.db"))
+r = run("run", "invoice-flatfile", "invoice-flatfile-journaled", "--json", j, "--junit", x, "--db", d)
+check("run with --json --junit --db exits 0", r.returncode == 0, r.stderr)
+doc = json.load(open(j))
+root = ET.parse(x).getroot()
+cases = root.findall(".//testcase")
+check("JUnit has one test case per run", len(cases) == len(doc["runs"]) == 6)
+failing = [c for c in cases if c.find("failure") is not None]
+check("JUnit fails exactly the runs with failures",
+      len(failing) == sum(1 for run_ in doc["runs"] if failures(run_) > 0))
+check("JUnit failure carries the replay command",
+      all("snapsim replay" in (c.find("failure").text or "") for c in failing))
+check("JUnit totals agree", root.get("tests") == "6" and root.get("failures") == str(len(failing)))
+con = sqlite3.connect(d)
+rows = con.execute("SELECT workload, quiesce, points, consistent + recovered + lost_committed + "
+                   "torn_transaction + invariant_violation + corrupt + unrecoverable FROM run").fetchall()
+check("results db has one row per run", len(rows) == 6)
+check("results db verdict counts add up to points", all(p == t for _, _, p, t in rows))
+per_run = con.execute("SELECT r.points, COUNT(p.point) FROM run r JOIN point p ON p.run_id = r.id "
+                      "GROUP BY r.id").fetchall()
+check("results db has every point of every run", all(a == b for a, b in per_run) and len(per_run) == 6)
+jpts = {(rr["workload"], rr["quiesce"]): rr["points"] for rr in doc["runs"]}
+check("results db agrees with the JSON",
+      all(jpts[(w, q)] == p for w, q, p, _ in rows))
+check("results db records acked/issued per point",
+      con.execute("SELECT COUNT(*) FROM point WHERE acked > issued").fetchone()[0] == 0 and
+      con.execute("SELECT MAX(issued) FROM point").fetchone()[0] > 0)
+con.close()
+q = subprocess.run(["sqlite3", d, "SELECT verdict, COUNT(*) FROM point GROUP BY verdict ORDER BY 1"],
+                   capture_output=True, text=True)
+check("results db is queryable with the sqlite3 shell", q.returncode == 0 and "consistent|" in q.stdout, q.stderr)
+
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

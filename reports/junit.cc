@@ -1,0 +1,66 @@
+#include "reports/junit.h"
+
+#include <fmt/format.h>
+
+namespace snapsim::reports {
+
+std::string xml_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default:
+        // XML 1.0 forbids most control characters, even escaped.
+        if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t' && c != '\r') {
+          out += '?';
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out;
+}
+
+std::string to_junit(const std::vector<RunRecord>& runs) {
+  size_t failures = 0;
+  std::string cases;
+  for (const auto& r : runs) {
+    uint64_t bad = 0;
+    for (size_t v = static_cast<size_t>(sim::Verdict::kLostCommitted); v < sim::kVerdictCount; ++v) {
+      bad += r.level.verdicts[v];
+    }
+    std::string config;
+    for (const auto& [k, v] : r.params) config += fmt::format("{}{}={}", config.empty() ? "" : " ", k, v);
+    cases += fmt::format("    <testcase classname=\"snapsim.{}\" name=\"{} quiesce={}\" time=\"0\">\n",
+                         xml_escape(r.workload), xml_escape(config), sim::quiesce_name(r.level.level));
+    if (bad > 0 && r.level.first_failure) {
+      ++failures;
+      const auto& f = *r.level.first_failure;
+      cases += fmt::format(
+          "      <failure type=\"{}\" message=\"{} of {} points failed; first at point {}: {}: {}\">"
+          "replay: {}</failure>\n",
+          sim::verdict_name(f.verdict), bad, r.level.points, f.point, sim::verdict_name(f.verdict),
+          xml_escape(f.detail), xml_escape(r.replay));
+    }
+    std::string counts;
+    for (size_t v = 0; v < sim::kVerdictCount; ++v) {
+      counts += fmt::format("{}={} ", sim::verdict_name(static_cast<sim::Verdict>(v)), r.level.verdicts[v]);
+    }
+    cases += fmt::format("      <system-out>seed={} writeback={} points={} distinct_images={} {}"
+                         "freeze_window_ms={:.3f}</system-out>\n",
+                         r.seed, xml_escape(r.writeback), r.level.points, r.level.distinct_images, counts,
+                         r.level.freeze_window_ms);
+    cases += "    </testcase>\n";
+  }
+  return fmt::format(
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"snapsim\" tests=\"{0}\" "
+      "failures=\"{1}\">\n  <testsuite name=\"snapsim\" tests=\"{0}\" failures=\"{1}\" errors=\"0\" "
+      "skipped=\"0\">\n{2}  </testsuite>\n</testsuites>\n",
+      runs.size(), failures, cases);
+}
+
+}  // namespace snapsim::reports

@@ -1,0 +1,233 @@
+#include "reports/results_db.h"
+
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace snapsim::reports {
+
+namespace {
+
+const char* kSchema = R"SQL(
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE run(
+  id INTEGER PRIMARY KEY, workload TEXT NOT NULL, source TEXT NOT NULL, params TEXT NOT NULL,
+  quiesce TEXT NOT NULL, model TEXT NOT NULL, seed INTEGER NOT NULL, writeback TEXT NOT NULL,
+  fs_data TEXT NOT NULL, schedules TEXT NOT NULL, schedules_run INTEGER NOT NULL,
+  points INTEGER NOT NULL, distinct_images INTEGER NOT NULL,
+  consistent INTEGER NOT NULL, recovered INTEGER NOT NULL, lost_committed INTEGER NOT NULL,
+  torn_transaction INTEGER NOT NULL, invariant_violation INTEGER NOT NULL, corrupt INTEGER NOT NULL,
+  unrecoverable INTEGER NOT NULL, freeze_window_ms REAL NOT NULL, freeze_window_ms_mean REAL NOT NULL,
+  trace_hash TEXT NOT NULL, first_failure_point INTEGER, first_failure_verdict TEXT,
+  first_failure_detail TEXT, first_failure_schedule INTEGER, replay TEXT);
+CREATE TABLE point(
+  run_id INTEGER NOT NULL REFERENCES run(id), point INTEGER NOT NULL, schedule INTEGER NOT NULL,
+  verdict TEXT NOT NULL, acked INTEGER NOT NULL, issued INTEGER NOT NULL, trace_pos INTEGER NOT NULL,
+  time_ns INTEGER NOT NULL, freeze_ms REAL NOT NULL, detail TEXT NOT NULL,
+  PRIMARY KEY(run_id, point));
+INSERT INTO meta VALUES ('schema_version', '1'), ('generator', 'snapsim');
+)SQL";
+
+cow::Status db_error(sqlite3* db, const std::string& path) {
+  return cow::Status::error(cow::Code::kIoError,
+                            fmt::format("cannot write results database {}: {}", path, sqlite3_errmsg(db)));
+}
+
+}  // namespace
+
+cow::Status write_results_db(const std::string& path, const std::vector<RunRecord>& runs) {
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  std::remove(tmp.c_str());
+  sqlite3* db = nullptr;
+  if (sqlite3_open(tmp.c_str(), &db) != SQLITE_OK) {
+    cow::Status st = db_error(db, path);
+    sqlite3_close(db);
+    return st;
+  }
+  auto fail = [&]() {
+    cow::Status st = db_error(db, path);
+    sqlite3_close(db);
+    std::remove(tmp.c_str());
+    return st;
+  };
+  if (sqlite3_exec(db, "PRAGMA journal_mode=delete; BEGIN;", nullptr, nullptr, nullptr) != SQLITE_OK ||
+      sqlite3_exec(db, kSchema, nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return fail();
+  }
+  sqlite3_stmt* run_st = nullptr;
+  sqlite3_stmt* point_st = nullptr;
+  if (sqlite3_prepare_v2(db,
+                         "INSERT INTO run VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                         -1, &run_st, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v2(db, "INSERT INTO point VALUES (?,?,?,?,?,?,?,?,?,?)", -1, &point_st, nullptr) !=
+          SQLITE_OK) {
+    sqlite3_finalize(run_st);
+    return fail();
+  }
+  auto text = [](sqlite3_stmt* st, int i, const std::string& s) {
+    sqlite3_bind_text(st, i, s.c_str(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+  };
+  int64_t id = 0;
+  bool ok = true;
+  for (const auto& r : runs) {
+    ++id;
+    nlohmann::ordered_json params = nlohmann::ordered_json::object();
+    for (const auto& [k, v] : r.params) params[k] = v;
+    int i = 1;
+    sqlite3_reset(run_st);
+    sqlite3_clear_bindings(run_st);
+    sqlite3_bind_int64(run_st, i++, id);
+    text(run_st, i++, r.workload);
+    text(run_st, i++, r.source);
+    text(run_st, i++, params.dump());
+    text(run_st, i++, sim::quiesce_name(r.level.level));
+    text(run_st, i++, r.model);
+    sqlite3_bind_int64(run_st, i++, static_cast<int64_t>(r.seed));
+    text(run_st, i++, r.writeback);
+    text(run_st, i++, r.fs_data);
+    text(run_st, i++, r.schedules);
+    sqlite3_bind_int64(run_st, i++, r.schedules_run);
+    sqlite3_bind_int64(run_st, i++, static_cast<int64_t>(r.level.points));
+    sqlite3_bind_int64(run_st, i++, static_cast<int64_t>(r.level.distinct_images));
+    for (size_t v = 0; v < sim::kVerdictCount; ++v) {
+      sqlite3_bind_int64(run_st, i++, static_cast<int64_t>(r.level.verdicts[v]));
+    }
+    sqlite3_bind_double(run_st, i++, r.level.freeze_window_ms);
+    sqlite3_bind_double(run_st, i++, r.level.freeze_window_ms_mean);
+    text(run_st, i++, fmt::format("{:016x}", r.trace_hash));
+    if (r.level.first_failure) {
+      const auto& f = *r.level.first_failure;
+      sqlite3_bind_int64(run_st, i++, static_cast<int64_t>(f.point));
+      text(run_st, i++, sim::verdict_name(f.verdict));
+      text(run_st, i++, f.detail);
+      sqlite3_bind_int64(run_st, i++, f.schedule);
+      text(run_st, i++, r.replay);
+    }
+    ok = ok && sqlite3_step(run_st) == SQLITE_DONE;
+    for (const auto& p : r.level.records) {
+      sqlite3_reset(point_st);
+      int j = 1;
+      sqlite3_bind_int64(point_st, j++, id);
+      sqlite3_bind_int64(point_st, j++, static_cast<int64_t>(p.point));
+      sqlite3_bind_int64(point_st, j++, p.schedule);
+      text(point_st, j++, sim::verdict_name(p.verdict));
+      sqlite3_bind_int64(point_st, j++, static_cast<int64_t>(p.acked));
+      sqlite3_bind_int64(point_st, j++, static_cast<int64_t>(p.issued));
+      sqlite3_bind_int64(point_st, j++, static_cast<int64_t>(p.trace_pos));
+      sqlite3_bind_int64(point_st, j++, static_cast<int64_t>(p.time_ns));
+      sqlite3_bind_double(point_st, j++, p.freeze_ms);
+      text(point_st, j++, p.detail);
+      ok = ok && sqlite3_step(point_st) == SQLITE_DONE;
+    }
+    if (!ok) break;
+  }
+  sqlite3_finalize(run_st);
+  sqlite3_finalize(point_st);
+  if (!ok || sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) return fail();
+  if (sqlite3_close(db) != SQLITE_OK) {
+    std::remove(tmp.c_str());
+    return cow::Status::error(cow::Code::kIoError, fmt::format("cannot close results database {}", path));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    return cow::Status::error(cow::Code::kIoError, fmt::format("cannot write results database {}", path));
+  }
+  return cow::Status::ok();
+}
+
+cow::Result<std::vector<RunRecord>> read_results_db(const std::string& path) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    std::string e = db ? sqlite3_errmsg(db) : "cannot open";
+    sqlite3_close(db);
+    return cow::Status::not_found(fmt::format("cannot read results database {}: {}", path, e));
+  }
+  std::vector<RunRecord> runs;
+  sqlite3_stmt* st = nullptr;
+  const char* q =
+      "SELECT id, workload, source, params, quiesce, model, seed, writeback, fs_data, schedules, "
+      "schedules_run, points, distinct_images, consistent, recovered, lost_committed, "
+      "torn_transaction, invariant_violation, corrupt, unrecoverable, freeze_window_ms, "
+      "freeze_window_ms_mean, trace_hash, first_failure_point, first_failure_verdict, "
+      "first_failure_detail, first_failure_schedule, replay FROM run ORDER BY id";
+  if (sqlite3_prepare_v2(db, q, -1, &st, nullptr) != SQLITE_OK) {
+    std::string e = sqlite3_errmsg(db);
+    sqlite3_close(db);
+    return cow::Status::invalid_argument(fmt::format("{} is not a snapsim results database: {}", path, e));
+  }
+  auto col = [&](int i) {
+    const unsigned char* t = sqlite3_column_text(st, i);
+    return std::string(t ? reinterpret_cast<const char*>(t) : "");
+  };
+  std::vector<int64_t> ids;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    RunRecord r;
+    ids.push_back(sqlite3_column_int64(st, 0));
+    r.workload = col(1);
+    r.source = col(2);
+    const nlohmann::json params = nlohmann::json::parse(col(3), nullptr, false);
+    if (params.is_object()) {
+      for (auto it = params.begin(); it != params.end(); ++it) {
+        if (it.value().is_string()) r.params[it.key()] = it.value().get<std::string>();
+      }
+    }
+    r.level.level = sim::parse_quiesce(col(4)).value();
+    r.model = col(5);
+    r.seed = static_cast<uint64_t>(sqlite3_column_int64(st, 6));
+    r.writeback = col(7);
+    r.fs_data = col(8);
+    r.schedules = col(9);
+    r.schedules_run = static_cast<uint32_t>(sqlite3_column_int64(st, 10));
+    r.level.points = static_cast<uint64_t>(sqlite3_column_int64(st, 11));
+    r.level.distinct_images = static_cast<uint64_t>(sqlite3_column_int64(st, 12));
+    for (size_t v = 0; v < sim::kVerdictCount; ++v) {
+      r.level.verdicts[v] = static_cast<uint64_t>(sqlite3_column_int64(st, 13 + static_cast<int>(v)));
+    }
+    r.level.freeze_window_ms = sqlite3_column_double(st, 20);
+    r.level.freeze_window_ms_mean = sqlite3_column_double(st, 21);
+    r.trace_hash = std::stoull(col(22), nullptr, 16);
+    if (sqlite3_column_type(st, 23) != SQLITE_NULL) {
+      sim::PointFailure f;
+      f.point = static_cast<uint64_t>(sqlite3_column_int64(st, 23));
+      f.verdict = *sim::parse_verdict(col(24));
+      f.detail = col(25);
+      f.schedule = static_cast<uint32_t>(sqlite3_column_int64(st, 26));
+      r.level.first_failure = f;
+      r.replay = col(27);
+    }
+    runs.push_back(std::move(r));
+  }
+  sqlite3_finalize(st);
+  sqlite3_stmt* ps = nullptr;
+  sqlite3_prepare_v2(db,
+                     "SELECT point, schedule, verdict, acked, issued, trace_pos, time_ns, freeze_ms, detail "
+                     "FROM point WHERE run_id = ? ORDER BY point",
+                     -1, &ps, nullptr);
+  for (size_t i = 0; i < runs.size() && ps; ++i) {
+    sqlite3_reset(ps);
+    sqlite3_bind_int64(ps, 1, ids[i]);
+    while (sqlite3_step(ps) == SQLITE_ROW) {
+      sim::PointRecord p;
+      p.point = static_cast<uint64_t>(sqlite3_column_int64(ps, 0));
+      p.schedule = static_cast<uint32_t>(sqlite3_column_int64(ps, 1));
+      p.verdict = *sim::parse_verdict(reinterpret_cast<const char*>(sqlite3_column_text(ps, 2)));
+      p.acked = static_cast<uint64_t>(sqlite3_column_int64(ps, 3));
+      p.issued = static_cast<uint64_t>(sqlite3_column_int64(ps, 4));
+      p.trace_pos = static_cast<uint64_t>(sqlite3_column_int64(ps, 5));
+      p.time_ns = static_cast<uint64_t>(sqlite3_column_int64(ps, 6));
+      p.freeze_ms = sqlite3_column_double(ps, 7);
+      const unsigned char* d = sqlite3_column_text(ps, 8);
+      p.detail = d ? reinterpret_cast<const char*>(d) : "";
+      runs[i].level.records.push_back(std::move(p));
+    }
+  }
+  sqlite3_finalize(ps);
+  sqlite3_close(db);
+  return runs;
+}
+
+}  // namespace snapsim::reports
