@@ -3,6 +3,9 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <chrono>
+#include <map>
+#include <optional>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -81,16 +84,44 @@ std::string make_config(const RunFlags& f, Config* c) {
 
 bool stderr_is_tty() { return ::isatty(2) == 1; }
 
+// A progress line on stderr, shown only on a terminal and only once a run
+// has taken more than a second (wall clock: this is the user interface, not
+// the simulation).
+class ProgressLine {
+ public:
+  explicit ProgressLine(std::string label)
+      : label_(std::move(label)), start_(std::chrono::steady_clock::now()), tty_(stderr_is_tty()) {}
+  ~ProgressLine() {
+    if (shown_) fmt::print(stderr, "\r\033[K");
+  }
+  void update(uint32_t schedule, uint32_t schedules, uint64_t points) {
+    if (!tty_) return;
+    if (std::chrono::steady_clock::now() - start_ < std::chrono::seconds(1)) return;
+    shown_ = true;
+    std::string bar;
+    if (schedules > 0) {
+      const int filled = static_cast<int>(20.0 * schedule / schedules);
+      bar = "[" + std::string(filled, '#') + std::string(20 - filled, '.') + "] ";
+    }
+    fmt::print(stderr, "\r{}{}: schedule {}{}, {} points checked\033[K", bar, label_, schedule + 1,
+               schedules ? fmt::format("/{}", schedules) : std::string(), points);
+  }
+
+ private:
+  std::string label_;
+  std::chrono::steady_clock::time_point start_;
+  bool tty_;
+  bool shown_ = false;
+};
+
 cow::Result<std::vector<reports::RunRecord>> explore_workload(workloads::Workload& w,
                                                               const Config& c,
                                                               const std::string& source = {}) {
   auto suite = checkers::CheckerSuite::standard();
   sim::ExploreOptions o = c.options;
+  ProgressLine progress(w.name());
   if (stderr_is_tty()) {
-    o.progress = [&w](uint32_t s, uint32_t n) {
-      if (n > 1) fmt::print(stderr, "\r{}: schedule {}/{}   ", w.name(), s + 1, n);
-      if (n > 1 && s + 1 == n) fmt::print(stderr, "\r\033[K");
-    };
+    o.progress = [&progress](uint32_t s, uint32_t n, uint64_t points) { progress.update(s, n, points); };
   }
   auto r = sim::explore(w, suite, o);
   if (!r) return r.status();
@@ -160,6 +191,83 @@ int list_workloads() {
   return kExitOk;
 }
 
+cow::Result<std::unique_ptr<workloads::Workload>> load(const std::string& name,
+                                                        const std::vector<std::string>& params) {
+  return workloads::is_script_path(name) ? workloads::load_script(name, params)
+                                         : workloads::make_workload(name, params);
+}
+
+uint64_t failures_of(const sim::LevelResult& l) {
+  uint64_t n = 0;
+  for (size_t v = static_cast<size_t>(sim::Verdict::kLostCommitted); v < sim::kVerdictCount; ++v) {
+    n += l.verdicts[v];
+  }
+  return n;
+}
+
+// Greedy shrinking: for clients, then invoices (transactions for scripts),
+// then lines, the smallest value with which the workload still fails at a
+// level where it failed. Prints the shrunk configuration and its replay.
+void shrink(const std::string& name, const std::vector<reports::RunRecord>& runs, const RunFlags& f,
+            const Config& c) {
+  std::vector<sim::Quiesce> failing;
+  for (const auto& r : runs) {
+    if (failures_of(r.level) > 0) failing.push_back(r.level.level);
+  }
+  if (failing.empty()) return;
+  std::map<std::string, std::string> params = runs.front().params;
+  for (const auto& p : f.params) {
+    const auto eq = p.find('=');
+    if (eq != std::string::npos) params[p.substr(0, eq)] = p.substr(eq + 1);
+  }
+  Config probe = c;
+  probe.options.levels = failing;
+  probe.options.record_points = false;
+  probe.options.progress = nullptr;
+  auto still_fails = [&](const std::map<std::string, std::string>& ps)
+      -> std::optional<std::vector<reports::RunRecord>> {
+    std::vector<std::string> overrides;
+    for (const auto& [k, v] : ps) overrides.push_back(k + "=" + v);
+    auto w = load(name, overrides);
+    if (!w) return std::nullopt;
+    auto r = explore_workload(**w, probe, workloads::is_script_path(name) ? name : "");
+    if (!r) return std::nullopt;
+    for (const auto& rec : *r) {
+      if (failures_of(rec.level) > 0) return *r;
+    }
+    return std::nullopt;
+  };
+  const bool script = workloads::is_script_path(name);
+  std::optional<std::vector<reports::RunRecord>> best;
+  for (const char* key : {"clients", script ? "transactions" : "invoices", "lines"}) {
+    auto it = params.find(key);
+    if (it == params.end()) continue;
+    const int64_t current = std::stoll(it->second);
+    for (int64_t v = 1; v < current; ++v) {
+      auto trial = params;
+      trial[key] = std::to_string(v);
+      if (auto r = still_fails(trial)) {
+        params = trial;
+        best = r;
+        break;
+      }
+    }
+  }
+  if (!best) best = still_fails(params);
+  if (!best) return;
+  for (const auto& rec : *best) {
+    if (failures_of(rec.level) == 0 || !rec.level.first_failure) continue;
+    std::string shown;
+    for (const char* key : {"clients", "invoices", "transactions", "lines"}) {
+      if (params.count(key)) shown += fmt::format(" {}={}", key, params.at(key));
+    }
+    const auto& ff = *rec.level.first_failure;
+    fmt::print("\nshrunk {} to{}: still fails under {}: {} at point {}: {}\n  replay: {}\n", name,
+               shown, sim::quiesce_name(rec.level.level), sim::verdict_name(ff.verdict), ff.point,
+               ff.detail, rec.replay);
+  }
+}
+
 int run_workloads(const std::vector<std::string>& names, const RunFlags& f) {
   Config c;
   if (auto e = make_config(f, &c); !e.empty()) return bad_input(e);
@@ -171,13 +279,19 @@ int run_workloads(const std::vector<std::string>& names, const RunFlags& f) {
     ws.push_back(std::move(*w));
   }
   std::vector<reports::RunRecord> runs;
+  std::vector<std::vector<reports::RunRecord>> per_workload;
   for (size_t i = 0; i < ws.size(); ++i) {
     auto& w = ws[i];
     auto r = explore_workload(*w, c, workloads::is_script_path(names[i]) ? names[i] : "");
     if (!r) return bad_input(fmt::format("{}: {}", w->name(), r.status().message()));
     runs.insert(runs.end(), r->begin(), r->end());
+    per_workload.push_back(*r);
   }
-  return finish(runs, f, c);
+  const int rc = finish(runs, f, c);
+  if (f.shrink) {
+    for (size_t i = 0; i < names.size(); ++i) shrink(names[i], per_workload[i], f, c);
+  }
+  return rc;
 }
 
 // The built-in suite: each workload once with its defaults, plus the

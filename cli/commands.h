@@ -24,6 +24,7 @@ struct RunFlags {
   std::string junit;
   std::string html;
   std::string db;
+  bool shrink = false;
   std::string fail_on;
   uint64_t pool_blocks = 1ull << 22;
   // replay

@@ -19,6 +19,8 @@ void add_run_flags(CLI::App* cmd, snapsim::cli::RunFlags& f) {
   cmd->add_option("--db", f.db, "write every run and point to an SQLite results FILE");
   cmd->add_option("--fail-on", f.fail_on, "comma list of verdicts that make the exit status 1");
   cmd->add_option("--pool-blocks", f.pool_blocks, "physical blocks in the COW pool");
+  cmd->add_flag("--shrink", f.shrink,
+                "for a failing workload, find the smallest clients x invoices x lines that still fails");
 }
 
 }  // namespace

@@ -286,6 +286,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
   XXH3_64bits_reset(th);
 
   std::vector<size_t> prefix;
+  uint64_t judged = 0;
   for (uint32_t s = 0;; ++s) {
     if (options.all_schedules) {
       if (s >= options.max_schedules) {
@@ -297,7 +298,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
     } else if (s >= options.schedules) {
       break;
     }
-    if (options.progress) options.progress(s, options.all_schedules ? 0 : options.schedules);
+    if (options.progress) options.progress(s, options.all_schedules ? 0 : options.schedules, judged);
     for (auto& l : levels) l.points.clear();
     Execution ex(scenario, options, s);
     RandomChoices random(Prng(options.seed).fork("schedule", s));
@@ -373,6 +374,9 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
             return export_status;
           }
           it = cache.insert_or_assign(key, std::move(state)).first;
+        }
+        if (options.progress && ++judged % 64 == 0) {
+          options.progress(s, options.all_schedules ? 0 : options.schedules, judged);
         }
         PointContext ctx{p.acked, p.issued, &ex.log().digests()};
         Judgement j = classifier.classify(it->second, ctx);

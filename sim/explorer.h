@@ -52,7 +52,9 @@ struct ExploreOptions {
   // recovery runs) into this directory, one subdirectory per disk.
   std::string export_dir;
   bool record_points = false;        // fill LevelResult::records
-  std::function<void(uint32_t schedule, uint32_t schedules)> progress;
+  // Progress for long runs: called at each schedule start and every 64
+  // judged points (schedules = 0 when enumerating all).
+  std::function<void(uint32_t schedule, uint32_t schedules, uint64_t points_judged)> progress;
 };
 
 struct PointFailure {

@@ -6,6 +6,7 @@ Each check prints one line; the script ends with 'N passed, N failed'.
 """
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -228,6 +229,31 @@ con.close()
 q = subprocess.run(["sqlite3", d, "SELECT verdict, COUNT(*) FROM point GROUP BY verdict ORDER BY 1"],
                    capture_output=True, text=True)
 check("results db is queryable with the sqlite3 shell", q.returncode == 0 and "consistent|" in q.stdout, q.stderr)
+
+# --shrink finds a smaller failing configuration with a replay command.
+r = run("run", "invoice-flatfile", "-p", "clients=3", "-p", "invoices=3", "--quiesce", "none", "--shrink")
+m = re.search(r"shrunk invoice-flatfile to clients=(\d+) invoices=(\d+) lines=(\d+): still fails", r.stdout)
+check("--shrink reports a smaller failing configuration",
+      m is not None and int(m.group(1)) * int(m.group(2)) < 9, r.stdout[-600:])
+rline = [l.strip() for l in r.stdout.splitlines() if l.strip().startswith("replay: snapsim replay") and "clients=1" in l]
+check("--shrink prints the replay of the shrunk configuration", len(rline) > 0)
+if rline:
+    rep = run(*rline[-1].split()[2:])
+    check("the shrunk replay reproduces a failure", rep.returncode == 0 and "invariant_violation" in rep.stdout
+          or "torn_transaction" in rep.stdout or "corrupt" in rep.stdout, rep.stdout[:300])
+# No progress output when stderr is not a terminal.
+r = run("run", "invoice-flatfile", "--schedules", "20")
+check("no progress bar when stderr is not a terminal", r.stderr == "", r.stderr[:200])
+
+# Scripts through the binary, and their errors.
+r = run("run", os.path.join(os.path.dirname(SCHEMA), "..", "examples", "bank-transfer.toml"), "--quiesce", "app")
+check("the example script runs through the binary", r.returncode == 0, r.stderr)
+bad = os.path.join(tmp, "bad.toml")
+open(bad, "w").write('name = "x"\n[clients]\ncount = "two"\n')
+r = run("run", bad)
+check("a bad script exits 2 with file:line", r.returncode == 2 and "bad.toml:3" in r.stderr, r.stderr)
+r = run("run", os.path.join(tmp, "missing.toml"))
+check("a missing script exits 2", r.returncode == 2 and "missing.toml" in r.stderr, r.stderr)
 
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

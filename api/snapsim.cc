@@ -1,0 +1,75 @@
+#include "api/snapsim.h"
+
+#include <fmt/format.h>
+
+#include "checkers/suite.h"
+#include "reports/run_record.h"
+#include "sim/explorer.h"
+#include "workloads/registry.h"
+#include "workloads/script.h"
+
+namespace snapsim::api {
+
+uint64_t RunSummary::failures(const std::string& quiesce) const {
+  const LevelSummary* l = level(quiesce);
+  return l ? l->failures : 0;
+}
+
+const LevelSummary* RunSummary::level(const std::string& quiesce) const {
+  for (const auto& l : levels) {
+    if (l.quiesce == quiesce) return &l;
+  }
+  return nullptr;
+}
+
+cow::Result<RunSummary> run_workload(const RunOptions& options) {
+  sim::ExploreOptions o;
+  auto levels = sim::parse_quiesce_list(options.quiesce);
+  if (!levels) return levels.status();
+  o.levels = *levels;
+  auto wb = sim::parse_writeback(options.writeback);
+  if (!wb) return wb.status();
+  o.writeback = *wb;
+  o.seed = options.seed;
+  o.schedules = options.schedules;
+  o.ordered_data = options.ordered_data;
+  auto w = workloads::is_script_path(options.workload)
+               ? workloads::load_script(options.workload, options.params)
+               : workloads::make_workload(options.workload, options.params);
+  if (!w) return w.status();
+  auto suite = checkers::CheckerSuite::standard();
+  auto r = sim::explore(**w, suite, o);
+  if (!r) return r.status();
+  RunSummary out;
+  out.workload = (*w)->name();
+  out.trace_hash = r->trace_hash;
+  for (const auto& l : r->levels) {
+    LevelSummary s;
+    s.quiesce = sim::quiesce_name(l.level);
+    s.points = l.points;
+    s.distinct_images = l.distinct_images;
+    for (size_t v = 0; v < sim::kVerdictCount; ++v) {
+      s.verdicts[sim::verdict_name(static_cast<sim::Verdict>(v))] = l.verdicts[v];
+      if (v >= static_cast<size_t>(sim::Verdict::kLostCommitted)) s.failures += l.verdicts[v];
+    }
+    s.freeze_window_ms = l.freeze_window_ms;
+    if (l.first_failure) {
+      s.first_failure = fmt::format("{} at point {}: {}", sim::verdict_name(l.first_failure->verdict),
+                                    l.first_failure->point, l.first_failure->detail);
+      reports::RunRecord rec;
+      rec.workload = (*w)->name();
+      rec.source = workloads::is_script_path(options.workload) ? options.workload : "";
+      rec.params = (*w)->params().all();
+      rec.seed = options.seed;
+      rec.writeback = options.writeback;
+      rec.fs_data = options.ordered_data ? "ordered" : "writeback";
+      rec.schedules = std::to_string(options.schedules);
+      rec.level = l;
+      s.replay = reports::replay_command(rec, l.first_failure->point);
+    }
+    out.levels.push_back(std::move(s));
+  }
+  return out;
+}
+
+}  // namespace snapsim::api
