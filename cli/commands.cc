@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <cstdlib>
+#include <thread>
 #include <chrono>
 #include <map>
 #include <optional>
@@ -26,6 +28,7 @@ namespace {
 
 struct Config {
   sim::ExploreOptions options;
+  std::string shard;  // "K/N" when sharded
   std::string schedules_text;
   std::vector<sim::Verdict> fail_on;
 };
@@ -64,6 +67,50 @@ std::string make_config(const RunFlags& f, Config* c) {
     c->options.schedules = n;
   }
   c->schedules_text = f.schedules;
+  c->options.jobs = f.jobs ? f.jobs : std::max(1u, std::thread::hardware_concurrency());
+  if (c->options.jobs > 256) return "--jobs must be from 1 to 256";
+  // Shards: explicit --shard K/N, else the batch engine's environment.
+  auto env = [](const char* name) -> std::optional<std::string> {
+    const char* v = std::getenv(name);
+    return v ? std::optional<std::string>(v) : std::nullopt;
+  };
+  auto number = [](const std::string& s, int64_t* out) {
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+    return ec == std::errc() && p == s.data() + s.size();
+  };
+  int64_t index = 0, count = 1;
+  if (!f.shard.empty()) {
+    const auto slash = f.shard.find('/');
+    int64_t k = 0;
+    if (slash == std::string::npos || !number(f.shard.substr(0, slash), &k) ||
+        !number(f.shard.substr(slash + 1), &count) || count < 1 || k < 1 || k > count) {
+      return fmt::format("--shard must be K/N with 1 <= K <= N, got '{}'", f.shard);
+    }
+    index = k - 1;
+  } else if (auto jci = env("JOB_COMPLETION_INDEX")) {
+    if (f.shard_count == 0) {
+      return "JOB_COMPLETION_INDEX is set: give the number of completions with --shard-count N";
+    }
+    count = f.shard_count;
+    if (!number(*jci, &index) || index < 0 || index >= count) {
+      return fmt::format("JOB_COMPLETION_INDEX '{}' is not an index below --shard-count {}", *jci, count);
+    }
+  } else if (auto id = env("SLURM_ARRAY_TASK_ID")) {
+    auto cnt = env("SLURM_ARRAY_TASK_COUNT");
+    int64_t min = 0;
+    if (auto m = env("SLURM_ARRAY_TASK_MIN"); m && !number(*m, &min)) min = 0;
+    if (!cnt || !number(*cnt, &count) || count < 1 || !number(*id, &index) || index - min < 0 ||
+        index - min >= count) {
+      return fmt::format("SLURM_ARRAY_TASK_ID '{}' with SLURM_ARRAY_TASK_COUNT '{}' is not a valid shard",
+                         *id, cnt ? *cnt : "unset");
+    }
+    index -= min;
+  } else if (f.shard_count > 0) {
+    return "--shard-count is only used with JOB_COMPLETION_INDEX; use --shard K/N";
+  }
+  c->options.shard_index = static_cast<uint32_t>(index);
+  c->options.shard_count = static_cast<uint32_t>(count);
+  if (count > 1) c->shard = fmt::format("{}/{}", index + 1, count);
   c->options.record_points = !f.db.empty() || !f.html.empty();
   if (!f.fail_on.empty()) {
     std::stringstream ss(f.fail_on);
@@ -138,6 +185,7 @@ cow::Result<std::vector<reports::RunRecord>> explore_workload(workloads::Workloa
     rec.schedules_run = r->schedules_run;
     rec.trace_hash = r->trace_hash;
     rec.level = l;
+    rec.shard = c.shard;
     rec.txns = r->txns;
     rec.trace_events = r->trace_events;
     if (l.first_failure) rec.replay = reports::replay_command(rec, l.first_failure->point);
@@ -160,7 +208,7 @@ int finish(const std::vector<reports::RunRecord>& runs, const RunFlags& f, const
     if (!st.is_ok()) return bad_input(st.message());
   }
   if (!f.db.empty()) {
-    auto st = reports::write_results_db(f.db, runs);
+    auto st = reports::write_results_db(f.db, runs, c.shard);
     if (!st.is_ok()) return bad_input(st.message());
   }
   fmt::print("{}", reports::render_matrix(runs, ::isatty(1) == 1));
@@ -370,6 +418,25 @@ int replay(const std::string& name, const RunFlags& f) {
   }
   fmt::print("  the last events before the snapshot:\n");
   for (const auto& e : p.trace_before) fmt::print("    {}\n", e.to_string());
+  return kExitOk;
+}
+
+int merge(const std::string& out, const std::vector<std::string>& inputs, const RunFlags& f) {
+  std::vector<std::vector<reports::RunRecord>> shards;
+  for (const auto& in : inputs) {
+    auto r = reports::read_results_db(in);
+    if (!r) return bad_input(r.status().message());
+    shards.push_back(std::move(*r));
+  }
+  auto merged = reports::merge_runs(shards);
+  if (!merged) return bad_input(merged.status().message());
+  auto st = reports::write_results_db(out, *merged, "merged");
+  if (!st.is_ok()) return bad_input(st.message());
+  if (!f.json.empty()) {
+    auto js = reports::write_file_atomically(f.json, reports::to_json(*merged));
+    if (!js.is_ok()) return bad_input(js.message());
+  }
+  fmt::print("{}", reports::render_matrix(*merged, ::isatty(1) == 1));
   return kExitOk;
 }
 

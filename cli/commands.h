@@ -25,6 +25,9 @@ struct RunFlags {
   std::string html;
   std::string db;
   bool shrink = false;
+  uint32_t jobs = 0;        // 0: number of cores
+  std::string shard;        // "K/N", 1-based
+  uint32_t shard_count = 0; // total for JOB_COMPLETION_INDEX
   std::string fail_on;
   uint64_t pool_blocks = 1ull << 22;
   // replay
@@ -37,5 +40,6 @@ int list_workloads();
 int run_workloads(const std::vector<std::string>& workloads, const RunFlags& flags);
 int run_suite(const RunFlags& flags);
 int replay(const std::string& workload, const RunFlags& flags);
+int merge(const std::string& out, const std::vector<std::string>& inputs, const RunFlags& flags);
 
 }  // namespace snapsim::cli

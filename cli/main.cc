@@ -19,6 +19,11 @@ void add_run_flags(CLI::App* cmd, snapsim::cli::RunFlags& f) {
   cmd->add_option("--db", f.db, "write every run and point to an SQLite results FILE");
   cmd->add_option("--fail-on", f.fail_on, "comma list of verdicts that make the exit status 1");
   cmd->add_option("--pool-blocks", f.pool_blocks, "physical blocks in the COW pool");
+  cmd->add_option("--jobs", f.jobs, "parallel inspection workers (default: the number of cores)");
+  cmd->add_option("--shard", f.shard,
+                  "run only slice K of N (K/N, 1-based); also read from JOB_COMPLETION_INDEX "
+                  "(with --shard-count) or SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT");
+  cmd->add_option("--shard-count", f.shard_count, "total shards when the index comes from JOB_COMPLETION_INDEX");
   cmd->add_flag("--shrink", f.shrink,
                 "for a failing workload, find the smallest clients x invoices x lines that still fails");
 }
@@ -51,6 +56,14 @@ int main(int argc, char** argv) {
 
   auto* demo = app.add_subcommand("cow-demo", "a short tour of the COW engine");
 
+  RunFlags merge_flags;
+  std::string merge_out;
+  std::vector<std::string> merge_in;
+  auto* mrg = app.add_subcommand("merge", "combine the results databases of shards: merge OUT.db IN.db...");
+  mrg->add_option("out", merge_out, "merged results database to write")->required();
+  mrg->add_option("inputs", merge_in, "shard results databases")->required();
+  mrg->add_option("--json", merge_flags.json, "also write the merged results as JSON");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -68,5 +81,6 @@ int main(int argc, char** argv) {
     return replay(replay_name, replay_flags);
   }
   if (*demo) return cow_demo();
+  if (*mrg) return merge(merge_out, merge_in, merge_flags);
   return run_suite(suite_flags);
 }

@@ -29,6 +29,7 @@ std::string to_json(const std::vector<RunRecord>& runs) {
     j["fs_data"] = r.fs_data;
     j["schedules"] = r.schedules;
     j["schedules_run"] = r.schedules_run;
+    if (!r.shard.empty()) j["shard"] = r.shard;
     j["points"] = r.level.points;
     j["distinct_images"] = r.level.distinct_images;
     j["verdicts"] = json::object();

@@ -3,7 +3,10 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <map>
+#include <set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -27,7 +30,7 @@ CREATE TABLE run(
 CREATE TABLE point(
   run_id INTEGER NOT NULL REFERENCES run(id), point INTEGER NOT NULL, schedule INTEGER NOT NULL,
   verdict TEXT NOT NULL, acked INTEGER NOT NULL, issued INTEGER NOT NULL, trace_pos INTEGER NOT NULL,
-  time_ns INTEGER NOT NULL, freeze_ms REAL NOT NULL, detail TEXT NOT NULL,
+  time_ns INTEGER NOT NULL, freeze_ms REAL NOT NULL, detail TEXT NOT NULL, image TEXT NOT NULL,
   PRIMARY KEY(run_id, point));
 INSERT INTO meta VALUES ('schema_version', '1'), ('generator', 'snapsim');
 )SQL";
@@ -39,7 +42,8 @@ cow::Status db_error(sqlite3* db, const std::string& path) {
 
 }  // namespace
 
-cow::Status write_results_db(const std::string& path, const std::vector<RunRecord>& runs) {
+cow::Status write_results_db(const std::string& path, const std::vector<RunRecord>& runs,
+                             const std::string& shard) {
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   std::remove(tmp.c_str());
   sqlite3* db = nullptr;
@@ -63,7 +67,7 @@ cow::Status write_results_db(const std::string& path, const std::vector<RunRecor
   if (sqlite3_prepare_v2(db,
                          "INSERT INTO run VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                          -1, &run_st, nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v2(db, "INSERT INTO point VALUES (?,?,?,?,?,?,?,?,?,?)", -1, &point_st, nullptr) !=
+      sqlite3_prepare_v2(db, "INSERT INTO point VALUES (?,?,?,?,?,?,?,?,?,?,?)", -1, &point_st, nullptr) !=
           SQLITE_OK) {
     sqlite3_finalize(run_st);
     return fail();
@@ -121,13 +125,19 @@ cow::Status write_results_db(const std::string& path, const std::vector<RunRecor
       sqlite3_bind_int64(point_st, j++, static_cast<int64_t>(p.time_ns));
       sqlite3_bind_double(point_st, j++, p.freeze_ms);
       text(point_st, j++, p.detail);
+      text(point_st, j++, p.image);
       ok = ok && sqlite3_step(point_st) == SQLITE_DONE;
     }
     if (!ok) break;
   }
   sqlite3_finalize(run_st);
   sqlite3_finalize(point_st);
-  if (!ok || sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) return fail();
+  const std::string meta =
+      fmt::format("INSERT INTO meta VALUES ('shard', '{}')", shard.empty() ? "1/1" : shard);
+  if (!ok || sqlite3_exec(db, meta.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK ||
+      sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return fail();
+  }
   if (sqlite3_close(db) != SQLITE_OK) {
     std::remove(tmp.c_str());
     return cow::Status::error(cow::Code::kIoError, fmt::format("cannot close results database {}", path));
@@ -204,7 +214,7 @@ cow::Result<std::vector<RunRecord>> read_results_db(const std::string& path) {
   sqlite3_finalize(st);
   sqlite3_stmt* ps = nullptr;
   sqlite3_prepare_v2(db,
-                     "SELECT point, schedule, verdict, acked, issued, trace_pos, time_ns, freeze_ms, detail "
+                     "SELECT point, schedule, verdict, acked, issued, trace_pos, time_ns, freeze_ms, detail, image "
                      "FROM point WHERE run_id = ? ORDER BY point",
                      -1, &ps, nullptr);
   for (size_t i = 0; i < runs.size() && ps; ++i) {
@@ -222,12 +232,64 @@ cow::Result<std::vector<RunRecord>> read_results_db(const std::string& path) {
       p.freeze_ms = sqlite3_column_double(ps, 7);
       const unsigned char* d = sqlite3_column_text(ps, 8);
       p.detail = d ? reinterpret_cast<const char*>(d) : "";
+      const unsigned char* im = sqlite3_column_text(ps, 9);
+      p.image = im ? reinterpret_cast<const char*>(im) : "";
       runs[i].level.records.push_back(std::move(p));
     }
   }
   sqlite3_finalize(ps);
   sqlite3_close(db);
   return runs;
+}
+
+cow::Result<std::vector<RunRecord>> merge_runs(const std::vector<std::vector<RunRecord>>& shards) {
+  std::vector<RunRecord> out;
+  std::map<std::string, size_t> index;
+  std::map<size_t, std::set<std::string>> images;
+  std::map<size_t, std::set<uint64_t>> seen;
+  for (const auto& shard : shards) {
+    for (const auto& r : shard) {
+      std::string key = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}", r.workload, r.source,
+                                    sim::quiesce_name(r.level.level), r.model, r.seed, r.writeback,
+                                    r.fs_data, r.schedules, r.trace_hash);
+      for (const auto& [k, v] : r.params) key += "|" + k + "=" + v;
+      auto it = index.find(key);
+      if (it == index.end()) {
+        it = index.emplace(key, out.size()).first;
+        RunRecord m = r;
+        m.level.points = 0;
+        m.level.verdicts = {};
+        m.level.records.clear();
+        m.level.first_failure.reset();
+        m.replay.clear();
+        out.push_back(std::move(m));
+      }
+      RunRecord& m = out[it->second];
+      m.level.points += r.level.points;
+      for (size_t v = 0; v < sim::kVerdictCount; ++v) m.level.verdicts[v] += r.level.verdicts[v];
+      for (const auto& p : r.level.records) {
+        if (!seen[it->second].insert(p.point).second) {
+          return cow::Status::invalid_argument(fmt::format(
+              "point {} of {} ({}) is in more than one input: the inputs overlap", p.point,
+              r.workload, sim::quiesce_name(r.level.level)));
+        }
+        images[it->second].insert(p.image);
+        m.level.records.push_back(p);
+      }
+      if (r.level.first_failure &&
+          (!m.level.first_failure || r.level.first_failure->point < m.level.first_failure->point)) {
+        m.level.first_failure = r.level.first_failure;
+        m.replay = r.replay;
+      }
+    }
+  }
+  for (size_t i = 0; i < out.size(); ++i) {
+    auto& recs = out[i].level.records;
+    std::sort(recs.begin(), recs.end(),
+              [](const sim::PointRecord& a, const sim::PointRecord& b) { return a.point < b.point; });
+    out[i].level.distinct_images = images[i].size();
+  }
+  return out;
 }
 
 }  // namespace snapsim::reports

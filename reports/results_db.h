@@ -8,7 +8,7 @@
 //       trace_hash, first_failure_point, first_failure_verdict,
 //       first_failure_detail, replay)
 //   point(run_id, point, schedule, verdict, acked, issued, trace_pos,
-//         time_ns, freeze_ms, detail)     PRIMARY KEY (run_id, point)
+//         time_ns, freeze_ms, detail, image) PRIMARY KEY (run_id, point)
 // The file is written in one transaction into a temporary file that is
 // renamed over the target: an interrupted run never leaves half a file.
 #pragma once
@@ -21,7 +21,12 @@
 
 namespace snapsim::reports {
 
-cow::Status write_results_db(const std::string& path, const std::vector<RunRecord>& runs);
+cow::Status write_results_db(const std::string& path, const std::vector<RunRecord>& runs,
+                             const std::string& shard = {});
+// Combines the runs of several shards of one exploration: verdict counts and
+// points add up, distinct images are counted over the union, the first
+// failure is the lowest point. Overlapping inputs are an error.
+cow::Result<std::vector<RunRecord>> merge_runs(const std::vector<std::vector<RunRecord>>& shards);
 // Reads a results file back (runs and their points), for merging shards.
 cow::Result<std::vector<RunRecord>> read_results_db(const std::string& path);
 

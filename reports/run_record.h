@@ -18,6 +18,7 @@ struct RunRecord {
   uint64_t seed = 0;
   std::string writeback;
   std::string fs_data = "ordered";
+  std::string shard;      // "K/N" when this run judged one shard
   std::string schedules;  // "3" or "all"
   uint32_t schedules_run = 0;
   uint64_t trace_hash = 0;

@@ -1,6 +1,12 @@
 #include "sim/explorer.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <set>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -268,6 +274,116 @@ AppState inspect_point(Scenario& scenario, cow::Pool& pool, const MachineConfig&
   return state;
 }
 
+void put_str(std::string& out, const std::string& v) {
+  const uint64_t n = v.size();
+  out.append(reinterpret_cast<const char*>(&n), sizeof n);
+  out += v;
+}
+bool get_str(const std::string& in, size_t& pos, std::string* v) {
+  uint64_t n = 0;
+  if (pos + sizeof n > in.size()) return false;
+  std::memcpy(&n, in.data() + pos, sizeof n);
+  pos += sizeof n;
+  if (pos + n > in.size()) return false;
+  *v = in.substr(pos, n);
+  pos += n;
+  return true;
+}
+
+std::string encode_state(const AppState& s) {
+  std::string out;
+  out += static_cast<char>(s.opened);
+  out += static_cast<char>(s.recovered);
+  put_str(out, s.open_error);
+  put_str(out, s.recovery_detail);
+  put_str(out, s.integrity_error);
+  put_str(out, s.summary);
+  put_str(out, std::string(reinterpret_cast<const char*>(&s.digest), sizeof s.digest));
+  put_str(out, std::to_string(s.invariant_failures.size()));
+  for (const auto& f : s.invariant_failures) put_str(out, f);
+  return out;
+}
+
+bool decode_state(const std::string& in, size_t& pos, AppState* s) {
+  if (pos + 2 > in.size()) return false;
+  s->opened = in[pos++] != 0;
+  s->recovered = in[pos++] != 0;
+  std::string digest, count;
+  if (!get_str(in, pos, &s->open_error) || !get_str(in, pos, &s->recovery_detail) ||
+      !get_str(in, pos, &s->integrity_error) || !get_str(in, pos, &s->summary) ||
+      !get_str(in, pos, &digest) || digest.size() != sizeof s->digest || !get_str(in, pos, &count)) {
+    return false;
+  }
+  std::memcpy(&s->digest, digest.data(), sizeof s->digest);
+  const size_t n = std::stoul(count);
+  s->invariant_failures.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (!get_str(in, pos, &s->invariant_failures[i])) return false;
+  }
+  return true;
+}
+
+using ImageKey = std::pair<uint64_t, uint64_t>;
+struct Todo {
+  ImageKey key;
+  std::vector<cow::SnapshotId> snaps;
+};
+
+// Inspects every image in `todo` on `jobs` forked workers; each worker gets
+// a copy-on-write copy of the whole process (pool, SQLite state) and
+// inspects every jobs-th image, then sends its results back in one write.
+// Inspection is deterministic per image, so the results do not depend on
+// the number of workers.
+Status inspect_parallel(Scenario& scenario, cow::Pool& pool, const MachineConfig& config,
+                        const std::vector<Todo>& todo, uint64_t seed, uint32_t jobs,
+                        std::map<ImageKey, AppState>* cache) {
+  std::vector<std::pair<pid_t, int>> workers;
+  for (uint32_t w = 0; w < jobs; ++w) {
+    int fds[2];
+    if (::pipe(fds) != 0) return Status::error(cow::Code::kIoError, "pipe failed");
+    std::fflush(nullptr);
+    const pid_t pid = ::fork();
+    if (pid < 0) return Status::error(cow::Code::kIoError, "fork failed");
+    if (pid == 0) {
+      ::close(fds[0]);
+      std::string out;
+      for (size_t i = w; i < todo.size(); i += jobs) {
+        out += encode_state(inspect_point(scenario, pool, config, todo[i].snaps, seed, nullptr));
+      }
+      size_t done = 0;
+      while (done < out.size()) {
+        const ssize_t n = ::write(fds[1], out.data() + done, out.size() - done);
+        if (n <= 0) ::_exit(1);
+        done += static_cast<size_t>(n);
+      }
+      ::_exit(0);
+    }
+    ::close(fds[1]);
+    workers.emplace_back(pid, fds[0]);
+  }
+  Status result;
+  for (uint32_t w = 0; w < jobs; ++w) {
+    std::string in;
+    char buf[65536];
+    ssize_t n;
+    while ((n = ::read(workers[w].second, buf, sizeof buf)) > 0) in.append(buf, static_cast<size_t>(n));
+    ::close(workers[w].second);
+    int status = 0;
+    ::waitpid(workers[w].first, &status, 0);
+    size_t pos = 0;
+    for (size_t i = w; i < todo.size(); i += jobs) {
+      AppState st;
+      if (!decode_state(in, pos, &st)) {
+        result = Status::error(cow::Code::kIoError,
+                               fmt::format("inspection worker {} failed (exit status {})", w, status));
+        break;
+      }
+      (*cache)[todo[i].key] = std::move(st);
+    }
+  }
+  return result;
+}
+
 }  // namespace
 
 cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classifier,
@@ -281,7 +397,13 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
   for (Quiesce q : options.levels) levels[static_cast<size_t>(q)].wanted = true;
   std::array<LevelResult, 3> out;
   std::array<uint64_t, 3> base{};  // global point index offset per level
-  std::map<std::pair<uint64_t, uint64_t>, AppState> cache;
+  std::map<ImageKey, AppState> cache;
+  std::array<uint64_t, 3> total_points{};
+  const uint32_t shards = std::max<uint32_t>(options.shard_count, 1);
+  if (options.shard_index >= shards) {
+    return Status::invalid_argument(
+        fmt::format("shard index {} is not below the shard count {}", options.shard_index, shards));
+  }
   XXH3_state_t* th = XXH3_createState();
   XXH3_64bits_reset(th);
 
@@ -345,6 +467,33 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
       }
       pts = std::move(seq);
     }
+    const bool replaying = options.only_point.has_value();
+    auto selected = [&](Quiesce q, uint64_t global) {
+      if (replaying) return options.only_point->first == q && options.only_point->second == global;
+      return global % shards == options.shard_index;
+    };
+    // Inspect every new image of this schedule first (in parallel when
+    // asked), then classify the points in order.
+    if (!replaying && options.jobs > 1) {
+      std::vector<Todo> todo;
+      std::set<ImageKey> queued;
+      for (Quiesce q : options.levels) {
+        const size_t li = static_cast<size_t>(q);
+        for (size_t i = 0; i < levels[li].points.size(); ++i) {
+          if (!selected(q, base[li] + i)) continue;
+          const auto key = image_key(ex.pool(), levels[li].points[i].snaps);
+          if (cache.count(key) || !queued.insert(key).second) continue;
+          todo.push_back(Todo{key, levels[li].points[i].snaps});
+        }
+      }
+      if (todo.size() >= 2 * options.jobs) {
+        Status st = inspect_parallel(scenario, ex.pool(), config, todo, options.seed, options.jobs, &cache);
+        if (!st.is_ok()) {
+          XXH3_freeState(th);
+          return st;
+        }
+      }
+    }
     for (Quiesce q : options.levels) {
       const size_t li = static_cast<size_t>(q);
       LevelState& ls = levels[li];
@@ -355,10 +504,8 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
         const uint64_t global = base[li] + i;
         lr.freeze_window_ms = std::max(lr.freeze_window_ms, p.freeze_ms);
         ls.freeze_sum_ms += p.freeze_ms;
-        const bool replaying = options.only_point.has_value();
-        if (replaying && !(options.only_point->first == q && options.only_point->second == global)) {
-          continue;
-        }
+        if (!selected(q, global)) continue;
+        lr.points++;
         const auto key = image_key(ex.pool(), p.snaps);
         ls.images[key] = true;
         std::vector<std::string> files;
@@ -383,7 +530,8 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
         lr.verdicts[static_cast<size_t>(j.verdict)]++;
         if (options.record_points) {
           lr.records.push_back(PointRecord{global, s, j.verdict, p.acked, p.issued, p.trace_pos,
-                                           p.time_ns, p.freeze_ms, j.detail});
+                                           p.time_ns, p.freeze_ms, j.detail,
+                                           fmt::format("{:016x}{:016x}", key.second, key.first)});
         }
         if (is_failure(j.verdict) && !lr.first_failure) {
           lr.first_failure = PointFailure{global, j.verdict, j.detail, s};
@@ -406,7 +554,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
           result.replayed = std::move(rp);
         }
       }
-      lr.points += ls.points.size();
+      total_points[li] += ls.points.size();
       base[li] += ls.points.size();
     }
     ++result.schedules_run;
@@ -419,14 +567,14 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
     const size_t li = static_cast<size_t>(q);
     out[li].distinct_images = levels[li].images.size();
     out[li].freeze_window_ms_mean =
-        out[li].points ? levels[li].freeze_sum_ms / static_cast<double>(out[li].points) : 0;
+        total_points[li] ? levels[li].freeze_sum_ms / static_cast<double>(total_points[li]) : 0;
     result.levels.push_back(out[li]);
   }
   if (options.only_point && !result.replayed) {
     return Status::invalid_argument(fmt::format(
         "point {} does not exist at quiesce level {} ({} points)", options.only_point->second,
         quiesce_name(options.only_point->first),
-        out[static_cast<size_t>(options.only_point->first)].points));
+        total_points[static_cast<size_t>(options.only_point->first)]));
   }
   return result;
 }

@@ -52,6 +52,13 @@ struct ExploreOptions {
   // recovery runs) into this directory, one subdirectory per disk.
   std::string export_dir;
   bool record_points = false;        // fill LevelResult::records
+  // Workers that inspect restored images in parallel (forked processes, so
+  // the simulation itself stays single-threaded). Results are identical to
+  // jobs = 1, byte for byte.
+  uint32_t jobs = 1;
+  // Judge only the points whose global index % shard_count == shard_index.
+  uint32_t shard_index = 0;
+  uint32_t shard_count = 1;
   // Progress for long runs: called at each schedule start and every 64
   // judged points (schedules = 0 when enumerating all).
   std::function<void(uint32_t schedule, uint32_t schedules, uint64_t points_judged)> progress;
@@ -75,6 +82,7 @@ struct PointRecord {
   uint64_t time_ns = 0;
   double freeze_ms = 0;
   std::string detail;
+  std::string image;  // content hash of the restored image (hex)
 };
 
 struct LevelResult {

@@ -7,6 +7,7 @@ Each check prints one line; the script ends with 'N passed, N failed'.
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -196,7 +197,6 @@ if ff:
         check("the sqlite3 shell opens the exported database", len(shown) > 0, shown)
 
 # --junit and --db, cross-checked with --json.
-import sqlite3
 import xml.etree.ElementTree as ET
 j, x, d = (os.path.join(tmp, n) for n in ("rep.json", "rep.xml", "rep.db"))
 r = run("run", "invoice-flatfile", "invoice-flatfile-journaled", "--json", j, "--junit", x, "--db", d)
@@ -254,6 +254,57 @@ r = run("run", bad)
 check("a bad script exits 2 with file:line", r.returncode == 2 and "bad.toml:3" in r.stderr, r.stderr)
 r = run("run", os.path.join(tmp, "missing.toml"))
 check("a missing script exits 2", r.returncode == 2 and "missing.toml" in r.stderr, r.stderr)
+
+# --jobs: identical JSON and results databases for 1 and 2 workers.
+outs = {}
+for jobs in ("1", "2"):
+    jj, dd = os.path.join(tmp, f"jobs{jobs}.json"), os.path.join(tmp, f"jobs{jobs}.db")
+    r = run("run", "invoice-sqlite", "invoice-flatfile", "--schedules", "2", "--jobs", jobs, "--json", jj, "--db", dd)
+    check(f"--jobs {jobs} exits 0", r.returncode == 0, r.stderr)
+    outs[jobs] = (open(jj, "rb").read(), open(dd, "rb").read())
+check("--jobs 1 and --jobs 2 give byte-identical JSON", outs["1"][0] == outs["2"][0])
+check("--jobs 1 and --jobs 2 give byte-identical results databases", outs["1"][1] == outs["2"][1])
+
+# Shards: the union of 1/3, 2/3, 3/3 merged equals the unsharded run.
+whole = os.path.join(tmp, "whole.db")
+run("run", "invoice-sqlite", "-p", "journal_mode=wal", "--schedules", "2", "--db", whole)
+parts = []
+for k in (1, 2, 3):
+    part = os.path.join(tmp, f"shard{k}.db")
+    r = run("run", "invoice-sqlite", "-p", "journal_mode=wal", "--schedules", "2", "--shard", f"{k}/3", "--db", part)
+    check(f"shard {k}/3 exits 0", r.returncode == 0, r.stderr)
+    parts.append(part)
+merged = os.path.join(tmp, "merged.db")
+mj = os.path.join(tmp, "merged.json")
+r = run("merge", merged, *parts, "--json", mj)
+check("merge exits 0", r.returncode == 0, r.stderr)
+def rows(path, table):
+    con = sqlite3.connect(path)
+    out = con.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
+    con.close()
+    return out
+check("merged runs equal the unsharded runs", rows(merged, "run") == rows(whole, "run"))
+check("merged points equal the unsharded points", rows(merged, "point") == rows(whole, "point"))
+shard_points = [rows(p, "run")[0][11] for p in parts]
+check("each shard judged about a third", all(0 < n < rows(whole, "run")[0][11] for n in shard_points))
+r = run("merge", os.path.join(tmp, "dup.db"), parts[0], parts[0])
+check("merging overlapping shards is exit 2", r.returncode == 2 and "overlap" in r.stderr, r.stderr)
+env = dict(os.environ, JOB_COMPLETION_INDEX="2")
+r = subprocess.run([SNAPSIM, "run", "invoice-flatfile", "--shard-count", "3", "--json", os.path.join(tmp, "k8s.json")],
+                   capture_output=True, text=True, env=env)
+check("JOB_COMPLETION_INDEX with --shard-count runs shard 3/3",
+      r.returncode == 0 and json.load(open(os.path.join(tmp, "k8s.json")))["runs"][0]["shard"] == "3/3", r.stderr)
+env = dict(os.environ, SLURM_ARRAY_TASK_ID="1", SLURM_ARRAY_TASK_COUNT="2")
+r = subprocess.run([SNAPSIM, "run", "invoice-flatfile", "--json", os.path.join(tmp, "slurm.json")],
+                   capture_output=True, text=True, env=env)
+check("SLURM_ARRAY_TASK_ID/COUNT select shard 2/2",
+      r.returncode == 0 and json.load(open(os.path.join(tmp, "slurm.json")))["runs"][0]["shard"] == "2/2", r.stderr)
+for bad in ("0/3", "4/3", "x/3", "1/0", "3"):
+    r = run("run", "invoice-flatfile", "--shard", bad)
+    check(f"bad shard spec {bad!r} is exit 2 naming it", r.returncode == 2 and "--shard" in r.stderr, r.stderr)
+env = dict(os.environ, JOB_COMPLETION_INDEX="0")
+r = subprocess.run([SNAPSIM, "run", "invoice-flatfile"], capture_output=True, text=True, env=env)
+check("JOB_COMPLETION_INDEX without --shard-count is exit 2", r.returncode == 2 and "--shard-count" in r.stderr)
 
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
