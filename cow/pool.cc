@@ -466,6 +466,15 @@ SpaceUsage Pool::usage_of(uint32_t index) const {
   return u;
 }
 
+Result<std::vector<uint64_t>> Pool::mapped_lbas(SnapshotId s) const {
+  auto idx = live_root(s.value, Kind::kSnapshot);
+  if (!idx) return idx.status();
+  std::vector<uint64_t> out;
+  const Root& r = roots_[*idx];
+  map_.for_each_mapping(r.node, r.levels, [&](uint64_t lba, PhysBlock) { out.push_back(lba); });
+  return out;
+}
+
 Result<SpaceUsage> Pool::usage(VolumeId v) const {
   auto idx = live_root(v.value, Kind::kVolume);
   if (!idx) return idx.status();

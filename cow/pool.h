@@ -109,6 +109,9 @@ class Pool {
   Result<Hash128> recompute_content_hash(VolumeId v) const;
   Result<Hash128> recompute_content_hash(SnapshotId s) const;
 
+  // Logical addresses of every mapped block of the snapshot, ascending.
+  Result<std::vector<uint64_t>> mapped_lbas(SnapshotId s) const;
+
   Result<SpaceUsage> usage(VolumeId v) const;
   Result<SpaceUsage> usage(SnapshotId s) const;
 

@@ -55,6 +55,7 @@ namespace {
 
 struct Point {
   std::vector<cow::SnapshotId> snaps;  // one per disk
+  uint64_t writes = 0;                 // block writes issued before it
   uint64_t time_ns = 0;
   uint64_t acked = 0;
   uint64_t issued = 0;
@@ -103,7 +104,10 @@ class Execution {
       if (level(q).wanted) SNAPSIM_RETURN_IF_ERROR(capture(q));
     }
     last_app_trace_ = mc.trace().size();
-    mc.set_write_hook([this](uint32_t) {
+    const bool log_writes = options_.restore == ExploreOptions::Restore::kReplay;
+    mc.set_write_hook([this, log_writes](uint32_t disk) {
+      if (log_writes) write_log_.push_back(machine_->disk(disk).last_write());
+      else write_log_.emplace_back();  // only the count is needed
       if (level(Quiesce::kNone).wanted && pending_.is_ok()) pending_ = capture(Quiesce::kNone);
     });
     mc.set_op_hook([this](const std::string&) {
@@ -136,6 +140,7 @@ class Execution {
 
   cow::Pool& pool() { return *pool_; }
   Machine& machine() { return *machine_; }
+  const std::vector<BlockWriteRecord>& write_log() const { return write_log_; }
   const CommitLog& log() const { return log_; }
 
  private:
@@ -149,6 +154,7 @@ class Execution {
     p.issued = log_.issued();
     p.trace_pos = mc.trace().size();
     p.time_ns = mc.clock().now_ns();
+    p.writes = write_log_.size();
     double window_us = cost.device.snapshot_create_us;
     if (q == Quiesce::kNone) {
       for (uint32_t d = 0; d < mc.disk_count(); ++d) {
@@ -202,8 +208,71 @@ class Execution {
   std::unique_ptr<Machine> machine_;
   CommitLog log_;
   Status pending_;  // an error inside a hook, surfaced after the step
+  std::vector<BlockWriteRecord> write_log_;
   size_t last_app_trace_ = 0;
 };
+
+// Restores a `none` point the slow ways, into fresh volumes, for the
+// baselines of bench/explore_bench.cc.
+cow::Result<std::vector<cow::VolumeId>> slow_restore(ExploreOptions::Restore mode, cow::Pool& pool,
+                                                     const std::vector<cow::SnapshotId>& snaps,
+                                                     const std::vector<BlockWriteRecord>& log,
+                                                     uint64_t writes) {
+  const uint32_t bs = pool.block_size();
+  std::vector<cow::VolumeId> vols;
+  std::vector<std::byte> buf(bs);
+  for (uint32_t d = 0; d < snaps.size(); ++d) {
+    auto size = pool.size_blocks(snaps[d]);
+    if (!size) return size.status();
+    auto vol = pool.create_volume(*size, cow::WritePolicy::kRedirectOnWrite);
+    if (!vol) return vol.status();
+    vols.push_back(*vol);
+    if (mode == ExploreOptions::Restore::kFullCopy) {
+      auto lbas = pool.mapped_lbas(snaps[d]);
+      if (!lbas) return lbas.status();
+      for (uint64_t lba : *lbas) {
+        SNAPSIM_RETURN_IF_ERROR(pool.read_blocks(snaps[d], lba, buf));
+        SNAPSIM_RETURN_IF_ERROR(pool.write_blocks(*vol, lba, buf));
+      }
+      continue;
+    }
+    // Replay: the base image (the disk before exploration: its first
+    // snapshot's lbas that no logged write touched are read from the point's
+    // own snapshot, as a replay starts from the base image), then every
+    // logged write of this disk in order, into a real file; then load it.
+    char path[] = "/tmp/snapsim-replay-XXXXXX";
+    const int fd = ::mkstemp(path);
+    if (fd < 0) return Status::error(cow::Code::kIoError, "mkstemp failed");
+    ::unlink(path);
+    std::set<uint64_t> touched;
+    for (uint64_t i = 0; i < writes && i < log.size(); ++i) {
+      if (log[i].disk != d) continue;
+      if (::pwrite(fd, log[i].data.data(), bs, static_cast<off_t>(log[i].lba * bs)) != static_cast<ssize_t>(bs)) {
+        ::close(fd);
+        return Status::error(cow::Code::kIoError, "pwrite failed");
+      }
+      touched.insert(log[i].lba);
+    }
+    auto lbas = pool.mapped_lbas(snaps[d]);
+    if (!lbas) {
+      ::close(fd);
+      return lbas.status();
+    }
+    for (uint64_t lba : *lbas) {
+      if (touched.count(lba)) {
+        if (::pread(fd, buf.data(), bs, static_cast<off_t>(lba * bs)) != static_cast<ssize_t>(bs)) {
+          ::close(fd);
+          return Status::error(cow::Code::kIoError, "pread failed");
+        }
+      } else {
+        SNAPSIM_RETURN_IF_ERROR(pool.read_blocks(snaps[d], lba, buf));
+      }
+      SNAPSIM_RETURN_IF_ERROR(pool.write_blocks(*vol, lba, buf));
+    }
+    ::close(fd);
+  }
+  return vols;
+}
 
 std::pair<uint64_t, uint64_t> image_key(cow::Pool& pool, const std::vector<cow::SnapshotId>& snaps) {
   uint64_t lo = 0x9e3779b97f4a7c15ULL, hi = 0;
@@ -511,6 +580,22 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
         std::vector<std::string> files;
         std::vector<std::string> exported;
         Status export_status;
+        if (options.restore != ExploreOptions::Restore::kClone) {
+          auto vols = slow_restore(options.restore, ex.pool(), p.snaps, ex.write_log(), p.writes);
+          if (!vols) {
+            XXH3_freeState(th);
+            return vols.status();
+          }
+          AppState state;
+          auto m = Machine::boot_restored(&ex.pool(), config, *vols, Prng(options.seed).fork("restore"));
+          if (!m) {
+            state.open_error = "file system does not mount: " + m.status().to_string();
+          } else {
+            state = scenario.inspect(**m);
+          }
+          for (auto v : *vols) (void)ex.pool().delete_volume(v);
+          cache.insert_or_assign(key, std::move(state));
+        }
         auto it = cache.find(key);
         if (it == cache.end() || replaying) {
           AppState state = inspect_point(scenario, ex.pool(), config, p.snaps, options.seed,

@@ -104,14 +104,8 @@ Result<SimFs> SimFs::mount(PageCache& cache) {
   SimFsOptions o{.max_files = get32(*sb + 16), .max_file_blocks = get32(*sb + 20),
                  .ordered_data = get32(*sb + 24) != 0};
   SimFs fs(&cache, o);
-  for (uint32_t i = 0; i < o.max_files; ++i) {
-    auto p = cache.page(fs.inode_block(i));
-    if (!p) return p.status();
-    Inode& in = fs.inodes_[i];
-    in.gen = get32(*p + 8);
-    in.used = get32(*p) == kInodeMagic && static_cast<uint8_t>((*p)[4]) == 1;
-    in.size = in.used ? get64(*p + 16) : 0;
-  }
+  // Inodes are read when a directory entry names them (or when one is
+  // allocated): an inode no entry names is free after mount anyway.
   std::vector<bool> named(o.max_files, false);
   for (uint32_t slot = 0; slot < o.max_files; ++slot) {
     const uint64_t block = fs.dir_start() + slot / fs.entries_per_block();
@@ -123,6 +117,7 @@ Result<SimFs> SimFs::mount(PageCache& cache) {
     std::string name(reinterpret_cast<const char*>(e + 2), len);
     const uint32_t ino = get32(e + 52);
     const uint32_t gen = get32(e + 56);
+    if (ino < o.max_files) SNAPSIM_RETURN_IF_ERROR(fs.load_inode(ino));
     if (ino >= o.max_files || !fs.inodes_[ino].used || fs.inodes_[ino].gen != gen) {
       fs.repairs_.push_back(fmt::format("dropped entry '{}' (inode {} not in use)", name, ino));
       continue;
@@ -135,7 +130,7 @@ Result<SimFs> SimFs::mount(PageCache& cache) {
     fs.entries_[slot] = Entry{true, name, ino, gen};
   }
   for (uint32_t i = 0; i < o.max_files; ++i) {
-    if (fs.inodes_[i].used && !named[i]) {
+    if (fs.inodes_[i].loaded && fs.inodes_[i].used && !named[i]) {
       fs.repairs_.push_back(fmt::format("freed orphan inode {}", i));
       fs.inodes_[i].used = false;
       fs.inodes_[i].size = 0;
@@ -157,6 +152,18 @@ void SimFs::install_ordering() {
     if (block < first || block > last) return Status::ok();
     return cache->sync_owner(static_cast<uint32_t>(block - first));
   });
+}
+
+Status SimFs::load_inode(uint32_t ino) {
+  Inode& in = inodes_[ino];
+  if (in.loaded) return Status::ok();
+  auto p = cache_->page(inode_block(ino));
+  if (!p) return p.status();
+  in.loaded = true;
+  in.gen = get32(*p + 8);
+  in.used = get32(*p) == kInodeMagic && static_cast<uint8_t>((*p)[4]) == 1;
+  in.size = in.used ? get64(*p + 16) : 0;
+  return Status::ok();
 }
 
 Status SimFs::store_inode(uint32_t ino) {
@@ -259,6 +266,7 @@ Result<FileRef> SimFs::open(std::string_view name, bool create) {
                     options_.max_files));
   }
   next_ino_ = ino;
+  SNAPSIM_RETURN_IF_ERROR(load_inode(ino));  // its generation on disk
   Inode& in = inodes_[ino];
   in.used = true;
   in.gen += 1;

@@ -107,6 +107,7 @@ class SimFs {
 
  private:
   struct Inode {
+    bool loaded = false;  // read from disk (mount reads named ones only)
     bool used = false;
     uint32_t gen = 0;
     uint64_t size = 0;
@@ -127,6 +128,7 @@ class SimFs {
   uint64_t data_block(uint32_t ino, uint64_t file_block) const;
   Status check(FileRef f) const;
   Status store_inode(uint32_t ino);
+  Status load_inode(uint32_t ino);
   Status store_entry(uint32_t slot);
   Status store_entries(std::initializer_list<uint32_t> slots);
   Status zero_range(uint32_t ino, uint64_t from, uint64_t to);

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <vector>
 
 #include "cow/pool.h"
 #include "sim/cost_model.h"
@@ -19,6 +20,13 @@
 namespace snapsim::sim {
 
 using cow::Status;
+
+// One block write as issued (for write logs: dm-log-writes style replay).
+struct BlockWriteRecord {
+  uint32_t disk = 0;
+  uint64_t lba = 0;
+  std::vector<std::byte> data;
+};
 
 class VirtualDisk {
  public:
@@ -40,6 +48,8 @@ class VirtualDisk {
   Status flush();
 
   uint64_t writes_issued() const { return writes_issued_; }
+  // The most recent write, with its data (read back from the volume).
+  BlockWriteRecord last_write() const;
   uint64_t writes_durable() const { return writes_durable_; }
   void set_write_hook(WriteHook hook) { hook_ = std::move(hook); }
 
@@ -51,6 +61,7 @@ class VirtualDisk {
   const CostModel* cost_;
   Trace* trace_;
   WriteHook hook_;
+  uint64_t last_lba_ = 0;
   uint64_t writes_issued_ = 0;
   uint64_t writes_durable_ = 0;
 };

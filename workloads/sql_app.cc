@@ -320,14 +320,12 @@ Result<sim::Digest> logical_digest(const SqlSpec& spec, Connections& c, sim::Mac
     if (tables.rc != SQLITE_OK) return fail(tables, "reading the schema of " + spec.databases[db].name);
     for (const auto& t : tables.rows) {
       const std::string table = t[0].text();
-      const std::string schema = c.attach && db > 0 ? spec.databases[db].name : "main";
-      auto cols = conn.exec(
-          fmt::format("SELECT COUNT(*) FROM pragma_table_info('{}', '{}')", table, schema), {});
-      if (cols.rc != SQLITE_OK || cols.rows.empty()) return fail(cols, "reading table " + table);
-      std::string order;
-      for (int64_t i = 1; i <= cols.rows[0][0].i; ++i) order += (i > 1 ? "," : "") + std::to_string(i);
-      auto rows = conn.exec(
-          fmt::format("SELECT * FROM {}.\"{}\" ORDER BY {}", alias, table, order.empty() ? "1" : order), {});
+      // Rowid order needs no sort; a WITHOUT ROWID table has no rowid and is
+      // read in primary-key order, which is what a plain scan gives.
+      auto rows = conn.exec(fmt::format("SELECT * FROM {}.\"{}\" ORDER BY rowid", alias, table), {});
+      if (rows.rc != SQLITE_OK && rows.error.find("rowid") != std::string::npos) {
+        rows = conn.exec(fmt::format("SELECT * FROM {}.\"{}\"", alias, table), {});
+      }
       if (rows.rc != SQLITE_OK) return fail(rows, "reading table " + table);
       XXH3_128bits_update(h, table.data(), table.size() + 1);
       const uint64_t n = rows.rows.size();
