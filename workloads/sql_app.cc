@@ -152,9 +152,9 @@ class Conn {
         }
         auto it = vars.find(pname + 1);
         if (it == vars.end()) {
-          sqlite3_finalize(st);
-          out.rc = SQLITE_MISUSE;
           out.error = fmt::format("parameter '{}' is never defined", pname);
+          sqlite3_finalize(st);  // pname points into the statement
+          out.rc = SQLITE_MISUSE;
           return out;
         }
         const Value& v = it->second;
@@ -191,8 +191,9 @@ class Conn {
           return "positional parameter '?' is not supported: use :name";
         }
         if (!known.count(pname + 1)) {
-          sqlite3_finalize(st);
-          return fmt::format("parameter '{}' is never defined", pname);
+          std::string err = fmt::format("parameter '{}' is never defined", pname);
+          sqlite3_finalize(st);  // pname points into the statement
+          return err;
         }
       }
       sqlite3_finalize(st);
