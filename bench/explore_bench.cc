@@ -59,15 +59,14 @@ int main(int argc, char** argv) {
                                  [points](benchmark::State& s) {
                                    explore(s, sim::ExploreOptions::Restore::kClone, points);
                                  })
-        ->Unit(benchmark::kMillisecond)
-        ->MinTime(0.1);
+        ->Unit(benchmark::kMillisecond);
   }
   benchmark::RegisterBenchmark("BM_Explore/replay_baseline", [](benchmark::State& s) {
     explore(s, sim::ExploreOptions::Restore::kReplay, 1000);
-  })->Unit(benchmark::kMillisecond)->MinTime(0.1);
+  })->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("BM_Explore/full_copy_baseline", [](benchmark::State& s) {
     explore(s, sim::ExploreOptions::Restore::kFullCopy, 1000);
-  })->Unit(benchmark::kMillisecond)->MinTime(0.1);
+  })->Unit(benchmark::kMillisecond);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
   benchmark::RunSpecifiedBenchmarks();

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <sstream>
 #include <cstdlib>
 #include <thread>
 #include <chrono>
@@ -14,6 +15,8 @@
 
 #include "checkers/suite.h"
 #include "reports/atomic_file.h"
+#include "reports/cow_bench_report.h"
+#include "sim/cow_bench.h"
 #include "reports/html_report.h"
 #include "reports/junit.h"
 #include "reports/results_db.h"
@@ -418,6 +421,127 @@ int replay(const std::string& name, const RunFlags& f) {
   }
   fmt::print("  the last events before the snapshot:\n");
   for (const auto& e : p.trace_before) fmt::print("    {}\n", e.to_string());
+  return kExitOk;
+}
+
+namespace {
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) out.push_back(item);
+  return out;
+}
+}  // namespace
+
+int cow_bench(const CowBenchFlags& f) {
+  // Axes first: every bad value is reported before anything runs.
+  std::vector<uint32_t> snaps;
+  for (const auto& s : split_list(f.snapshots)) {
+    if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos || s.size() > 3 || std::stoi(s) > 256) {
+      return bad_input(fmt::format("--snapshots: '{}' is not a count from 0 to 256", s));
+    }
+    snaps.push_back(static_cast<uint32_t>(std::stoi(s)));
+  }
+  std::vector<cow::WritePolicy> policies;
+  for (const auto& p : split_list(f.policy)) {
+    auto pol = cow::parse_policy(p);
+    if (!pol) return bad_input("--policy: " + pol.status().message());
+    policies.push_back(*pol);
+  }
+  std::vector<uint32_t> sizes;
+  for (const auto& b : split_list(f.block_size)) {
+    auto sz = sim::parse_size(b);
+    if (!sz) return bad_input("--block-size: " + sz.status().message());
+    if (*sz < 512 || *sz > (1u << 20) || (*sz & (*sz - 1))) {
+      return bad_input(fmt::format("--block-size: '{}' is not a power of two from 512 to 1m", b));
+    }
+    sizes.push_back(static_cast<uint32_t>(*sz));
+  }
+  std::vector<cow::DeviceProfile> devices;
+  for (const auto& d : split_list(f.device)) {
+    auto dev = cow::find_device(d);
+    if (!dev) return bad_input("--device: " + dev.status().message());
+    devices.push_back(*dev);
+  }
+  if (snaps.empty() || policies.empty() || sizes.empty() || devices.empty()) {
+    return bad_input("--snapshots, --policy, --block-size and --device need at least one value");
+  }
+  if (f.ios <= 0 || f.ios > 100'000'000) return bad_input(fmt::format("--ios must be from 1 to 100000000, got {}", f.ios));
+  if (f.fsync_every < 0) return bad_input(fmt::format("--fsync-every must not be negative, got {}", f.fsync_every));
+  if (f.every < 0 || f.keep < 0) return bad_input("--every and --keep must not be negative");
+  if (f.keep > 256) return bad_input("--keep must be at most 256");
+  if (f.keep > 0 && f.every == 0) return bad_input("--keep needs --every K");
+  if (f.every > 0 && f.keep == 0) return bad_input("--every needs --keep R");
+  uint64_t pool_bytes = 0;
+  if (!f.pool_size.empty()) {
+    auto p = sim::parse_size(f.pool_size);
+    if (!p) return bad_input("--pool-size: " + p.status().message());
+    if (*p == 0) return bad_input("--pool-size must be positive");
+    pool_bytes = *p;
+  }
+  std::vector<sim::IoOp> ops;
+  uint64_t volume_bytes = 0;
+  reports::CowBenchRun run;
+  if (!f.workload.empty()) {
+    auto w = load(f.workload, f.params);
+    if (!w) return bad_input(w.status().message());
+    auto stream = sim::record_block_stream(**w, f.seed, &volume_bytes);
+    if (!stream) return bad_input(fmt::format("{}: {}", f.workload, stream.status().message()));
+    ops = std::move(*stream);
+    run.source = fmt::format("block writes of workload {} ({} writes)", (*w)->name(), ops.size());
+  } else {
+    auto io = sim::parse_size(f.io_size);
+    if (!io) return bad_input("--io-size: " + io.status().message());
+    auto vol = sim::parse_size(f.volume_size);
+    if (!vol) return bad_input("--volume-size: " + vol.status().message());
+    if (*vol == 0) return bad_input("--volume-size must be positive");
+    if (*io > UINT32_MAX) return bad_input("--io-size is too large");
+    if (pool_bytes && pool_bytes < *vol) {
+      return bad_input(fmt::format("the pattern's volume ({} bytes) is larger than the pool ({} bytes)", *vol, pool_bytes));
+    }
+    sim::PatternSpec spec{f.pattern, static_cast<uint32_t>(*io), static_cast<uint64_t>(f.ios),
+                          static_cast<uint64_t>(f.fsync_every), *vol};
+    auto p = sim::make_pattern(spec, f.seed);
+    if (!p) return bad_input(p.status().message());
+    ops = std::move(*p);
+    volume_bytes = *vol;
+    run.source = fmt::format("{} {} x {} on a {} volume{}", f.pattern, f.io_size, f.ios, f.volume_size,
+                             f.fsync_every ? fmt::format(", flush every {} writes", f.fsync_every) : "");
+  }
+  const size_t total = policies.size() * sizes.size() * devices.size() * (f.every ? 1 : snaps.size());
+  ProgressLine progress("cow-bench");
+  size_t done = 0;
+  for (auto pol : policies) {
+    for (auto bs : sizes) {
+      for (const auto& dev : devices) {
+        for (size_t si = 0; si < (f.every ? 1 : snaps.size()); ++si) {
+          sim::CowBenchConfig cfg{pol, bs, f.every ? 0 : snaps[si], dev, static_cast<uint64_t>(f.every),
+                                  static_cast<uint64_t>(f.keep)};
+          sim::CowBenchOptions o;
+          o.pool_bytes = pool_bytes;
+          o.seed = f.seed;
+          o.fill_touched_only = !f.workload.empty();
+          o.progress = [&](uint64_t d, uint64_t t) {
+            progress.update(static_cast<uint32_t>(done), static_cast<uint32_t>(total), d * 100 / std::max<uint64_t>(t, 1));
+          };
+          auto r = sim::run_cow_bench(cfg, ops, volume_bytes, o);
+          if (!r) return bad_input(r.status().message());
+          run.results.push_back(std::move(*r));
+          ++done;
+        }
+      }
+    }
+  }
+  if (!f.json.empty()) {
+    auto st = reports::write_file_atomically(f.json, reports::cow_bench_json(run));
+    if (!st.is_ok()) return bad_input(st.message());
+  }
+  if (!f.html.empty()) {
+    auto st = reports::write_file_atomically(f.html, reports::cow_bench_html(run));
+    if (!st.is_ok()) return bad_input(st.message());
+  }
+  fmt::print("{}", reports::cow_bench_table(run));
   return kExitOk;
 }
 

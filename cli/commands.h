@@ -36,6 +36,27 @@ struct RunFlags {
 };
 
 int cow_demo();
+
+struct CowBenchFlags {
+  std::string pattern = "randwrite";
+  std::string io_size = "4k";
+  int64_t ios = 10000;
+  int64_t fsync_every = 0;
+  std::string volume_size = "64m";
+  std::string pool_size;
+  std::string workload;
+  std::vector<std::string> params;
+  std::string snapshots = "0,1,2,4,8,16";
+  std::string policy = "copy_out,redirect_on_write";
+  std::string block_size = "4k";
+  std::string device = "ssd";
+  int64_t every = 0;
+  int64_t keep = 0;
+  uint64_t seed = 1;
+  std::string json;
+  std::string html;
+};
+int cow_bench(const CowBenchFlags& flags);
 int list_workloads();
 int run_workloads(const std::vector<std::string>& workloads, const RunFlags& flags);
 int run_suite(const RunFlags& flags);

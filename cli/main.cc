@@ -56,6 +56,26 @@ int main(int argc, char** argv) {
 
   auto* demo = app.add_subcommand("cow-demo", "a short tour of the COW engine");
 
+  CowBenchFlags cb;
+  auto* bench = app.add_subcommand("cow-bench", "what holding COW snapshots costs a running VM");
+  bench->add_option("--pattern", cb.pattern, "seqwrite | randwrite | randrw:R (R% reads)");
+  bench->add_option("--io-size", cb.io_size, "bytes per I/O (4k, 64k, ...)");
+  bench->add_option("--ios", cb.ios, "number of I/Os");
+  bench->add_option("--fsync-every", cb.fsync_every, "a FLUSH every N writes (0: never)");
+  bench->add_option("--volume-size", cb.volume_size, "size of the volume (64m)");
+  bench->add_option("--pool-size", cb.pool_size, "size of the block pool (default: enough)");
+  bench->add_option("--workload", cb.workload, "use the block writes of a workload run instead of a pattern");
+  bench->add_option("-p,--param", cb.params, "workload parameter key=value");
+  bench->add_option("--snapshots", cb.snapshots, "comma list of snapshots held at once");
+  bench->add_option("--policy", cb.policy, "comma list of copy_out, redirect_on_write");
+  bench->add_option("--block-size", cb.block_size, "comma list of chunk sizes (4k,64k,1m)");
+  bench->add_option("--device", cb.device, "comma list of hdd, ssd, nvme");
+  bench->add_option("--every", cb.every, "take a snapshot every K writes (retention schedule)");
+  bench->add_option("--keep", cb.keep, "keep the last R snapshots (with --every)");
+  bench->add_option("--seed", cb.seed, "seed of the pattern");
+  bench->add_option("--json", cb.json, "write results as JSON to FILE");
+  bench->add_option("--html", cb.html, "write an HTML page with plots to FILE");
+
   RunFlags merge_flags;
   std::string merge_out;
   std::vector<std::string> merge_in;
@@ -82,5 +102,6 @@ int main(int argc, char** argv) {
   }
   if (*demo) return cow_demo();
   if (*mrg) return merge(merge_out, merge_in, merge_flags);
+  if (*bench) return cow_bench(cb);
   return run_suite(suite_flags);
 }

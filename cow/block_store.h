@@ -25,7 +25,7 @@ using PhysBlock = uint32_t;
 
 class BlockStore {
  public:
-  // REQUIRES: block_size is a power of two in [512, 65536]; capacity_blocks >= 1
+  // REQUIRES: block_size is a power of two in [512, 1 MiB]; capacity_blocks >= 1
   // and < 2^32 - 1 (checked by Pool::create, which validates options).
   BlockStore(uint32_t block_size, uint64_t capacity_blocks);
 

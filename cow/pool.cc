@@ -23,9 +23,9 @@ Result<WritePolicy> parse_policy(const std::string& name) {
 
 Result<Pool> Pool::create(const PoolOptions& options) {
   const uint32_t bs = options.block_size;
-  if (bs < 512 || bs > 65536 || (bs & (bs - 1)) != 0) {
+  if (bs < 512 || bs > (1u << 20) || (bs & (bs - 1)) != 0) {
     return Status::invalid_argument(
-        fmt::format("block size {} is not a power of two between 512 and 65536", bs));
+        fmt::format("block size {} is not a power of two between 512 and 1048576", bs));
   }
   if (options.capacity_blocks == 0 || options.capacity_blocks >= UINT32_MAX) {
     return Status::invalid_argument(

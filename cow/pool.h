@@ -45,7 +45,7 @@ inline std::ostream& operator<<(std::ostream& os, WritePolicy p) { return os << 
 Result<WritePolicy> parse_policy(const std::string& name);
 
 struct PoolOptions {
-  uint32_t block_size = 4096;              // bytes; power of two in [512, 65536]
+  uint32_t block_size = 4096;  // bytes; power of two in [512, 1 MiB] (cow-bench chunks reach 1 MiB)
   uint64_t capacity_blocks = 1ull << 20;   // physical blocks in the pool
 };
 
