@@ -123,6 +123,13 @@ class Conn {
                                        c->db_ ? sqlite3_errmsg(c->db_) : sqlite3_errstr(rc)));
     }
     sqlite3_extended_result_codes(c->db_, 1);
+    // Hostile scripts: a runaway statement (an unbounded recursive CTE, a
+    // cartesian invariant) is interrupted, and no value may exceed 16 MiB.
+    sqlite3_limit(c->db_, SQLITE_LIMIT_LENGTH, 16 << 20);
+    sqlite3_progress_handler(
+        c->db_, 1000,
+        [](void* p) -> int { return ++*static_cast<uint64_t*>(p) > kMaxVmSteps / 1000 ? 1 : 0; },
+        &c->vm_budget_);
     using Fn = void (*)(sqlite3_context*, int, sqlite3_value**);
     const std::pair<const char*, Fn> functions[] = {
         {"file_exists", fn_file_exists}, {"file_count", fn_file_count}, {"file_content", fn_file_content}};
@@ -135,6 +142,7 @@ class Conn {
   // Runs every statement in `sql`, binding named parameters from `vars`.
   // Rows of the statements that return rows are collected.
   Outcome exec(const std::string& sql, const Vars& vars) {
+    vm_budget_ = 0;
     Outcome out;
     const char* tail = sql.c_str();
     while (tail && *tail) {
@@ -211,9 +219,13 @@ class Conn {
   Outcome fail(int rc) {
     Outcome o;
     o.rc = rc;
-    o.error = sqlite3_errmsg(db_);
+    o.error = (rc & 0xff) == SQLITE_INTERRUPT
+                  ? fmt::format("statement interrupted after {} SQLite VM steps (runaway query?)", kMaxVmSteps)
+                  : std::string(sqlite3_errmsg(db_));
     return o;
   }
+  static constexpr uint64_t kMaxVmSteps = 50'000'000;
+  uint64_t vm_budget_ = 0;
   sqlite3* db_ = nullptr;
   FileView view_;
 };

@@ -98,6 +98,9 @@ BOOST_AUTO_TEST_CASE(every_mistake_is_one_line_naming_file_line_and_key) {
   expect_error(std::string(kGood) + "[[file]]\nname = \"r.txt\"\nwhen = \"later\"\n", "before_commit or after_commit");
   expect_error(kGood, "unknown parameter 'colour'", {"colour=red"});
   expect_error(kGood, "must be an integer", {"clients=many"});
+  expect_error(replace(kGood, "SELECT SUM(balance) = 200 FROM account",
+                       "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT COUNT(*) > 0 FROM c"),
+               "interrupted");
   expect_error("", "needs 'name'");
   expect_error("name = \"x\"\n", "[[transaction]]");
 }
