@@ -29,7 +29,7 @@ std::string render_matrix(const std::vector<RunRecord>& runs, bool color) {
     if (!rows.count(k)) order.push_back(k);
     rows[k][r.level.level] = &r;
   }
-  constexpr int kCell = 30;
+  constexpr int kCell = 34;
   std::string out;
   out += fmt::format("{}{:<44}", bold, "WORKLOAD");
   for (auto q : {sim::Quiesce::kNone, sim::Quiesce::kFsfreeze, sim::Quiesce::kApp}) {

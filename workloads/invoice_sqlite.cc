@@ -56,6 +56,7 @@ std::vector<ParamSpec> common_params() {
 SqlSpec invoice_spec(InvoiceSqlVariant variant, const Params& p) {
   SqlSpec s;
   s.journal_mode = p.text("journal_mode");
+  s.foreign_keys = true;
   s.synchronous = p.text("synchronous");
   s.page_size = static_cast<int>(p.integer("page_size"));
   s.sector_size = static_cast<int>(p.integer("sector_size"));

@@ -1,7 +1,8 @@
 // Workload scripts: an SQLite application described in TOML, without C++.
 //
 //   name = "bank-transfer"
-//   [sqlite]      journal_mode, synchronous, page_size, sector_size, device, attach
+//   [sqlite]      journal_mode, synchronous, page_size, sector_size, device, attach,
+//                 foreign_keys (PRAGMA foreign_keys and foreign_key_check; default false)
 //   [setup]       sql = "..."                 (setup of the single database)
 //   [[database]]  name, file, disk, setup     (instead of [setup]: several databases)
 //   [disks]       count, group = "atomic" | "sequential"

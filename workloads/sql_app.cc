@@ -258,8 +258,8 @@ Result<Connections> open_all(const SqlSpec& spec, SqliteVfs& vfs, bool configure
   auto pragmas = [&](Conn& conn, const std::string& alias) -> Status {
     if (!configure) return Status::ok();
     const std::string sql = fmt::format(
-        "PRAGMA {0}.journal_mode={1}; PRAGMA {0}.synchronous={2}; PRAGMA foreign_keys=ON;", alias,
-        spec.journal_mode, spec.synchronous);
+        "PRAGMA {0}.journal_mode={1}; PRAGMA {0}.synchronous={2}; PRAGMA foreign_keys={3};", alias,
+        spec.journal_mode, spec.synchronous, spec.foreign_keys ? "ON" : "OFF");
     auto o = conn.exec(sql, {});
     if (o.rc != SQLITE_OK) {
       return Status::invalid_argument(fmt::format("setting up {}: {}", alias, o.error));
@@ -846,6 +846,7 @@ sim::AppState SqlApp::inspect(sim::Machine& restored) {
       out.integrity_error = fmt::format("{}: integrity_check: {}", spec_.databases[db].file,
                                         o.rows.empty() ? "no result" : o.rows[0][0].text());
     }
+    if (!spec_.foreign_keys) continue;
     auto fk = conns->of(db).exec(fmt::format("PRAGMA {}.foreign_key_check", alias), {});
     if (out.integrity_error.empty() && fk.rc == SQLITE_OK && !fk.rows.empty()) {
       out.integrity_error = fmt::format("{}: foreign_key_check: row {} of {} references a missing "

@@ -79,6 +79,9 @@ struct SqlSpec {
   int sector_size = 4096;
   std::string device = "none";
   bool attach = true;             // one connection with the others ATTACHed
+  // PRAGMA foreign_keys on every connection, and foreign_key_check when a
+  // restored image is inspected. Off by default, as in SQLite.
+  bool foreign_keys = false;
   std::string group = "atomic";   // disk-group snapshot: atomic | sequential
   uint32_t disks = 1;
   std::vector<SqlDatabase> databases;
