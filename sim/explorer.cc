@@ -83,7 +83,13 @@ class Execution {
     if (!pool) return pool.status();
     pool_ = std::make_unique<cow::Pool>(std::move(*pool));
     const MachineConfig config = machine_config();
-    auto m = Machine::boot_fresh(pool_.get(), config, Prng(options_.seed).fork("machine"));
+    // The replay baseline logs every block write from mkfs on, as
+    // dm-log-writes does when the file system is made on the logged device.
+    std::function<void(const BlockWriteRecord&)> boot_log;
+    if (options_.restore == ExploreOptions::Restore::kReplay) {
+      boot_log = [this](const BlockWriteRecord& w) { write_log_.push_back(w); };
+    }
+    auto m = Machine::boot_fresh(pool_.get(), config, Prng(options_.seed).fork("machine"), boot_log);
     if (!m) return m.status();
     machine_ = std::move(*m);
     Machine& mc = *machine_;
@@ -236,10 +242,8 @@ cow::Result<std::vector<cow::VolumeId>> slow_restore(ExploreOptions::Restore mod
       }
       continue;
     }
-    // Replay: the base image (the disk before exploration: its first
-    // snapshot's lbas that no logged write touched are read from the point's
-    // own snapshot, as a replay starts from the base image), then every
-    // logged write of this disk in order, into a real file; then load it.
+    // Replay: every logged write of this disk from mkfs to the point, in
+    // order, onto a fresh image file; then load the blocks it holds.
     char path[] = "/tmp/snapsim-replay-XXXXXX";
     const int fd = ::mkstemp(path);
     if (fd < 0) return Status::error(cow::Code::kIoError, "mkstemp failed");
@@ -253,19 +257,10 @@ cow::Result<std::vector<cow::VolumeId>> slow_restore(ExploreOptions::Restore mod
       }
       touched.insert(log[i].lba);
     }
-    auto lbas = pool.mapped_lbas(snaps[d]);
-    if (!lbas) {
-      ::close(fd);
-      return lbas.status();
-    }
-    for (uint64_t lba : *lbas) {
-      if (touched.count(lba)) {
-        if (::pread(fd, buf.data(), bs, static_cast<off_t>(lba * bs)) != static_cast<ssize_t>(bs)) {
-          ::close(fd);
-          return Status::error(cow::Code::kIoError, "pread failed");
-        }
-      } else {
-        SNAPSIM_RETURN_IF_ERROR(pool.read_blocks(snaps[d], lba, buf));
+    for (uint64_t lba : touched) {
+      if (::pread(fd, buf.data(), bs, static_cast<off_t>(lba * bs)) != static_cast<ssize_t>(bs)) {
+        ::close(fd);
+        return Status::error(cow::Code::kIoError, "pread failed");
       }
       SNAPSIM_RETURN_IF_ERROR(pool.write_blocks(*vol, lba, buf));
     }

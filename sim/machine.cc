@@ -17,14 +17,19 @@ Status Machine::attach(cow::VolumeId volume) {
   return Status::ok();
 }
 
-Result<std::unique_ptr<Machine>> Machine::boot_fresh(cow::Pool* pool, const MachineConfig& config,
-                                                     Prng prng) {
+Result<std::unique_ptr<Machine>> Machine::boot_fresh(
+    cow::Pool* pool, const MachineConfig& config, Prng prng,
+    const std::function<void(const BlockWriteRecord&)>& log) {
   std::unique_ptr<Machine> m(new Machine(pool, config, prng));
   const uint64_t blocks = SimFs::blocks_needed(config.fs, pool->block_size());
   for (uint32_t d = 0; d < config.disks; ++d) {
     auto vol = pool->create_volume(blocks, cow::WritePolicy::kRedirectOnWrite);
     if (!vol) return vol.status();
     SNAPSIM_RETURN_IF_ERROR(m->attach(*vol));
+    if (log) {
+      VirtualDisk* disk = m->disks_.back().get();
+      disk->set_write_hook([disk, log](uint32_t) { log(disk->last_write()); });
+    }
     SNAPSIM_RETURN_IF_ERROR(SimFs::format(*m->caches_[d], config.fs));
     auto fs = SimFs::mount(*m->caches_[d]);
     if (!fs) return fs.status();

@@ -6,6 +6,7 @@
 // as a VM reboot would: the page cache starts empty.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,8 +35,11 @@ struct MachineConfig {
 
 class Machine {
  public:
-  static Result<std::unique_ptr<Machine>> boot_fresh(cow::Pool* pool, const MachineConfig& config,
-                                                     Prng prng);
+  // `log`, if set, receives every block write from the first (mkfs) on,
+  // until the caller installs its own write hook.
+  static Result<std::unique_ptr<Machine>> boot_fresh(
+      cow::Pool* pool, const MachineConfig& config, Prng prng,
+      const std::function<void(const BlockWriteRecord&)>& log = nullptr);
   static Result<std::unique_ptr<Machine>> boot_restored(cow::Pool* pool,
                                                         const MachineConfig& config,
                                                         const std::vector<cow::VolumeId>& volumes,
