@@ -12,18 +12,10 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from testlib import check, chromium_flags, finish  # noqa: E402
+
 SNAPSIM, SCHEMA = sys.argv[1], sys.argv[2]
-passed = failed = 0
-
-
-def check(name, cond, info=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print(f"ok   {name}")
-    else:
-        failed += 1
-        print(f"FAIL {name} {info}")
 
 
 def run(*args, cwd=None):
@@ -306,5 +298,4 @@ env = dict(os.environ, JOB_COMPLETION_INDEX="0")
 r = subprocess.run([SNAPSIM, "run", "invoice-flatfile"], capture_output=True, text=True, env=env)
 check("JOB_COMPLETION_INDEX without --shard-count is exit 2", r.returncode == 2 and "--shard-count" in r.stderr)
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

@@ -10,18 +10,10 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from testlib import check, chromium_flags, finish  # noqa: E402
+
 SNAPSIM, SCHEMA = sys.argv[1], sys.argv[2]
-passed = failed = 0
-
-
-def check(name, cond, info=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print(f"ok   {name}")
-    else:
-        failed += 1
-        print(f"FAIL {name} {info}")
 
 
 def run(*args):
@@ -89,9 +81,7 @@ for args, needle in [(["--pattern", "zigzag"], "zigzag"), (["--policy", "dm-era"
 browser = shutil.which("chromium")
 check("chromium is installed", browser is not None)
 if browser:
-    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={os.path.join(tmp, 'profile')}", "--window-size=1100,1400"]
+    flags = chromium_flags(tmp, 1100, 1400)
     shot = os.path.join(tmp, "cb.png")
     subprocess.run(flags + [f"--screenshot={shot}", "file://" + page], capture_output=True, timeout=120)
     check("chromium screenshot of the cow-bench page", os.path.exists(shot) and os.path.getsize(shot) > 10000)
@@ -101,5 +91,4 @@ if browser:
     check("page has the space-growth plot", 'id="space"' in dom)
     check("page has the configuration table", 'id="configs"' in dom and dom.count("<tr>") >= 41)
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

@@ -11,18 +11,10 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from testlib import check, chromium_flags, finish  # noqa: E402
+
 SNAPSIM = sys.argv[1]
-passed = failed = 0
-
-
-def check(name, cond, info=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print(f"ok   {name}")
-    else:
-        failed += 1
-        print(f"FAIL {name} {info}")
 
 
 tmp = tempfile.mkdtemp(prefix="snapsim-html-")
@@ -37,9 +29,7 @@ check("page is self-contained (no network references)",
 browser = shutil.which("chromium") or shutil.which("chromium-browser")
 check("chromium is installed (scripts/install-deps.sh installs it)", browser is not None)
 if browser:
-    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={os.path.join(tmp, 'profile')}", "--window-size=1280,1400"]
+    flags = chromium_flags(tmp, 1280, 1400)
     shot = os.path.join(tmp, "report.png")
     s = subprocess.run(flags + [f"--screenshot={shot}", "file://" + page],
                        capture_output=True, text=True, timeout=120)
@@ -62,5 +52,4 @@ if browser:
           'class="first-failure"' in dom and "snapsim replay invoice-flatfile" in dom)
     check("freeze windows are shown", "freeze window" in dom)
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()
