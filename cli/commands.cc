@@ -412,6 +412,11 @@ int replay(const std::string& name, const RunFlags& f) {
   fmt::print("  commits acknowledged {}, issued {}; trace position {}\n", p.acked, p.issued,
              p.trace_pos);
   if (!p.state.summary.empty()) fmt::print("  restored state: {}\n", p.state.summary);
+  if (p.in_flight.empty()) {
+    fmt::print("  no transaction was in flight at the snapshot\n");
+  } else {
+    for (const auto& t : p.in_flight) fmt::print("  in flight at the snapshot: {}\n", t);
+  }
   if (!p.state.recovery_detail.empty()) fmt::print("  recovery: {}\n", p.state.recovery_detail);
   fmt::print("  files in the restored image:\n");
   for (const auto& file : p.files) fmt::print("    {}\n", file);

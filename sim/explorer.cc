@@ -670,6 +670,16 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
           const auto& ev = ex.machine().trace().events();
           const size_t from = p.trace_pos > 12 ? p.trace_pos - 12 : 0;
           rp.trace_before.assign(ev.begin() + from, ev.begin() + p.trace_pos);
+          std::map<uint32_t, const Event*> open;
+          for (size_t e = 0; e < p.trace_pos; ++e) {
+            if (ev[e].kind == EventKind::kTxnBegin) open[ev[e].a] = &ev[e];
+            if (ev[e].kind == EventKind::kTxnAck) open.erase(ev[e].a);
+          }
+          for (const auto& [client, e] : open) {
+            rp.in_flight.push_back(fmt::format("client {} transaction {}{} (begun at {:.3f} ms)", client,
+                                               e->b, e->text.empty() ? "" : " " + e->text,
+                                               static_cast<double>(e->time_ns) / 1e6));
+          }
           result.replayed = std::move(rp);
         }
       }

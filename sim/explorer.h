@@ -121,6 +121,7 @@ struct ReplayedPoint {
   Judgement judgement;
   AppState state;
   std::vector<Event> trace_before;   // the last events before the snapshot
+  std::vector<std::string> in_flight; // transactions begun and not acknowledged
   std::vector<std::string> files;    // files in the restored image
   std::vector<std::string> exported; // paths written under export_dir
 };

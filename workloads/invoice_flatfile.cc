@@ -358,6 +358,7 @@ class InvoiceClient : public sim::Client {
       SNAPSIM_RETURN_IF_ERROR(fs.truncate(*f, 0));
       SNAPSIM_RETURN_IF_ERROR(fs.fsync(*f));
     }
+    m_.trace().add(sim::EventKind::kTxnCommit, id_, log_.acked() + 1, m_.clock().now_ns());
     auto d = files_digest(fs);
     if (!d) return d.status();
     const uint64_t commit = log_.ack(id_, *d);

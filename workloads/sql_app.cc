@@ -533,6 +533,8 @@ class SqlClient : public sim::Client {
         auto o = conns_->of(item.db).exec("COMMIT", {});
         if ((o.rc & 0xff) == SQLITE_BUSY) return sim::StepResult::kBlocked;
         if (o.rc != SQLITE_OK) return sql_error("COMMIT", o);
+        m_.trace().add(sim::EventKind::kTxnCommit, id_, log_.acked() + 1, m_.clock().now_ns(),
+                       spec_.databases[item.db].name);
         break;
       }
     }

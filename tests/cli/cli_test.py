@@ -67,6 +67,10 @@ for seed in ("1", "7"):
     # The replay command reproduces the verdict.
     rep = run(*ff["replay"].split()[1:])
     check(f"flatfile seed {seed} replay exits 0", rep.returncode == 0, rep.stderr)
+    check(f"flatfile seed {seed} replay names the transaction in flight",
+          "in flight at the snapshot: client" in rep.stdout, rep.stdout[:400])
+    check(f"flatfile seed {seed} replay shows the last writes before the snapshot",
+          "block_write" in rep.stdout)
     check(f"flatfile seed {seed} replay shows the same verdict",
           f"): {ff['verdict']}" in rep.stdout and ff["detail"] in rep.stdout, rep.stdout[:400])
 
