@@ -52,6 +52,9 @@ struct RunSummary {
 
 // Bad input (unknown workload, bad parameter, a bad script) is an error
 // Status with a one-line message, as the CLI's exit status 2.
+// Not thread-safe: run one exploration at a time per process (SQLite's
+// process-wide PRNG is reseeded per run); use options.jobs-style processes
+// or `--shard` for parallelism.
 cow::Result<RunSummary> run_workload(const RunOptions& options);
 
 }  // namespace snapsim::api
