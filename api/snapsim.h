@@ -53,8 +53,8 @@ struct RunSummary {
 // Bad input (unknown workload, bad parameter, a bad script) is an error
 // Status with a one-line message, as the CLI's exit status 2.
 // Not thread-safe: run one exploration at a time per process (SQLite's
-// process-wide PRNG is reseeded per run); use options.jobs-style processes
-// or `--shard` for parallelism.
+// process-wide PRNG is reseeded per run). For parallelism use separate
+// processes: the CLI's --jobs workers or --shard.
 cow::Result<RunSummary> run_workload(const RunOptions& options);
 
 }  // namespace snapsim::api
