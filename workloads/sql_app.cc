@@ -684,6 +684,14 @@ Status validate_spec(const SqlSpec& spec) {
   if (spec.clients < 1 || spec.transactions < 0) {
     return Status::invalid_argument("clients must be at least 1 and transactions at least 0");
   }
+  // A bound on the work one run may ask for (every commit is followed by a
+  // digest of the whole database, and every block write is a snapshot point).
+  if (static_cast<int64_t>(spec.clients) * spec.transactions > 200'000) {
+    return Status::invalid_argument(fmt::format(
+        "{} clients x {} transactions is more than the 200000 transactions one run may hold; "
+        "use fewer clients or transactions",
+        spec.clients, spec.transactions));
+  }
   return Status::ok();
 }
 

@@ -101,6 +101,11 @@ BOOST_AUTO_TEST_CASE(every_mistake_is_one_line_naming_file_line_and_key) {
   expect_error(replace(kGood, "SELECT SUM(balance) = 200 FROM account",
                        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT COUNT(*) > 0 FROM c"),
                "interrupted");
+  expect_error(replace(replace(kGood, "count = 2", "count = 64"), "transactions = 2", "transactions = 100000"),
+               "more than the 200000 transactions");
+  expect_error(replace(kGood, "UPDATE account SET balance = balance + :amount WHERE id = :dst",
+                       "ATTACH '/etc/passwd' AS host"),
+               "unable to open database");
   expect_error("", "needs 'name'");
   expect_error("name = \"x\"\n", "[[transaction]]");
 }
