@@ -480,12 +480,38 @@ Status write_file(sim::Machine& m, const SqlFile& f, const Vars& vars) {
 
 // --- the client ------------------------------------------------------------
 
+// Which client holds each database's write lock (BEGIN IMMEDIATE .. COMMIT),
+// mirrored so the scheduler does not offer a client whose BEGIN could only
+// find the lock taken; SQLite's own locks stay authoritative (SQLITE_BUSY
+// still blocks a client).
+struct Writers {
+  std::map<size_t, uint32_t> holder;  // database index -> client
+};
+
 class SqlClient : public sim::Client {
  public:
   SqlClient(uint32_t id, const SqlSpec& spec, std::shared_ptr<SqliteVfs> vfs, sim::Machine& m,
-            sim::CommitLog& log)
+            sim::CommitLog& log, std::shared_ptr<Writers> writers)
       : id_(id), spec_(spec), vfs_(std::move(vfs)), m_(m), log_(log),
-        prng_(m.prng().fork("client", id)) {}
+        prng_(m.prng().fork("client", id)), writers_(std::move(writers)) {}
+
+  bool can_run() const override {
+    if (done()) return true;
+    size_t db = 0;
+    if (plan_.empty()) {
+      // The next transaction starts with BEGIN on its first database.
+      if (!spec_.attach) {
+        db = SIZE_MAX;
+        for (const auto& st : txn().steps) db = std::min(db, db_index(spec_, st.db));
+      }
+    } else if (pos_ < plan_.size() && plan_[pos_].kind == Item::kBegin) {
+      db = plan_[pos_].db;
+    } else {
+      return true;
+    }
+    auto it = writers_->holder.find(db);
+    return it == writers_->holder.end() || it->second == id_;
+  }
 
   Status open() {
     auto c = open_all(spec_, *vfs_, true);
@@ -505,6 +531,7 @@ class SqlClient : public sim::Client {
         auto o = conns_->of(item.db).exec("BEGIN IMMEDIATE", {});
         if ((o.rc & 0xff) == SQLITE_BUSY) return sim::StepResult::kBlocked;
         if (o.rc != SQLITE_OK) return sql_error("BEGIN IMMEDIATE", o);
+        writers_->holder[item.db] = id_;
         if (pos_ + 1 < plan_.size() && plan_[pos_ + 1].kind != Item::kBegin) {
           log_.begin(id_, m_.clock().now_ns());
           m_.trace().add(sim::EventKind::kTxnBegin, id_, txn_, m_.clock().now_ns(), txn().name);
@@ -533,6 +560,7 @@ class SqlClient : public sim::Client {
         auto o = conns_->of(item.db).exec("COMMIT", {});
         if ((o.rc & 0xff) == SQLITE_BUSY) return sim::StepResult::kBlocked;
         if (o.rc != SQLITE_OK) return sql_error("COMMIT", o);
+        writers_->holder.erase(item.db);
         m_.trace().add(sim::EventKind::kTxnCommit, id_, log_.acked() + 1, m_.clock().now_ns(),
                        spec_.databases[item.db].name);
         break;
@@ -608,6 +636,7 @@ class SqlClient : public sim::Client {
   std::vector<Item> plan_;
   size_t pos_ = 0;
   Vars vars_;
+  std::shared_ptr<Writers> writers_;
 };
 
 int seed_of(sim::Machine& m) {
@@ -801,9 +830,10 @@ Result<std::vector<std::unique_ptr<sim::Client>>> SqlApp::make_clients(sim::Mach
   if (!vo) return vo.status();
   reseed_sqlite(m);
   auto vfs = std::make_shared<SqliteVfs>(m, *vo);
+  auto writers = std::make_shared<Writers>();
   std::vector<std::unique_ptr<sim::Client>> out;
   for (int c = 0; c < spec_.clients; ++c) {
-    auto client = std::make_unique<SqlClient>(static_cast<uint32_t>(c), spec_, vfs, m, log);
+    auto client = std::make_unique<SqlClient>(static_cast<uint32_t>(c), spec_, vfs, m, log, writers);
     SNAPSIM_RETURN_IF_ERROR(client->open());
     out.push_back(std::move(client));
   }
