@@ -45,6 +45,9 @@ std::string render_matrix(const std::vector<RunRecord>& runs, bool color) {
       auto it = any->params.find(k);
       if (it != any->params.end()) label += fmt::format(" {}", it->second);
     }
+    if (auto it = any->params.find("wal_autocheckpoint"); it != any->params.end() && it->second != "1000") {
+      label += " ckpt=" + it->second;
+    }
     std::string line1 = fmt::format("{:<44}", label.substr(0, 43));
     std::string line2 = fmt::format("{:<44}", "");
     for (auto q : {sim::Quiesce::kNone, sim::Quiesce::kFsfreeze, sim::Quiesce::kApp}) {

@@ -46,6 +46,8 @@ std::vector<ParamSpec> common_params() {
        {"512", "1024", "2048", "4096", "8192", "16384", "32768", "65536"}},
       {"sector_size", ParamKind::kChoice, "4096", "sector size the VFS reports", 0, 0,
        {"512", "1024", "2048", "4096", "8192", "16384", "32768", "65536"}},
+      {"wal_autocheckpoint", ParamKind::kInt, "1000",
+       "WAL pages before an automatic checkpoint (SQLite's default 1000; 0 = never)", 0, 1000000, {}},
       {"device", ParamKind::kText, "none",
        "device characteristics the VFS claims: none or a '+' list of atomic, atomic512, atomic4k, "
        "atomic64k, safe_append, sequential, powersafe_overwrite, batch_atomic",
@@ -57,6 +59,7 @@ SqlSpec invoice_spec(InvoiceSqlVariant variant, const Params& p) {
   SqlSpec s;
   s.journal_mode = p.text("journal_mode");
   s.foreign_keys = true;
+  s.wal_autocheckpoint = static_cast<int>(p.integer("wal_autocheckpoint"));
   s.synchronous = p.text("synchronous");
   s.page_size = static_cast<int>(p.integer("page_size"));
   s.sector_size = static_cast<int>(p.integer("sector_size"));

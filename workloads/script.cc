@@ -99,7 +99,7 @@ class Loader {
     static const std::map<std::string, char> kScalars = {
         {"name", 's'},           {"sqlite.journal_mode", 's'}, {"sqlite.synchronous", 's'},
         {"sqlite.page_size", 'i'}, {"sqlite.sector_size", 'i'}, {"sqlite.device", 's'},
-        {"sqlite.attach", 'b'},  {"sqlite.foreign_keys", 'b'}, {"clients.count", 'i'},      {"clients.transactions", 'i'},
+        {"sqlite.attach", 'b'},  {"sqlite.foreign_keys", 'b'}, {"sqlite.wal_autocheckpoint", 'i'}, {"clients.count", 'i'},      {"clients.transactions", 'i'},
         {"disks.count", 'i'},    {"disks.group", 's'},        {"limits.max_files", 'i'},
         {"limits.max_file_blocks", 'i'}, {"setup.sql", 's'}};
     auto sc = kScalars.find(key);
@@ -161,7 +161,10 @@ class Loader {
       if (!t) return fail(n, "[sqlite] must be a table");
       SNAPSIM_RETURN_IF_ERROR(known_keys(*t, "[sqlite]", {"journal_mode", "synchronous", "page_size",
                                                           "sector_size", "device", "attach",
-                                                          "foreign_keys"}));
+                                                          "foreign_keys", "wal_autocheckpoint"}));
+      int64_t ckpt = s.wal_autocheckpoint;
+      SNAPSIM_RETURN_IF_ERROR(get_int(*t, "wal_autocheckpoint", "sqlite", 0, 1000000, &ckpt));
+      s.wal_autocheckpoint = static_cast<int>(ckpt);
       SNAPSIM_RETURN_IF_ERROR(get_bool(*t, "foreign_keys", "sqlite", &s.foreign_keys));
       SNAPSIM_RETURN_IF_ERROR(get_string(*t, "journal_mode", "sqlite", &s.journal_mode));
       SNAPSIM_RETURN_IF_ERROR(get_string(*t, "synchronous", "sqlite", &s.synchronous));

@@ -2,7 +2,8 @@
 //
 //   name = "bank-transfer"
 //   [sqlite]      journal_mode, synchronous, page_size, sector_size, device, attach,
-//                 foreign_keys (PRAGMA foreign_keys and foreign_key_check; default false)
+//                 foreign_keys (PRAGMA foreign_keys and foreign_key_check; default false),
+//                 wal_autocheckpoint (pages; default 1000)
 //   [setup]       sql = "..."                 (setup of the single database)
 //   [[database]]  name, file, disk, setup     (instead of [setup]: several databases)
 //   [disks]       count, group = "atomic" | "sequential"

@@ -258,8 +258,10 @@ Result<Connections> open_all(const SqlSpec& spec, SqliteVfs& vfs, bool configure
   auto pragmas = [&](Conn& conn, const std::string& alias) -> Status {
     if (!configure) return Status::ok();
     const std::string sql = fmt::format(
-        "PRAGMA {0}.journal_mode={1}; PRAGMA {0}.synchronous={2}; PRAGMA foreign_keys={3};", alias,
-        spec.journal_mode, spec.synchronous, spec.foreign_keys ? "ON" : "OFF");
+        "PRAGMA {0}.journal_mode={1}; PRAGMA {0}.synchronous={2}; PRAGMA foreign_keys={3}; "
+        "PRAGMA wal_autocheckpoint={4};",
+        alias, spec.journal_mode, spec.synchronous, spec.foreign_keys ? "ON" : "OFF",
+        spec.wal_autocheckpoint);
     auto o = conn.exec(sql, {});
     if (o.rc != SQLITE_OK) {
       return Status::invalid_argument(fmt::format("setting up {}: {}", alias, o.error));

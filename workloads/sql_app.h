@@ -82,6 +82,7 @@ struct SqlSpec {
   // PRAGMA foreign_keys on every connection, and foreign_key_check when a
   // restored image is inspected. Off by default, as in SQLite.
   bool foreign_keys = false;
+  int wal_autocheckpoint = 1000;  // pages; SQLite's default (0 = never)
   std::string group = "atomic";   // disk-group snapshot: atomic | sequential
   uint32_t disks = 1;
   std::vector<SqlDatabase> databases;
