@@ -33,9 +33,7 @@ cow::Result<RunSummary> run_workload(const RunOptions& options) {
   o.seed = options.seed;
   o.schedules = options.schedules;
   o.ordered_data = options.ordered_data;
-  auto w = workloads::is_script_path(options.workload)
-               ? workloads::load_script(options.workload, options.params)
-               : workloads::make_workload(options.workload, options.params);
+  auto w = workloads::load_workload(options.workload, options.params);
   if (!w) return w.status();
   auto suite = checkers::CheckerSuite::standard();
   auto r = sim::explore(**w, suite, o);
@@ -50,8 +48,8 @@ cow::Result<RunSummary> run_workload(const RunOptions& options) {
     s.distinct_images = l.distinct_images;
     for (size_t v = 0; v < sim::kVerdictCount; ++v) {
       s.verdicts[sim::verdict_name(static_cast<sim::Verdict>(v))] = l.verdicts[v];
-      if (v >= static_cast<size_t>(sim::Verdict::kLostCommitted)) s.failures += l.verdicts[v];
     }
+    s.failures = sim::failure_count(l.verdicts);
     s.freeze_window_ms = l.freeze_window_ms;
     if (l.first_failure) {
       s.first_failure = fmt::format("{} at point {}: {}", sim::verdict_name(l.first_failure->verdict),

@@ -242,19 +242,7 @@ int list_workloads() {
   return kExitOk;
 }
 
-cow::Result<std::unique_ptr<workloads::Workload>> load(const std::string& name,
-                                                        const std::vector<std::string>& params) {
-  return workloads::is_script_path(name) ? workloads::load_script(name, params)
-                                         : workloads::make_workload(name, params);
-}
-
-uint64_t failures_of(const sim::LevelResult& l) {
-  uint64_t n = 0;
-  for (size_t v = static_cast<size_t>(sim::Verdict::kLostCommitted); v < sim::kVerdictCount; ++v) {
-    n += l.verdicts[v];
-  }
-  return n;
-}
+uint64_t failures_of(const sim::LevelResult& l) { return sim::failure_count(l.verdicts); }
 
 // Greedy shrinking: for clients, then invoices (transactions for scripts),
 // then lines, the smallest value with which the workload still fails at a
@@ -279,7 +267,7 @@ void shrink(const std::string& name, const std::vector<reports::RunRecord>& runs
       -> std::optional<std::vector<reports::RunRecord>> {
     std::vector<std::string> overrides;
     for (const auto& [k, v] : ps) overrides.push_back(k + "=" + v);
-    auto w = load(name, overrides);
+    auto w = workloads::load_workload(name, overrides);
     if (!w) return std::nullopt;
     auto r = explore_workload(**w, probe, workloads::is_script_path(name) ? name : "");
     if (!r) return std::nullopt;
@@ -324,8 +312,7 @@ int run_workloads(const std::vector<std::string>& names, const RunFlags& f) {
   if (auto e = make_config(f, &c); !e.empty()) return bad_input(e);
   std::vector<std::unique_ptr<workloads::Workload>> ws;
   for (const auto& name : names) {
-    auto w = workloads::is_script_path(name) ? workloads::load_script(name, f.params)
-                                             : workloads::make_workload(name, f.params);
+    auto w = workloads::load_workload(name, f.params);
     if (!w) return bad_input(w.status().message());
     ws.push_back(std::move(*w));
   }
@@ -401,8 +388,7 @@ int replay(const std::string& name, const RunFlags& f) {
   if (auto e = make_config(f, &c); !e.empty()) return bad_input(e);
   if (!f.point) return bad_input("replay needs --point P");
   if (c.options.levels.size() != 1) return bad_input("replay needs exactly one --quiesce level");
-  auto w = workloads::is_script_path(name) ? workloads::load_script(name, f.params)
-                                           : workloads::make_workload(name, f.params);
+  auto w = workloads::load_workload(name, f.params);
   if (!w) return bad_input(w.status().message());
   c.options.only_point = std::make_pair(c.options.levels.front(), *f.point);
   c.options.export_dir = f.export_dir;
@@ -493,7 +479,7 @@ int cow_bench(const CowBenchFlags& f) {
   uint64_t volume_bytes = 0;
   reports::CowBenchRun run;
   if (!f.workload.empty()) {
-    auto w = load(f.workload, f.params);
+    auto w = workloads::load_workload(f.workload, f.params);
     if (!w) return bad_input(w.status().message());
     auto stream = sim::record_block_stream(**w, f.seed, &volume_bytes);
     if (!stream) return bad_input(fmt::format("{}: {}", f.workload, stream.status().message()));

@@ -20,11 +20,7 @@ std::string config_of(const RunRecord& r) {
   return c;
 }
 
-uint64_t failures(const RunRecord& r) {
-  uint64_t n = 0;
-  for (size_t v = 2; v < sim::kVerdictCount; ++v) n += r.level.verdicts[v];
-  return n;
-}
+uint64_t failures(const RunRecord& r) { return sim::failure_count(r.level.verdicts); }
 
 std::string timeline(const RunRecord& r) {
   constexpr double kW = 960;

@@ -29,10 +29,7 @@ std::string to_junit(const std::vector<RunRecord>& runs) {
   size_t failures = 0;
   std::string cases;
   for (const auto& r : runs) {
-    uint64_t bad = 0;
-    for (size_t v = static_cast<size_t>(sim::Verdict::kLostCommitted); v < sim::kVerdictCount; ++v) {
-      bad += r.level.verdicts[v];
-    }
+    const uint64_t bad = sim::failure_count(r.level.verdicts);
     std::string config;
     for (const auto& [k, v] : r.params) config += fmt::format("{}{}={}", config.empty() ? "" : " ", k, v);
     cases += fmt::format("    <testcase classname=\"snapsim.{}\" name=\"{} quiesce={}\" time=\"0\">\n",

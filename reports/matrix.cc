@@ -58,8 +58,7 @@ std::string render_matrix(const std::vector<RunRecord>& runs, bool color) {
         continue;
       }
       const auto& l = it->second->level;
-      uint64_t fails = 0;
-      for (size_t v = 2; v < sim::kVerdictCount; ++v) fails += l.verdicts[v];
+      const uint64_t fails = sim::failure_count(l.verdicts);
       const std::string head =
           fails ? fmt::format("FAIL {}/{}", fails, l.points) : fmt::format("ok {}/{}", l.points, l.points);
       line1 += (fails ? red : green) + fmt::format("{:<{}}", head, kCell) + reset;
@@ -76,9 +75,7 @@ std::string render_matrix(const std::vector<RunRecord>& runs, bool color) {
       auto it = cells.find(q);
       if (it == cells.end()) continue;
       const auto& l = it->second->level;
-      uint64_t fails = 0;
-      for (size_t v = 2; v < sim::kVerdictCount; ++v) fails += l.verdicts[v];
-      if (fails == 0) {
+      if (sim::failure_count(l.verdicts) == 0) {
         verdict = fmt::format("{}safe at `{}`{}: every one of {} points restored consistent; "
                               "freeze window {:.3f} ms (worst)",
                               green, sim::quiesce_name(q), reset, l.points, l.freeze_window_ms);

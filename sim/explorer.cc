@@ -55,7 +55,7 @@ namespace {
 
 struct Point {
   std::vector<cow::SnapshotId> snaps;  // one per disk
-  uint64_t writes = 0;                 // block writes issued before it
+  uint64_t writes = 0;                 // replay baseline: length of the write log before it
   uint64_t time_ns = 0;
   uint64_t acked = 0;
   uint64_t issued = 0;
@@ -113,7 +113,6 @@ class Execution {
     const bool log_writes = options_.restore == ExploreOptions::Restore::kReplay;
     mc.set_write_hook([this, log_writes](uint32_t disk) {
       if (log_writes) write_log_.push_back(machine_->disk(disk).last_write());
-      else write_log_.emplace_back();  // only the count is needed
       if (level(Quiesce::kNone).wanted && pending_.is_ok()) pending_ = capture(Quiesce::kNone);
     });
     mc.set_op_hook([this](const std::string&) {
@@ -160,7 +159,7 @@ class Execution {
     p.issued = log_.issued();
     p.trace_pos = mc.trace().size();
     p.time_ns = mc.clock().now_ns();
-    p.writes = write_log_.size();
+    p.writes = write_log_.size();  // replay baseline: its log prefix (from mkfs)
     double window_us = cost.device.snapshot_create_us;
     if (q == Quiesce::kNone) {
       for (uint32_t d = 0; d < mc.disk_count(); ++d) {
@@ -214,7 +213,7 @@ class Execution {
   std::unique_ptr<Machine> machine_;
   CommitLog log_;
   Status pending_;  // an error inside a hook, surfaced after the step
-  std::vector<BlockWriteRecord> write_log_;
+  std::vector<BlockWriteRecord> write_log_;  // replay baseline only
   size_t last_app_trace_ = 0;
 };
 

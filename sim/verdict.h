@@ -31,4 +31,11 @@ inline Verdict worst(Verdict a, Verdict b) { return a > b ? a : b; }
 
 using VerdictCounts = std::array<uint64_t, kVerdictCount>;
 
+// Points with a failure verdict (lost_committed and worse).
+inline uint64_t failure_count(const VerdictCounts& v) {
+  uint64_t n = 0;
+  for (size_t i = static_cast<size_t>(Verdict::kLostCommitted); i < kVerdictCount; ++i) n += v[i];
+  return n;
+}
+
 }  // namespace snapsim::sim

@@ -1,5 +1,7 @@
 #include "workloads/script.h"
 
+#include "workloads/registry.h"
+
 #include <fstream>
 #include <map>
 #include <set>
@@ -372,6 +374,11 @@ Result<std::unique_ptr<Workload>> load_script(const std::string& path,
   auto resolved = Params::resolve(spec->name, shown, {});
   if (!resolved) return resolved.status();
   return std::unique_ptr<Workload>(std::make_unique<SqlApp>(std::move(*spec), std::move(*resolved)));
+}
+
+Result<std::unique_ptr<Workload>> load_workload(const std::string& name,
+                                                const std::vector<std::string>& overrides) {
+  return is_script_path(name) ? load_script(name, overrides) : make_workload(name, overrides);
 }
 
 }  // namespace snapsim::workloads

@@ -45,4 +45,8 @@ Result<SqlSpec> parse_script(const std::string& text, const std::string& path,
 Result<std::unique_ptr<Workload>> load_script(const std::string& path,
                                               const std::vector<std::string>& overrides);
 
+// A built-in workload by name, or a script when `name` ends in .toml.
+Result<std::unique_ptr<Workload>> load_workload(const std::string& name,
+                                                const std::vector<std::string>& overrides);
+
 }  // namespace snapsim::workloads
