@@ -301,31 +301,13 @@ Status export_files(Machine& m, const std::string& dir, std::vector<std::string>
   return Status::ok();
 }
 
-// What an application can observe of a restored machine: every file's name,
-// disk and bytes. Inspection reads nothing else, so two images with the same
-// visible files give the same AppState, however their blocks differ
-// (unwritten tails, stale metadata, blocks past a file's end).
-Digest visible_files(Machine& m) {
-  XXH3_state_t* h = XXH3_createState();
-  XXH3_128bits_reset(h);
-  std::vector<std::byte> buf;
-  for (uint32_t d = 0; d < m.disk_count(); ++d) {
-    for (const auto& name : m.fs(d).list()) {
-      auto ref = m.fs(d).lookup(name).value();
-      buf.resize(m.fs(d).size(ref).value());
-      (void)m.fs(d).read(ref, 0, buf);
-      const uint64_t meta[2] = {d, buf.size()};
-      XXH3_128bits_update(h, name.data(), name.size() + 1);
-      XXH3_128bits_update(h, meta, sizeof meta);
-      XXH3_128bits_update(h, buf.data(), buf.size());
-    }
-  }
-  const XXH128_hash_t r = XXH3_128bits_digest(h);
-  XXH3_freeState(h);
-  return Digest{r.low64, r.high64};
+// Per-process memo of checks by recovered files (see sim::CheckMemo).
+CheckMemo& check_memo() {
+  static CheckMemo memo;
+  return memo;
 }
 
-// Per-process memo of inspections by visible files (see visible_files).
+// Per-process memo of inspections by visible files (Machine::visible_files).
 std::map<std::pair<uint64_t, uint64_t>, AppState>& visible_cache() {
   static std::map<std::pair<uint64_t, uint64_t>, AppState> cache;
   return cache;
@@ -360,13 +342,13 @@ AppState inspect_point(Scenario& scenario, cow::Pool& pool, const MachineConfig&
         }
       }
       if (!export_dir.empty()) *export_status = export_files(**m, export_dir, exported);
-      const Digest v = visible_files(**m);
+      const Digest v = (*m)->visible_files();
       auto& memo = visible_cache();
       auto it = memo.find({v.lo, v.hi});
       if (it != memo.end() && export_dir.empty()) {
         state = it->second;
       } else {
-        state = scenario.inspect(**m);
+        state = scenario.inspect(**m, &check_memo());
         memo[{v.lo, v.hi}] = state;
       }
     }
@@ -500,6 +482,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
   std::array<uint64_t, 3> base{};  // global point index offset per level
   std::map<ImageKey, AppState> cache;
   visible_cache().clear();  // valid for one scenario only
+  check_memo().clear();
   std::array<uint64_t, 3> total_points{};
   const uint32_t shards = std::max<uint32_t>(options.shard_count, 1);
   if (options.shard_index >= shards) {
@@ -624,7 +607,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
           if (!m) {
             state.open_error = "file system does not mount: " + m.status().to_string();
           } else {
-            state = scenario.inspect(**m);
+            state = scenario.inspect(**m, nullptr);
           }
           for (auto v : *vols) (void)ex.pool().delete_volume(v);
           cache.insert_or_assign(key, std::move(state));

@@ -67,6 +67,17 @@ class Machine {
 
   std::vector<cow::VolumeId> volumes() const;
 
+  // What an application can observe of this machine's disks: every file's
+  // name, disk and bytes (read through the page cache). Two machines with the
+  // same visible files look the same to any application, however their
+  // blocks differ (unwritten tails, stale metadata, blocks past a file's end).
+  cow::Hash128 visible_files();
+  // The same, hashing of each file only its name, disk and first
+  // `prefix(disk, name, size)` bytes (a file shorter than that: all of it),
+  // for an application known to read no more of some file.
+  cow::Hash128 visible_files(
+      const std::function<uint64_t(uint32_t, const std::string&, uint64_t)>& prefix);
+
  private:
   Machine(cow::Pool* pool, const MachineConfig& config, Prng prng);
   Status attach(cow::VolumeId volume);

@@ -3,6 +3,7 @@
 // depends on neither workloads/ nor checkers/.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,6 +28,28 @@ struct AppState {
   std::string summary;             // one line for people: "3 invoices, next number 4"
 };
 
+// Checks already run in one exploration, keyed by what the application sees
+// once its recovery has run (Machine::visible_files() after recovery). Many
+// snapshot points recover to the same files (every point of a rolled-back
+// transaction does), so a workload can run its integrity check, invariants
+// and digest once per recovered state. A pure memo: a result never depends
+// on whether it hit, so it is only an optimisation.
+class CheckMemo {
+ public:
+  const AppState* find(const Digest& recovered) const {
+    auto it = map_.find({recovered.lo, recovered.hi});
+    return it == map_.end() ? nullptr : &it->second;
+  }
+  void store(const Digest& recovered, const AppState& checked) {
+    map_.insert_or_assign({recovered.lo, recovered.hi}, checked);
+  }
+  void clear() { map_.clear(); }
+  size_t size() const { return map_.size(); }
+
+ private:
+  std::map<std::pair<uint64_t, uint64_t>, AppState> map_;
+};
+
 class Scenario {
  public:
   virtual ~Scenario() = default;
@@ -41,8 +64,9 @@ class Scenario {
                                                                         CommitLog& log) = 0;
   // Opens a restored machine as the application would after a reboot (runs
   // its recovery), checks integrity and invariants, and reads its state.
-  // Never fails: problems are described in the AppState.
-  virtual AppState inspect(Machine& restored) = 0;
+  // Never fails: problems are described in the AppState. `memo`, when
+  // given, may be used to skip checks of an already checked recovered state.
+  virtual AppState inspect(Machine& restored, CheckMemo* memo) = 0;
 };
 
 struct PointContext {

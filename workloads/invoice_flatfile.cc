@@ -499,7 +499,7 @@ Result<std::vector<std::unique_ptr<sim::Client>>> InvoiceFlatfile::make_clients(
   return out;
 }
 
-sim::AppState InvoiceFlatfile::inspect(sim::Machine& restored) {
+sim::AppState InvoiceFlatfile::inspect(sim::Machine& restored, sim::CheckMemo* /*memo*/) {
   sim::AppState out;
   SimFs& fs = restored.fs();
   if (journaled_) {

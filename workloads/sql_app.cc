@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <cstring>
+#include <functional>
 #include <set>
 #include <variant>
 
@@ -141,7 +142,10 @@ class Conn {
 
   // Runs every statement in `sql`, binding named parameters from `vars`.
   // Rows of the statements that return rows are collected.
-  Outcome exec(const std::string& sql, const Vars& vars) {
+  // Runs every statement of `sql`. Rows are collected in Outcome::rows, or,
+  // with `on_row`, handed to it one at a time and not kept.
+  Outcome exec(const std::string& sql, const Vars& vars,
+               const std::function<void(sqlite3_stmt*)>& on_row = nullptr) {
     vm_budget_ = 0;
     Outcome out;
     const char* tail = sql.c_str();
@@ -174,6 +178,10 @@ class Conn {
         }
       }
       while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (on_row) {
+          on_row(st);
+          continue;
+        }
         std::vector<Value> row;
         for (int c = 0; c < sqlite3_column_count(st); ++c) row.push_back(column(st, c));
         out.rows.push_back(std::move(row));
@@ -297,17 +305,29 @@ size_t db_index(const SqlSpec& spec, const std::string& name) {
   return 0;
 }
 
-void hash_value(XXH3_state_t* h, const Value& v) {
-  const char tag = static_cast<char>(v.type);
+// Hashes column c of the current row: type tag, then the value (text and
+// blobs with their length).
+void hash_column(XXH3_state_t* h, sqlite3_stmt* st, int c) {
+  const int type = sqlite3_column_type(st, c);
+  const char tag = static_cast<char>(type);
   XXH3_128bits_update(h, &tag, 1);
-  switch (v.type) {
-    case SQLITE_INTEGER: XXH3_128bits_update(h, &v.i, sizeof v.i); break;
-    case SQLITE_FLOAT: XXH3_128bits_update(h, &v.d, sizeof v.d); break;
+  switch (type) {
+    case SQLITE_INTEGER: {
+      const int64_t i = sqlite3_column_int64(st, c);
+      XXH3_128bits_update(h, &i, sizeof i);
+      break;
+    }
+    case SQLITE_FLOAT: {
+      const double d = sqlite3_column_double(st, c);
+      XXH3_128bits_update(h, &d, sizeof d);
+      break;
+    }
     case SQLITE_NULL: break;
     default: {
-      const uint64_t n = v.s.size();
+      const void* p = type == SQLITE_BLOB ? sqlite3_column_blob(st, c) : sqlite3_column_text(st, c);
+      const uint64_t n = static_cast<uint64_t>(sqlite3_column_bytes(st, c));
       XXH3_128bits_update(h, &n, sizeof n);
-      XXH3_128bits_update(h, v.s.data(), v.s.size());
+      if (n) XXH3_128bits_update(h, p, n);
     }
   }
 }
@@ -337,17 +357,27 @@ Result<sim::Digest> logical_digest(const SqlSpec& spec, Connections& c, sim::Mac
       const std::string table = t[0].text();
       // Rowid order needs no sort; a WITHOUT ROWID table has no rowid and is
       // read in primary-key order, which is what a plain scan gives.
-      auto rows = conn.exec(fmt::format("SELECT * FROM {}.\"{}\" ORDER BY rowid", alias, table), {});
+      // Rows are hashed as they come (into `rows_h`), then appended after
+      // the table's name and row count.
+      XXH3_state_t* rows_h = XXH3_createState();
+      XXH3_128bits_reset(rows_h);
+      uint64_t n = 0;
+      auto each = [&](sqlite3_stmt* st) {
+        ++n;
+        for (int col = 0; col < sqlite3_column_count(st); ++col) hash_column(rows_h, st, col);
+      };
+      auto rows = conn.exec(fmt::format("SELECT * FROM {}.\"{}\" ORDER BY rowid", alias, table), {}, each);
       if (rows.rc != SQLITE_OK && rows.error.find("rowid") != std::string::npos) {
-        rows = conn.exec(fmt::format("SELECT * FROM {}.\"{}\"", alias, table), {});
+        n = 0;
+        XXH3_128bits_reset(rows_h);
+        rows = conn.exec(fmt::format("SELECT * FROM {}.\"{}\"", alias, table), {}, each);
       }
+      const XXH128_hash_t rows_digest = XXH3_128bits_digest(rows_h);
+      XXH3_freeState(rows_h);
       if (rows.rc != SQLITE_OK) return fail(rows, "reading table " + table);
       XXH3_128bits_update(h, table.data(), table.size() + 1);
-      const uint64_t n = rows.rows.size();
       XXH3_128bits_update(h, &n, sizeof n);
-      for (const auto& r : rows.rows) {
-        for (const auto& v : r) hash_value(h, v);
-      }
+      XXH3_128bits_update(h, &rows_digest, sizeof rows_digest);
       sum += fmt::format("{}{} {}", sum.empty() ? "" : ", ", n, table);
     }
   }
@@ -842,7 +872,64 @@ Result<std::vector<std::unique_ptr<sim::Client>>> SqlApp::make_clients(sim::Mach
   return out;
 }
 
-sim::AppState SqlApp::inspect(sim::Machine& restored) {
+namespace {
+
+// The checks of a recovered image: integrity_check (and foreign_key_check),
+// the invariants, and the logical digest.
+sim::AppState check_recovered(const SqlSpec& spec_, Connections& conns, sim::Machine& restored) {
+  sim::AppState out;
+  out.opened = true;
+  for (size_t db = 0; db < spec_.databases.size(); ++db) {
+    const std::string alias = alias_of(spec_, db, conns.attach);
+    auto o = conns.of(db).exec(fmt::format("PRAGMA {}.integrity_check", alias), {});
+    if (o.rc != SQLITE_OK) {
+      if ((o.rc & 0xff) == SQLITE_NOTADB || (o.rc & 0xff) == SQLITE_CANTOPEN ||
+          (o.rc & 0xff) == SQLITE_IOERR) {
+        out.opened = false;
+        out.open_error = fmt::format("{}: {}", spec_.databases[db].file, o.error);
+        return out;
+      }
+      out.integrity_error = fmt::format("{}: {}", spec_.databases[db].file, o.error);
+      return out;
+    }
+    if (out.integrity_error.empty() && !(o.rows.size() == 1 && o.rows[0][0].text() == "ok")) {
+      out.integrity_error = fmt::format("{}: integrity_check: {}", spec_.databases[db].file,
+                                        o.rows.empty() ? "no result" : o.rows[0][0].text());
+    }
+    if (!spec_.foreign_keys) continue;
+    auto fk = conns.of(db).exec(fmt::format("PRAGMA {}.foreign_key_check", alias), {});
+    if (out.integrity_error.empty() && fk.rc == SQLITE_OK && !fk.rows.empty()) {
+      out.integrity_error = fmt::format("{}: foreign_key_check: row {} of {} references a missing "
+                                        "row of {} ({} violation(s))",
+                                        spec_.databases[db].file, fk.rows[0][1].text(),
+                                        fk.rows[0][0].text(), fk.rows[0][2].text(), fk.rows.size());
+    }
+  }
+  for (const auto& inv : spec_.invariants) {
+    auto o = conns.of(db_index(spec_, inv.db)).exec(inv.sql, {});
+    if (o.rc != SQLITE_OK) {
+      if (is_corruption(o.rc) && out.integrity_error.empty()) out.integrity_error = o.error;
+      out.invariant_failures.push_back(fmt::format("invariant '{}' fails to run: {}", inv.name, o.error));
+    } else if (o.rows.size() != 1 || o.rows[0].empty() || o.rows[0][0].type != SQLITE_INTEGER ||
+               o.rows[0][0].i == 0) {
+      out.invariant_failures.push_back(fmt::format("invariant '{}' is false", inv.name));
+    }
+  }
+  int rc = SQLITE_OK;
+  std::string summary;
+  auto d = logical_digest(spec_, conns, restored, &rc, &summary);
+  if (!d) {
+    if (out.integrity_error.empty()) out.integrity_error = d.status().message();
+    return out;
+  }
+  out.digest = *d;
+  out.summary = summary;
+  return out;
+}
+
+}  // namespace
+
+sim::AppState SqlApp::inspect(sim::Machine& restored, sim::CheckMemo* memo) {
   sim::AppState out;
   auto vo = vfs_options(spec_);
   if (!vo) {
@@ -870,63 +957,60 @@ sim::AppState SqlApp::inspect(sim::Machine& restored) {
     out.open_error = conns.status().message();
     return out;
   }
-  // The first read runs SQLite's recovery; integrity_check reads everything.
+  // Recovery: the first read of each database takes a shared lock, and with
+  // it SQLite rolls back a hot journal (and its super-journal's siblings) or
+  // rebuilds the wal-index from the WAL, as the application's first query
+  // would after a reboot.
+  auto failed = [&](size_t db, const Outcome& o) {
+    if ((o.rc & 0xff) == SQLITE_NOTADB || (o.rc & 0xff) == SQLITE_CANTOPEN ||
+        (o.rc & 0xff) == SQLITE_IOERR) {
+      out.open_error = fmt::format("{}: {}", spec_.databases[db].file, o.error);
+      return;
+    }
+    out.opened = true;
+    out.integrity_error = fmt::format("{}: {}", spec_.databases[db].file, o.error);
+  };
   for (size_t db = 0; db < spec_.databases.size(); ++db) {
     const std::string alias = alias_of(spec_, db, conns->attach);
-    auto o = conns->of(db).exec(fmt::format("PRAGMA {}.integrity_check", alias), {});
+    auto o = conns->of(db).exec(fmt::format("PRAGMA {}.schema_version", alias), {});
     if (o.rc != SQLITE_OK) {
-      if ((o.rc & 0xff) == SQLITE_NOTADB || (o.rc & 0xff) == SQLITE_CANTOPEN ||
-          (o.rc & 0xff) == SQLITE_IOERR) {
-        out.open_error = fmt::format("{}: {}", spec_.databases[db].file, o.error);
-        return out;
-      }
-      out.opened = true;
-      out.integrity_error = fmt::format("{}: {}", spec_.databases[db].file, o.error);
+      failed(db, o);
       return out;
-    }
-    if (out.integrity_error.empty() && !(o.rows.size() == 1 && o.rows[0][0].text() == "ok")) {
-      out.integrity_error = fmt::format("{}: integrity_check: {}", spec_.databases[db].file,
-                                        o.rows.empty() ? "no result" : o.rows[0][0].text());
-    }
-    if (!spec_.foreign_keys) continue;
-    auto fk = conns->of(db).exec(fmt::format("PRAGMA {}.foreign_key_check", alias), {});
-    if (out.integrity_error.empty() && fk.rc == SQLITE_OK && !fk.rows.empty()) {
-      out.integrity_error = fmt::format("{}: foreign_key_check: row {} of {} references a missing "
-                                        "row of {} ({} violation(s))",
-                                        spec_.databases[db].file, fk.rows[0][1].text(),
-                                        fk.rows[0][0].text(), fk.rows[0][2].text(), fk.rows.size());
     }
   }
   out.opened = true;
   const VfsCounters after = vfs.counters();
   const bool wrote = after.writes + after.truncates + after.deletes >
                      before.writes + before.truncates + before.deletes;
-  if (!evidence.empty() || wrote) {
-    out.recovered = true;
-    out.recovery_detail =
-        wrote ? fmt::format("SQLite rolled back a hot journal{}", evidence.empty() ? "" : " and replayed " + evidence)
-              : fmt::format("SQLite replayed {}", evidence);
-  }
-  for (const auto& inv : spec_.invariants) {
-    auto o = conns->of(db_index(spec_, inv.db)).exec(inv.sql, {});
-    if (o.rc != SQLITE_OK) {
-      if (is_corruption(o.rc) && out.integrity_error.empty()) out.integrity_error = o.error;
-      out.invariant_failures.push_back(fmt::format("invariant '{}' fails to run: {}", inv.name, o.error));
-    } else if (o.rows.size() != 1 || o.rows[0].empty() || o.rows[0][0].type != SQLITE_INTEGER ||
-               o.rows[0][0].i == 0) {
-      out.invariant_failures.push_back(fmt::format("invariant '{}' is false", inv.name));
+  auto with_recovery = [&](sim::AppState s) {
+    if (!evidence.empty() || wrote) {
+      s.recovered = true;
+      s.recovery_detail =
+          wrote ? fmt::format("SQLite rolled back a hot journal{}",
+                              evidence.empty() ? "" : " and replayed " + evidence)
+                : fmt::format("SQLite replayed {}", evidence);
     }
+    return s;
+  };
+  // Everything below reads only the recovered files: check each recovered
+  // state once per exploration. Of a rollback journal that is not hot (and
+  // none is once recovery ran: it deletes, truncates or zeroes the header of
+  // the ones it plays back), SQLite reads only the first byte (pager.c,
+  // hasHotJournal); the rest is left-over bytes no check can see.
+  // tests/workloads/check_memo_test.cc checks that the memo never changes a result.
+  const sim::Digest recovered_files =
+      restored.visible_files([&](uint32_t disk, const std::string& name, uint64_t size) -> uint64_t {
+        for (const auto& d : spec_.databases) {
+          if (d.disk == disk && name == d.file + "-journal") return 1;
+        }
+        return size;
+      });
+  if (memo) {
+    if (const sim::AppState* hit = memo->find(recovered_files)) return with_recovery(*hit);
   }
-  int rc = SQLITE_OK;
-  std::string summary;
-  auto d = logical_digest(spec_, *conns, restored, &rc, &summary);
-  if (!d) {
-    if (out.integrity_error.empty()) out.integrity_error = d.status().message();
-    return out;
-  }
-  out.digest = *d;
-  out.summary = summary;
-  return out;
+  sim::AppState checked = check_recovered(spec_, *conns, restored);
+  if (memo) memo->store(recovered_files, checked);
+  return with_recovery(std::move(checked));
 }
 
 }  // namespace snapsim::workloads

@@ -111,7 +111,7 @@ class SqlApp : public Workload {
   Result<sim::Digest> digest(sim::Machine& m) override;
   Result<std::vector<std::unique_ptr<sim::Client>>> make_clients(sim::Machine& m,
                                                                  sim::CommitLog& log) override;
-  sim::AppState inspect(sim::Machine& restored) override;
+  sim::AppState inspect(sim::Machine& restored, sim::CheckMemo* memo) override;
 
  private:
   SqlSpec spec_;

@@ -1,0 +1,129 @@
+// The exploration memos (equal images inspected once; equal visible files
+// inspected once; equal recovered files checked once, reading of a rollback
+// journal that is not hot only its first byte) are pure optimisations: every
+// point's verdict and detail equal those of an exploration that inspects each
+// point from scratch on a full copy of its image (Restore::kFullCopy, which
+// uses no memo). Checked over random SQLite configurations: every journal
+// mode, synchronous level, page and sector size, device claim, writeback
+// policy, data mode and seed, and the multi-file workloads.
+#define BOOST_TEST_MODULE check_memo
+#include <boost/test/unit_test.hpp>
+#include <rapidcheck.h>
+#include <rapidcheck/boost_test.h>
+
+#include "checkers/suite.h"
+#include "sim/explorer.h"
+#include "workloads/registry.h"
+
+using namespace snapsim;
+
+namespace {
+
+struct Config {
+  std::string workload;
+  std::vector<std::string> params;
+  uint64_t seed = 1;
+  sim::Writeback writeback = sim::Writeback::kRandom;
+  bool ordered = true;
+};
+
+std::vector<sim::PointRecord> explore(const Config& c, sim::ExploreOptions::Restore restore,
+                                      sim::Quiesce level) {
+  auto w = workloads::make_workload(c.workload, c.params);
+  RC_ASSERT(w.is_ok());
+  auto suite = checkers::CheckerSuite::standard();
+  sim::ExploreOptions o;
+  o.seed = c.seed;
+  o.writeback = c.writeback;
+  o.ordered_data = c.ordered;
+  o.levels = {level};
+  o.record_points = true;
+  o.restore = restore;
+  auto r = sim::explore(**w, suite, o);
+  RC_ASSERT(r.is_ok());
+  return r->levels[0].records;
+}
+
+void same_results(const Config& c, sim::Quiesce level = sim::Quiesce::kNone) {
+  const auto memo = explore(c, sim::ExploreOptions::Restore::kClone, level);
+  const auto scratch = explore(c, sim::ExploreOptions::Restore::kFullCopy, level);
+  RC_ASSERT(memo.size() == scratch.size());
+  RC_ASSERT(!memo.empty());
+  for (size_t i = 0; i < memo.size(); ++i) {
+    RC_ASSERT(memo[i].point == scratch[i].point);
+    RC_ASSERT(memo[i].image == scratch[i].image);
+    if (memo[i].verdict != scratch[i].verdict || memo[i].detail != scratch[i].detail) {
+      RC_FAIL("point " + std::to_string(memo[i].point) + ": memo says " +
+              sim::verdict_name(memo[i].verdict) + " (" + memo[i].detail + "), from scratch " +
+              sim::verdict_name(scratch[i].verdict) + " (" + scratch[i].detail + ")");
+    }
+  }
+}
+
+rc::Gen<sim::Writeback> writebacks() {
+  return rc::gen::element(sim::Writeback::kRandom, sim::Writeback::kLazy, sim::Writeback::kEager);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(CheckMemo)
+
+RC_BOOST_PROP(memo_never_changes_a_result_sqlite, ()) {
+  Config c;
+  c.workload = "invoice-sqlite";
+  const std::string jm =
+      *rc::gen::element<std::string>("delete", "truncate", "persist", "wal", "memory", "off");
+  const std::string sync = *rc::gen::element<std::string>("off", "normal", "full", "extra");
+  const std::string page = *rc::gen::element<std::string>("512", "1024", "4096", "8192");
+  const std::string sector = *rc::gen::element<std::string>("512", "4096");
+  const std::string device =
+      *rc::gen::element<std::string>("none", "atomic", "safe_append", "sequential", "powersafe_overwrite");
+  c.params = {"journal_mode=" + jm, "synchronous=" + sync, "page_size=" + page,
+              "sector_size=" + sector, "device=" + device, "invoices=2",
+              "wal_autocheckpoint=" + *rc::gen::element<std::string>("0", "4", "1000")};
+  c.seed = *rc::gen::inRange<uint64_t>(1, 1000);
+  c.writeback = *writebacks();
+  c.ordered = *rc::gen::arbitrary<bool>();
+  RC_TAG(jm + "/" + sync);
+  same_results(c);
+}
+
+RC_BOOST_PROP(memo_never_changes_a_result_multi_file, ()) {
+  Config c;
+  const std::string jm = *rc::gen::element<std::string>("delete", "truncate", "persist", "wal");
+  const std::string sync = *rc::gen::element<std::string>("normal", "full");
+  switch (*rc::gen::inRange(0, 4)) {
+    case 0:
+      c.workload = "invoice-two-db";
+      c.params = {"attach=" + *rc::gen::element<std::string>("true", "false")};
+      break;
+    case 1:
+      c.workload = "invoice-sqlite-document";
+      c.params = {"document=" + *rc::gen::element<std::string>("before", "after")};
+      break;
+    case 2: c.workload = "invoice-multidisk"; break;
+    default: c.workload = "invoice-flatfile-journaled"; break;
+  }
+  if (c.workload != "invoice-flatfile-journaled") {
+    c.params.push_back("journal_mode=" + jm);
+    c.params.push_back("synchronous=" + sync);
+  }
+  c.params.push_back("invoices=2");
+  c.seed = *rc::gen::inRange<uint64_t>(1, 1000);
+  c.writeback = *writebacks();
+  RC_TAG(c.workload);
+  same_results(c);
+}
+
+// Frozen levels restore through the same memos.
+RC_BOOST_PROP(memo_never_changes_a_result_frozen_levels, ()) {
+  Config c;
+  c.workload = "invoice-sqlite";
+  const std::string jm = *rc::gen::element<std::string>("delete", "persist", "wal", "off");
+  c.params = {"journal_mode=" + jm, "synchronous=" + *rc::gen::element<std::string>("off", "full"),
+              "invoices=2"};
+  c.seed = *rc::gen::inRange<uint64_t>(1, 1000);
+  same_results(c, *rc::gen::element(sim::Quiesce::kFsfreeze, sim::Quiesce::kApp));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
