@@ -262,6 +262,15 @@ Status Pool::write_blocks(VolumeId v, uint64_t lba, std::span<const std::byte> d
   return Status::ok();
 }
 
+Result<Hash128> Pool::block_hash(VolumeId v, uint64_t lba) const {
+  auto idx = live_root(v.value, Kind::kVolume);
+  if (!idx) return idx.status();
+  const Root& r = roots_[*idx];
+  SNAPSIM_RETURN_IF_ERROR(check_range(r, lba, 1));
+  const BlockRef ref = map_.lookup(r.node, r.levels, lba);
+  return ref == 0 ? store_->zero_hash() : store_->hash(ref - 1);
+}
+
 void Pool::read_block(const Root& r, uint64_t lba, std::byte* out) {
   const uint32_t bs = store_->block_size();
   const BlockRef ref = map_.lookup(r.node, r.levels, lba);

@@ -109,6 +109,10 @@ class Pool {
   Result<Hash128> recompute_content_hash(VolumeId v) const;
   Result<Hash128> recompute_content_hash(SnapshotId s) const;
 
+  // Content hash (XXH3-128) of one block of the volume, without reading it:
+  // a hole hashes as a zero block.
+  Result<Hash128> block_hash(VolumeId v, uint64_t lba) const;
+
   // Logical addresses of every mapped block of the snapshot, ascending.
   Result<std::vector<uint64_t>> mapped_lbas(SnapshotId s) const;
 

@@ -342,14 +342,14 @@ AppState inspect_point(Scenario& scenario, cow::Pool& pool, const MachineConfig&
         }
       }
       if (!export_dir.empty()) *export_status = export_files(**m, export_dir, exported);
-      const Digest v = (*m)->visible_files();
+      const std::optional<Digest> v = (*m)->visible_files();
       auto& memo = visible_cache();
-      auto it = memo.find({v.lo, v.hi});
+      auto it = v ? memo.find({v->lo, v->hi}) : memo.end();
       if (it != memo.end() && export_dir.empty()) {
         state = it->second;
       } else {
         state = scenario.inspect(**m, &check_memo());
-        memo[{v.lo, v.hi}] = state;
+        if (v) memo[{v->lo, v->hi}] = state;
       }
     }
   }
@@ -414,13 +414,16 @@ struct Todo {
 
 // Inspects every image in `todo` on `jobs` forked workers; each worker gets
 // a copy-on-write copy of the whole process (pool, SQLite state) and
-// inspects every jobs-th image, then sends its results back in one write.
+// inspects one contiguous slice of them (neighbouring points mostly recover
+// to the same state, so each worker's check memo keeps hitting), then sends
+// its results back in one write.
 // Inspection is deterministic per image, so the results do not depend on
 // the number of workers.
 Status inspect_parallel(Scenario& scenario, cow::Pool& pool, const MachineConfig& config,
                         const std::vector<Todo>& todo, uint64_t seed, uint32_t jobs,
                         std::map<ImageKey, AppState>* cache) {
   std::vector<std::pair<pid_t, int>> workers;
+  auto slice = [&](uint32_t w) { return todo.size() * w / jobs; };
   for (uint32_t w = 0; w < jobs; ++w) {
     int fds[2];
     if (::pipe(fds) != 0) return Status::error(cow::Code::kIoError, "pipe failed");
@@ -430,7 +433,7 @@ Status inspect_parallel(Scenario& scenario, cow::Pool& pool, const MachineConfig
     if (pid == 0) {
       ::close(fds[0]);
       std::string out;
-      for (size_t i = w; i < todo.size(); i += jobs) {
+      for (size_t i = slice(w); i < slice(w + 1); ++i) {
         out += encode_state(inspect_point(scenario, pool, config, todo[i].snaps, seed, nullptr));
       }
       size_t done = 0;
@@ -454,7 +457,7 @@ Status inspect_parallel(Scenario& scenario, cow::Pool& pool, const MachineConfig
     int status = 0;
     ::waitpid(workers[w].first, &status, 0);
     size_t pos = 0;
-    for (size_t i = w; i < todo.size(); i += jobs) {
+    for (size_t i = slice(w); i < slice(w + 1); ++i) {
       AppState st;
       if (!decode_state(in, pos, &st)) {
         result = Status::error(cow::Code::kIoError,

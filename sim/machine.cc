@@ -81,23 +81,25 @@ std::vector<cow::VolumeId> Machine::volumes() const {
   return out;
 }
 
-cow::Hash128 Machine::visible_files() { return visible_files(nullptr); }
+std::optional<cow::Hash128> Machine::visible_files() { return visible_files(nullptr); }
 
-cow::Hash128 Machine::visible_files(
+std::optional<cow::Hash128> Machine::visible_files(
     const std::function<uint64_t(uint32_t, const std::string&, uint64_t)>& prefix) {
   XXH3_state_t* h = XXH3_createState();
   XXH3_128bits_reset(h);
-  std::vector<std::byte> buf;
   for (uint32_t d = 0; d < disk_count(); ++d) {
     for (const auto& name : fs(d).list()) {
       auto ref = fs(d).lookup(name).value();
       const uint64_t size = fs(d).size(ref).value();
-      buf.resize(prefix ? std::min(size, prefix(d, name, size)) : size);
-      (void)fs(d).read(ref, 0, buf);
-      const uint64_t meta[2] = {d, buf.size()};
+      const uint64_t n = prefix ? std::min(size, prefix(d, name, size)) : size;
+      auto c = fs(d).content_hash(ref, n);
+      if (!c) {  // unreadable: no key (the caller inspects without a memo)
+        XXH3_freeState(h);
+        return std::nullopt;
+      }
       XXH3_128bits_update(h, name.data(), name.size() + 1);
-      XXH3_128bits_update(h, meta, sizeof meta);
-      XXH3_128bits_update(h, buf.data(), buf.size());
+      XXH3_128bits_update(h, &d, sizeof d);
+      XXH3_128bits_update(h, &*c, sizeof *c);
     }
   }
   const XXH128_hash_t r = XXH3_128bits_digest(h);

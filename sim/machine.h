@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -71,11 +72,12 @@ class Machine {
   // name, disk and bytes (read through the page cache). Two machines with the
   // same visible files look the same to any application, however their
   // blocks differ (unwritten tails, stale metadata, blocks past a file's end).
-  cow::Hash128 visible_files();
+  // No value if some file cannot be read.
+  std::optional<cow::Hash128> visible_files();
   // The same, hashing of each file only its name, disk and first
   // `prefix(disk, name, size)` bytes (a file shorter than that: all of it),
   // for an application known to read no more of some file.
-  cow::Hash128 visible_files(
+  std::optional<cow::Hash128> visible_files(
       const std::function<uint64_t(uint32_t, const std::string&, uint64_t)>& prefix);
 
  private:

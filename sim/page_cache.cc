@@ -39,6 +39,12 @@ cow::Result<std::byte*> PageCache::page(uint64_t block) {
   return it->second.data.get();
 }
 
+cow::Result<cow::Hash128> PageCache::block_hash(uint64_t block) const {
+  auto it = pages_.find(block);
+  if (it == pages_.end()) return disk_->block_hash(block);
+  return cow::hash_bytes({it->second.data.get(), block_size()});
+}
+
 Status PageCache::mark_dirty(uint64_t block, uint32_t owner) {
   auto it = pages_.find(block);
   if (it == pages_.end()) {

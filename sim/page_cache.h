@@ -46,6 +46,9 @@ class PageCache {
 
   // The cached page for `block`, read from disk on first use.
   cow::Result<std::byte*> page(uint64_t block);
+  // XXH3-128 of the block as page() would show it (the cached page, else
+  // the disk's block), without caching it or charging time.
+  cow::Result<cow::Hash128> block_hash(uint64_t block) const;
   // Marks a page dirty on behalf of `owner` (an inode, or kMetaOwner).
   // Under `eager` the page is written at once.
   Status mark_dirty(uint64_t block, uint32_t owner);

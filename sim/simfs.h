@@ -86,6 +86,10 @@ class SimFs {
   bool exists(std::string_view name) const { return lookup(name).is_ok(); }
   std::vector<std::string> list() const;
 
+  // A hash of the file's first min(size, prefix) bytes, equal for equal
+  // bytes: whole blocks by their block hashes (cached page or disk, nothing
+  // is read or cached), a partial last block by its bytes.
+  Result<cow::Hash128> content_hash(FileRef f, uint64_t prefix = UINT64_MAX);
   // Reads up to out.size() bytes; returns how many (short at end of file).
   Result<size_t> read(FileRef f, uint64_t offset, std::span<std::byte> out);
   Status write(FileRef f, uint64_t offset, std::span<const std::byte> data);

@@ -46,6 +46,9 @@ class VirtualDisk {
   Status write(uint64_t lba, std::span<const std::byte> block, bool fua = false);
   Status read(uint64_t lba, std::span<std::byte> block);
   Status flush();
+  // XXH3-128 of a block's contents as a read would return them (no
+  // simulated time: this is the explorer looking, not the guest).
+  cow::Result<cow::Hash128> block_hash(uint64_t lba) const { return pool_->block_hash(volume_, lba); }
 
   uint64_t writes_issued() const { return writes_issued_; }
   // The most recent write, with its data (read back from the volume).

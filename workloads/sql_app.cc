@@ -993,23 +993,28 @@ sim::AppState SqlApp::inspect(sim::Machine& restored, sim::CheckMemo* memo) {
     return s;
   };
   // Everything below reads only the recovered files: check each recovered
-  // state once per exploration. Of a rollback journal that is not hot (and
-  // none is once recovery ran: it deletes, truncates or zeroes the header of
-  // the ones it plays back), SQLite reads only the first byte (pager.c,
-  // hasHotJournal); the rest is left-over bytes no check can see.
-  // tests/workloads/check_memo_test.cc checks that the memo never changes a result.
-  const sim::Digest recovered_files =
+  // state once per exploration. Two kinds of bytes no check can see are left
+  // out of the key: of a rollback journal that is not hot (and none is once
+  // recovery ran: it deletes, truncates or zeroes the header of the ones it
+  // plays back) SQLite reads only the first byte (pager.c, hasHotJournal);
+  // of a WAL it reads only the header and the frames up to the last valid
+  // commit, which its recovery recorded in the wal-index (mxFrame).
+  // tests/workloads/check_memo_test.cc checks that the memo never changes a
+  // result.
+  const std::optional<sim::Digest> recovered_files =
       restored.visible_files([&](uint32_t disk, const std::string& name, uint64_t size) -> uint64_t {
         for (const auto& d : spec_.databases) {
-          if (d.disk == disk && name == d.file + "-journal") return 1;
+          if (d.disk != disk) continue;
+          if (name == d.file + "-journal") return 1;
+          if (name == d.file + "-wal") return vfs.wal_bytes_used(disk, d.file).value_or(size);
         }
         return size;
       });
-  if (memo) {
-    if (const sim::AppState* hit = memo->find(recovered_files)) return with_recovery(*hit);
+  if (memo && recovered_files) {
+    if (const sim::AppState* hit = memo->find(*recovered_files)) return with_recovery(*hit);
   }
   sim::AppState checked = check_recovered(spec_, *conns, restored);
-  if (memo) memo->store(recovered_files, checked);
+  if (memo && recovered_files) memo->store(*recovered_files, checked);
   return with_recovery(std::move(checked));
 }
 

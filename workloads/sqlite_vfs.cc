@@ -504,4 +504,21 @@ SqliteVfs::SqliteVfs(sim::Machine& machine, const VfsOptions& options)
 
 SqliteVfs::~SqliteVfs() { sqlite3_vfs_unregister(&vfs_); }
 
+std::optional<uint64_t> SqliteVfs::wal_bytes_used(uint32_t disk, const std::string& file) const {
+  auto it = shm_.find(fmt::format("{}/{}", disk, file));
+  if (it == shm_.end() || it->second.regions.empty() || it->second.region_size < 48) return std::nullopt;
+  // WalIndexHdr: u32 iVersion, u32 unused, u32 iChange, u8 isInit,
+  // u8 bigEndCksum, u16 szPage, u32 mxFrame, ... (native byte order).
+  const char* hdr = it->second.regions[0].get();
+  uint8_t is_init = 0;
+  uint16_t sz_page = 0;
+  uint32_t mx_frame = 0;
+  std::memcpy(&is_init, hdr + 12, sizeof is_init);
+  std::memcpy(&sz_page, hdr + 14, sizeof sz_page);
+  std::memcpy(&mx_frame, hdr + 16, sizeof mx_frame);
+  if (!is_init) return std::nullopt;
+  const uint64_t page = sz_page == 1 ? 65536 : sz_page;
+  return 32 + static_cast<uint64_t>(mx_frame) * (24 + page);
+}
+
 }  // namespace snapsim::workloads

@@ -33,6 +33,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "sim/machine.h"
@@ -68,6 +69,12 @@ class SqliteVfs {
   sim::Machine& machine() { return machine_; }
   const VfsOptions& options() const { return options_; }
   const VfsCounters& counters() const { return counters_; }
+  // The WAL bytes SQLite uses for database `file` on `disk`, read from the
+  // wal-index header its recovery built in shared memory (SQLite's file
+  // format documentation, "The WAL-Index Format": mxFrame, the last valid
+  // frame, and szPage): the 32-byte WAL header and frames 1..mxFrame. No
+  // value while no connection maps a wal-index for that database.
+  std::optional<uint64_t> wal_bytes_used(uint32_t disk, const std::string& file) const;
 
   // Implementation details shared with the C callbacks in sqlite_vfs.cc.
   struct Lock {

@@ -49,6 +49,21 @@ BOOST_AUTO_TEST_CASE(unwritten_blocks_read_as_zeros) {
   BOOST_TEST(p.store().used_blocks() == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(block_hash_is_the_hash_of_what_a_read_returns) {
+  Pool p = make_pool();
+  auto v = p.create_volume(8, WritePolicy::kRedirectOnWrite).value();
+  BOOST_REQUIRE(p.write_blocks(v, 2, filled(4096, 7)).is_ok());
+  std::vector<std::byte> buf(4096);
+  for (uint64_t lba : {0u, 2u}) {  // a hole and a written block
+    BOOST_REQUIRE(p.read_blocks(v, lba, buf).is_ok());
+    BOOST_TEST(p.block_hash(v, lba).value() == hash_bytes(buf));
+  }
+  BOOST_TEST(!(p.block_hash(v, 0).value() == p.block_hash(v, 2).value()));
+  BOOST_TEST(p.block_hash(v, 8).status().code() == Code::kOutOfRange);
+  BOOST_REQUIRE(p.delete_volume(v).is_ok());
+  BOOST_TEST(!p.block_hash(v, 0).is_ok());
+}
+
 BOOST_AUTO_TEST_CASE(read_after_snapshot_sees_frozen_data) {
   for (auto policy : {WritePolicy::kRedirectOnWrite, WritePolicy::kCopyOut}) {
     Pool p = make_pool();
