@@ -37,7 +37,9 @@ struct Config {
 };
 
 int bad_input(const std::string& message) {
-  fmt::print(stderr, "snapsim: {}\n", message);
+  // A full COW pool is a setting, not a bug in the workload: say which.
+  const bool pool_full = message.find("the pool has") != std::string::npos;
+  fmt::print(stderr, "snapsim: {}{}\n", message, pool_full ? " (raise --pool-blocks)" : "");
   return kExitBadInput;
 }
 
@@ -321,7 +323,10 @@ int run_workloads(const std::vector<std::string>& names, const RunFlags& f) {
   for (size_t i = 0; i < ws.size(); ++i) {
     auto& w = ws[i];
     auto r = explore_workload(*w, c, workloads::is_script_path(names[i]) ? names[i] : "");
-    if (!r) return bad_input(fmt::format("{}: {}", w->name(), r.status().message()));
+    if (!r) {
+      const std::string& m = r.status().message();
+      return bad_input(m.starts_with(w->name() + ": ") ? m : fmt::format("{}: {}", w->name(), m));
+    }
     runs.insert(runs.end(), r->begin(), r->end());
     per_workload.push_back(*r);
   }

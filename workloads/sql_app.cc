@@ -396,7 +396,13 @@ Result<sim::Digest> logical_digest(const SqlSpec& spec, Connections& c, sim::Mac
       ++files;
     }
   }
-  if (files) sum += fmt::format(", {} file(s) outside the databases", files);
+  // A workload that writes files outside its databases says how many there
+  // are, none included: "4 account, no file outside the databases" explains
+  // a torn state whose database committed but whose file is missing.
+  if (files || !spec.files.empty()) {
+    sum += files ? fmt::format(", {} file(s) outside the databases", files)
+                 : std::string(", no file outside the databases");
+  }
   XXH128_hash_t d = XXH3_128bits_digest(h);
   XXH3_freeState(h);
   if (summary) *summary = sum;
@@ -503,9 +509,18 @@ Status write_file(sim::Machine& m, const SqlFile& f, const Vars& vars) {
   if (!content) return content.status();
   auto& fs = m.fs(f.disk);
   auto ref = fs.open(*name, true);
+  if (!ref && ref.status().code() == cow::Code::kOutOfSpace) {
+    return Status::invalid_argument(fmt::format(
+        "file '{}': {} (a script can raise [limits] max_files, up to 1024)", *name, ref.status().message()));
+  }
   if (!ref) return ref.status();
   SNAPSIM_RETURN_IF_ERROR(fs.truncate(*ref, 0));
-  SNAPSIM_RETURN_IF_ERROR(fs.write(*ref, 0, std::as_bytes(std::span(*content))));
+  Status st = fs.write(*ref, 0, std::as_bytes(std::span(*content)));
+  if (st.code() == cow::Code::kOutOfSpace) {
+    return Status::invalid_argument(fmt::format(
+        "file '{}': {} (a script can raise [limits] max_file_blocks)", *name, st.message()));
+  }
+  SNAPSIM_RETURN_IF_ERROR(st);
   if (f.fsync) SNAPSIM_RETURN_IF_ERROR(fs.fsync(*ref));
   return Status::ok();
 }
@@ -615,8 +630,12 @@ class SqlClient : public sim::Client {
 
   Status sql_error(const std::string& sql, const Outcome& o) {
     conns_->of(0).reset_transaction();
+    std::string why = o.error;
+    if ((o.rc & 0xff) == SQLITE_FULL && !vfs_->full_reason().empty()) {
+      why += " (" + vfs_->full_reason() + ")";
+    }
     return Status::invalid_argument(fmt::format("{}: transaction '{}': SQL error in '{}': {}",
-                                                spec_.name, txn().name, sql, o.error));
+                                                spec_.name, txn().name, sql, why));
   }
 
   Status start() {

@@ -38,8 +38,12 @@ struct File {
 File* F(sqlite3_file* f) { return reinterpret_cast<File*>(f); }
 SqliteVfs* V(sqlite3_vfs* v) { return static_cast<SqliteVfs*>(v->pAppData); }
 
-int io_error(const cow::Status& st, int fallback) {
-  return st.code() == cow::Code::kOutOfSpace ? SQLITE_FULL : fallback;
+// SQLite reports SQLITE_FULL as "database or disk is full"; the VFS keeps
+// the reason (a full pool, a file-size limit) for the error message.
+int io_error(SqliteVfs* vfs, const cow::Status& st, int fallback) {
+  if (st.code() != cow::Code::kOutOfSpace) return fallback;
+  vfs->set_full_reason(st.message());
+  return SQLITE_FULL;
 }
 
 // Every callback body runs inside this: nothing may throw into SQLite.
@@ -108,7 +112,7 @@ int x_write(sqlite3_file* pf, const void* buf, int amt, sqlite3_int64 off) {
     }
     auto st = fs_of(f).write(f->ref, off,
                              {static_cast<const std::byte*>(buf), static_cast<size_t>(amt)});
-    if (!st.is_ok()) return io_error(st, SQLITE_IOERR_WRITE);
+    if (!st.is_ok()) return io_error(f->vfs, st, SQLITE_IOERR_WRITE);
     f->vfs->mutable_counters().writes++;
     return SQLITE_OK;
   });
@@ -122,7 +126,7 @@ int x_truncate(sqlite3_file* pf, sqlite3_int64 size) {
       return SQLITE_OK;
     }
     auto st = fs_of(f).truncate(f->ref, size);
-    if (!st.is_ok()) return io_error(st, SQLITE_IOERR_TRUNCATE);
+    if (!st.is_ok()) return io_error(f->vfs, st, SQLITE_IOERR_TRUNCATE);
     f->vfs->mutable_counters().truncates++;
     return SQLITE_OK;
   });
@@ -134,11 +138,11 @@ int x_sync(sqlite3_file* pf, int flags) {
     if (f->memory) return SQLITE_OK;
     auto& fs = fs_of(f);
     auto st = (flags & SQLITE_SYNC_DATAONLY) ? fs.fdatasync(f->ref) : fs.fsync(f->ref);
-    if (!st.is_ok()) return io_error(st, SQLITE_IOERR_FSYNC);
+    if (!st.is_ok()) return io_error(f->vfs, st, SQLITE_IOERR_FSYNC);
     f->vfs->mutable_counters().syncs++;
     if (f->dirsync_pending) {
       auto d = fs.sync_dir();
-      if (!d.is_ok()) return io_error(d, SQLITE_IOERR_DIR_FSYNC);
+      if (!d.is_ok()) return io_error(f->vfs, d, SQLITE_IOERR_DIR_FSYNC);
       f->dirsync_pending = false;
     }
     return SQLITE_OK;
@@ -339,7 +343,7 @@ int x_open(sqlite3_vfs* pv, const char* zname, sqlite3_file* pf, int flags, int*
       const bool create = (flags & SQLITE_OPEN_CREATE) != 0;
       if ((flags & SQLITE_OPEN_EXCLUSIVE) && fs.exists(name)) return SQLITE_CANTOPEN;
       auto ref = fs.open(name, create);
-      if (!ref) return io_error(ref.status(), SQLITE_CANTOPEN);
+      if (!ref) return io_error(vfs, ref.status(), SQLITE_CANTOPEN);
       tmp.disk = disk;
       tmp.name = name;
       tmp.key = fmt::format("{}/{}", disk, name);
@@ -365,11 +369,11 @@ int x_delete(sqlite3_vfs* pv, const char* zname, int sync_dir) {
     auto& fs = vfs->machine().fs(disk);
     auto st = fs.unlink(name);
     if (st.code() == cow::Code::kNotFound) return SQLITE_IOERR_DELETE_NOENT;
-    if (!st.is_ok()) return io_error(st, SQLITE_IOERR_DELETE);
+    if (!st.is_ok()) return io_error(vfs, st, SQLITE_IOERR_DELETE);
     vfs->mutable_counters().deletes++;
     if (sync_dir) {
       auto d = fs.sync_dir();
-      if (!d.is_ok()) return io_error(d, SQLITE_IOERR_DIR_FSYNC);
+      if (!d.is_ok()) return io_error(vfs, d, SQLITE_IOERR_DIR_FSYNC);
     }
     return SQLITE_OK;
   });

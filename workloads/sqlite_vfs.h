@@ -69,6 +69,9 @@ class SqliteVfs {
   sim::Machine& machine() { return machine_; }
   const VfsOptions& options() const { return options_; }
   const VfsCounters& counters() const { return counters_; }
+  // Why the last SQLITE_FULL was returned (empty if never).
+  const std::string& full_reason() const { return full_reason_; }
+  void set_full_reason(std::string reason) { full_reason_ = std::move(reason); }
   // The WAL bytes SQLite uses for database `file` on `disk`, read from the
   // wal-index header its recovery built in shared memory (SQLite's file
   // format documentation, "The WAL-Index Format": mxFrame, the last valid
@@ -105,6 +108,7 @@ class SqliteVfs {
   std::map<std::string, Lock> locks_;
   std::map<std::string, Shm> shm_;
   VfsCounters counters_;
+  std::string full_reason_;
 };
 
 // Splits "/<disk>/<name>" into (disk, name).

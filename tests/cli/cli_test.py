@@ -251,6 +251,34 @@ check("a bad script exits 2 with file:line", r.returncode == 2 and "bad.toml:3" 
 r = run("run", os.path.join(tmp, "missing.toml"))
 check("a missing script exits 2", r.returncode == 2 and "missing.toml" in r.stderr, r.stderr)
 
+# Scripts that outgrow their limits: exit 2, one line naming the limit to raise.
+many = os.path.join(tmp, "many-files.toml")
+open(many, "w").write('''name = "many-files"
+[setup]
+sql = "CREATE TABLE t(id INTEGER PRIMARY KEY);"
+[clients]
+count = 2
+transactions = 40
+[[transaction]]
+name = "add"
+steps = [ { sql = "INSERT INTO t DEFAULT VALUES RETURNING id", capture = "id" } ]
+[[file]]
+name = "doc-{id}.txt"
+content = "doc {id}"
+''')
+r = run("run", many, "--quiesce", "none")
+lines = [l for l in r.stderr.splitlines() if l.strip()]
+check("a script creating too many files exits 2 naming [limits] max_files",
+      r.returncode == 2 and len(lines) == 1 and "max_files" in lines[0]
+      and lines[0].count("many-files:") == 1, r.stderr)
+r = run("run", many, "--quiesce", "none", "-p", "limits.max_files=128")
+check("... and runs once max_files is raised", r.returncode == 0, r.stderr)
+r = run("run", "invoice-sqlite", "--quiesce", "none", "--pool-blocks", "700", "--writeback", "eager",
+        "-p", "invoices=20")
+check("a full pool under SQLite says why and which flag to raise",
+      r.returncode == 2 and "database or disk is full (write needs" in r.stderr
+      and "--pool-blocks" in r.stderr, r.stderr)
+
 # --jobs: identical JSON and results databases for 1 and 2 workers.
 outs = {}
 for jobs in ("1", "2"):
