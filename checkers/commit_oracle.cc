@@ -19,6 +19,20 @@ std::optional<Finding> CommitOracle::check(const AppState& s, const PointContext
                                  k, ctx.acked, s.summary)};
     }
   }
+  // An application with data outside its main store: say whether the store
+  // itself is at a commit and only the data beside it is out of step.
+  if (ctx.store_digests && !(s.store_digest == sim::Digest{})) {
+    const auto& sd = *ctx.store_digests;
+    for (uint64_t k = std::min<uint64_t>(hi, sd.size() - 1) + 1; k-- > 0;) {
+      if (sd[k] == s.store_digest) {
+        return Finding{Verdict::kTornTransaction,
+                       fmt::format("the databases are at commit {} ({} acknowledged, {} issued) but "
+                                   "the files outside them are not: data outside the database is "
+                                   "out of step with it ({})",
+                                   k, ctx.acked, ctx.issued, s.summary)};
+      }
+    }
+  }
   return Finding{Verdict::kTornTransaction,
                  fmt::format("state matches no commit between {} (acknowledged) and {} (issued): "
                              "part of a transaction is visible ({})",

@@ -20,7 +20,13 @@ using Digest = cow::Hash128;
 
 class CommitLog {
  public:
-  void set_initial(const Digest& d) { digests_.assign(1, d); }
+  // `store`: for an application that keeps data outside its main store
+  // (files beside its databases), the digest of the main store alone, so a
+  // torn state can be explained; zero otherwise.
+  void set_initial(const Digest& d, const Digest& store = {}) {
+    digests_.assign(1, d);
+    store_digests_.assign(1, store);
+  }
   void begin(uint32_t client, uint64_t now_ns) {
     if (in_flight_.empty()) busy_since_ns_ = now_ns;
     in_flight_.insert(client);
@@ -30,9 +36,10 @@ class CommitLog {
   uint64_t busy_since_ns() const { return busy_since_ns_; }
   void abort(uint32_t client) { in_flight_.erase(client); }
   // Returns the commit number (1-based).
-  uint64_t ack(uint32_t client, const Digest& d) {
+  uint64_t ack(uint32_t client, const Digest& d, const Digest& store = {}) {
     in_flight_.erase(client);
     digests_.push_back(d);
+    store_digests_.push_back(store);
     return digests_.size() - 1;
   }
   uint64_t acked() const { return digests_.empty() ? 0 : digests_.size() - 1; }
@@ -40,9 +47,11 @@ class CommitLog {
   bool quiescent() const { return in_flight_.empty(); }
   bool in_transaction(uint32_t client) const { return in_flight_.count(client) > 0; }
   const std::vector<Digest>& digests() const { return digests_; }
+  const std::vector<Digest>& store_digests() const { return store_digests_; }
 
  private:
   std::vector<Digest> digests_;
+  std::vector<Digest> store_digests_;
   std::set<uint32_t> in_flight_;
   uint64_t busy_since_ns_ = 0;
 };

@@ -96,9 +96,9 @@ class Execution {
     mc.trace().add(EventKind::kNote, 0, schedule_, 0, "setup");
     SNAPSIM_RETURN_IF_ERROR(scenario_.setup(mc));
     SNAPSIM_RETURN_IF_ERROR(mc.sync_all());
-    auto d0 = scenario_.digest(mc);
+    auto d0 = scenario_.digests(mc);
     if (!d0) return d0.status();
-    log_.set_initial(*d0);
+    log_.set_initial(d0->first, d0->second);
     auto clients = scenario_.make_clients(mc, log_);
     if (!clients) return clients.status();
     std::vector<Client*> raw;
@@ -382,6 +382,7 @@ std::string encode_state(const AppState& s) {
   put_str(out, s.integrity_error);
   put_str(out, s.summary);
   put_str(out, std::string(reinterpret_cast<const char*>(&s.digest), sizeof s.digest));
+  put_str(out, std::string(reinterpret_cast<const char*>(&s.store_digest), sizeof s.store_digest));
   put_str(out, std::to_string(s.invariant_failures.size()));
   for (const auto& f : s.invariant_failures) put_str(out, f);
   return out;
@@ -391,13 +392,15 @@ bool decode_state(const std::string& in, size_t& pos, AppState* s) {
   if (pos + 2 > in.size()) return false;
   s->opened = in[pos++] != 0;
   s->recovered = in[pos++] != 0;
-  std::string digest, count;
+  std::string digest, store, count;
   if (!get_str(in, pos, &s->open_error) || !get_str(in, pos, &s->recovery_detail) ||
       !get_str(in, pos, &s->integrity_error) || !get_str(in, pos, &s->summary) ||
-      !get_str(in, pos, &digest) || digest.size() != sizeof s->digest || !get_str(in, pos, &count)) {
+      !get_str(in, pos, &digest) || digest.size() != sizeof s->digest || !get_str(in, pos, &store) ||
+      store.size() != sizeof s->store_digest || !get_str(in, pos, &count)) {
     return false;
   }
   std::memcpy(&s->digest, digest.data(), sizeof s->digest);
+  std::memcpy(&s->store_digest, store.data(), sizeof s->store_digest);
   const size_t n = std::stoul(count);
   s->invariant_failures.resize(n);
   for (size_t i = 0; i < n; ++i) {
@@ -629,7 +632,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
         if (options.progress && ++judged % 64 == 0) {
           options.progress(s, options.all_schedules ? 0 : options.schedules, judged);
         }
-        PointContext ctx{p.acked, p.issued, &ex.log().digests()};
+        PointContext ctx{p.acked, p.issued, &ex.log().digests(), &ex.log().store_digests()};
         Judgement j = classifier.classify(it->second, ctx);
         lr.verdicts[static_cast<size_t>(j.verdict)]++;
         if (options.record_points) {

@@ -25,6 +25,7 @@ struct AppState {
   std::string integrity_error;     // storage integrity check failure, empty if fine
   std::vector<std::string> invariant_failures;
   Digest digest;                   // logical state, comparable with CommitLog digests
+  Digest store_digest;             // its main store alone (see CommitLog), or zero
   std::string summary;             // one line for people: "3 invoices, next number 4"
 };
 
@@ -59,6 +60,14 @@ class Scenario {
   virtual Status setup(Machine& m) = 0;
   // Digest of the live logical state (read through the page cache).
   virtual cow::Result<Digest> digest(Machine& m) = 0;
+  // digest() and, for an application that also keeps data outside its main
+  // store, the digest of the main store alone (zero by default), read in one
+  // pass (reading the live machine takes simulated time).
+  virtual cow::Result<std::pair<Digest, Digest>> digests(Machine& m) {
+    auto d = digest(m);
+    if (!d) return d.status();
+    return std::pair<Digest, Digest>{*d, Digest{}};
+  }
   // Fresh clients for one execution. They report begin/ack to `log`.
   virtual cow::Result<std::vector<std::unique_ptr<Client>>> make_clients(Machine& m,
                                                                         CommitLog& log) = 0;
@@ -73,6 +82,7 @@ struct PointContext {
   uint64_t acked = 0;
   uint64_t issued = 0;
   const std::vector<Digest>* digests = nullptr;
+  const std::vector<Digest>* store_digests = nullptr;  // may be null
 };
 
 struct Judgement {

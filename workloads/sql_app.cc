@@ -336,12 +336,15 @@ void hash_column(XXH3_state_t* h, sqlite3_stmt* st, int c) {
 // and every file outside the databases. Returns the failing SQLite code in
 // *rc when a query fails (corruption shows up here).
 Result<sim::Digest> logical_digest(const SqlSpec& spec, Connections& c, sim::Machine& m,
-                                   int* rc_out, std::string* summary) {
+                                   int* rc_out, std::string* summary, sim::Digest* store = nullptr) {
   XXH3_state_t* h = XXH3_createState();
   XXH3_128bits_reset(h);
+  XXH3_state_t* store_h = XXH3_createState();  // the databases alone
+  XXH3_128bits_reset(store_h);
   std::string sum;
   auto fail = [&](const Outcome& o, const std::string& what) -> Status {
     XXH3_freeState(h);
+    XXH3_freeState(store_h);
     if (rc_out) *rc_out = o.rc;
     return Status::error(cow::Code::kIoError, fmt::format("{}: {}", what, o.error));
   };
@@ -375,9 +378,11 @@ Result<sim::Digest> logical_digest(const SqlSpec& spec, Connections& c, sim::Mac
       const XXH128_hash_t rows_digest = XXH3_128bits_digest(rows_h);
       XXH3_freeState(rows_h);
       if (rows.rc != SQLITE_OK) return fail(rows, "reading table " + table);
-      XXH3_128bits_update(h, table.data(), table.size() + 1);
-      XXH3_128bits_update(h, &n, sizeof n);
-      XXH3_128bits_update(h, &rows_digest, sizeof rows_digest);
+      for (XXH3_state_t* s : {h, store_h}) {
+        XXH3_128bits_update(s, table.data(), table.size() + 1);
+        XXH3_128bits_update(s, &n, sizeof n);
+        XXH3_128bits_update(s, &rows_digest, sizeof rows_digest);
+      }
       sum += fmt::format("{}{} {}", sum.empty() ? "" : ", ", n, table);
     }
   }
@@ -405,6 +410,10 @@ Result<sim::Digest> logical_digest(const SqlSpec& spec, Connections& c, sim::Mac
   }
   XXH128_hash_t d = XXH3_128bits_digest(h);
   XXH3_freeState(h);
+  const XXH128_hash_t sd = XXH3_128bits_digest(store_h);
+  XXH3_freeState(store_h);
+  // Only an application with files outside its databases has a separate store.
+  if (store) *store = spec.files.empty() ? sim::Digest{} : sim::Digest{sd.low64, sd.high64};
   if (summary) *summary = sum;
   return sim::Digest{d.low64, d.high64};
 }
@@ -667,9 +676,10 @@ class SqlClient : public sim::Client {
   }
 
   Status finish() {
-    auto d = logical_digest(spec_, *conns_, m_, nullptr, nullptr);
+    sim::Digest store;
+    auto d = logical_digest(spec_, *conns_, m_, nullptr, nullptr, &store);
     if (!d) return d.status();
-    const uint64_t commit = log_.ack(id_, *d);
+    const uint64_t commit = log_.ack(id_, *d, store);
     m_.trace().add(sim::EventKind::kTxnAck, id_, commit, m_.clock().now_ns());
     plan_.clear();
     ++txn_;
@@ -875,6 +885,18 @@ Result<sim::Digest> SqlApp::digest(sim::Machine& m) {
   return logical_digest(spec_, *conns, m, nullptr, nullptr);
 }
 
+Result<std::pair<sim::Digest, sim::Digest>> SqlApp::digests(sim::Machine& m) {
+  auto vo = vfs_options(spec_);
+  if (!vo) return vo.status();
+  SqliteVfs vfs(m, *vo);
+  auto conns = open_all(spec_, vfs, false, true);
+  if (!conns) return conns.status();
+  sim::Digest store;
+  auto d = logical_digest(spec_, *conns, m, nullptr, nullptr, &store);
+  if (!d) return d.status();
+  return std::pair<sim::Digest, sim::Digest>{*d, store};
+}
+
 Result<std::vector<std::unique_ptr<sim::Client>>> SqlApp::make_clients(sim::Machine& m,
                                                                       sim::CommitLog& log) {
   auto vo = vfs_options(spec_);
@@ -936,7 +958,7 @@ sim::AppState check_recovered(const SqlSpec& spec_, Connections& conns, sim::Mac
   }
   int rc = SQLITE_OK;
   std::string summary;
-  auto d = logical_digest(spec_, conns, restored, &rc, &summary);
+  auto d = logical_digest(spec_, conns, restored, &rc, &summary, &out.store_digest);
   if (!d) {
     if (out.integrity_error.empty()) out.integrity_error = d.status().message();
     return out;

@@ -109,6 +109,7 @@ class SqlApp : public Workload {
   sim::MachineConfig machine_config() const override;
   Status setup(sim::Machine& m) override;
   Result<sim::Digest> digest(sim::Machine& m) override;
+  Result<std::pair<sim::Digest, sim::Digest>> digests(sim::Machine& m) override;
   Result<std::vector<std::unique_ptr<sim::Client>>> make_clients(sim::Machine& m,
                                                                  sim::CommitLog& log) override;
   sim::AppState inspect(sim::Machine& restored, sim::CheckMemo* memo) override;

@@ -47,6 +47,29 @@ BOOST_AUTO_TEST_CASE(older_state_is_lost_committed_and_unknown_state_torn) {
   BOOST_TEST(suite.classify(good(3), early).verdict == Verdict::kTornTransaction);
 }
 
+// With data outside the main store, a torn state whose databases are at a
+// commit says so; one whose databases match no commit keeps the plain text.
+BOOST_AUTO_TEST_CASE(torn_state_explains_files_out_of_step_with_the_databases) {
+  auto suite = checkers::CheckerSuite::standard();
+  const auto d = digests();
+  const std::vector<sim::Digest> stores = {{10, 1}, {20, 1}, {30, 1}, {40, 1}};
+  sim::PointContext ctx{1, 2, &d, &stores};
+  auto s = good(0);
+  s.digest = sim::Digest{99, 9};   // matches no commit as a whole
+  s.store_digest = stores[2];      // but its databases are at commit 2
+  auto j = suite.classify(s, ctx);
+  BOOST_TEST(j.verdict == Verdict::kTornTransaction);
+  BOOST_TEST(j.detail.find("databases are at commit 2") != std::string::npos, j.detail);
+  BOOST_TEST(j.detail.find("files outside them") != std::string::npos, j.detail);
+  s.store_digest = sim::Digest{55, 5};  // databases torn too
+  j = suite.classify(s, ctx);
+  BOOST_TEST(j.verdict == Verdict::kTornTransaction);
+  BOOST_TEST(j.detail.find("part of a transaction is visible") != std::string::npos, j.detail);
+  // Never a later commit than issued.
+  s.store_digest = stores[3];
+  BOOST_TEST(suite.classify(s, ctx).detail.find("commit 3") == std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(worst_finding_wins) {
   auto suite = checkers::CheckerSuite::standard();
   const auto d = digests();
