@@ -96,12 +96,13 @@ class Loader {
         {"page_size", "sqlite.page_size"},       {"sector_size", "sqlite.sector_size"},
         {"device", "sqlite.device"},             {"attach", "sqlite.attach"},
         {"clients", "clients.count"},            {"transactions", "clients.transactions"},
-        {"group", "disks.group"},                {"disks", "disks.count"}};
+        {"group", "disks.group"},                {"disks", "disks.count"},
+        {"cache_size", "sqlite.cache_size"}};
     if (auto it = kShort.find(key); it != kShort.end()) key = it->second;
     static const std::map<std::string, char> kScalars = {
         {"name", 's'},           {"sqlite.journal_mode", 's'}, {"sqlite.synchronous", 's'},
         {"sqlite.page_size", 'i'}, {"sqlite.sector_size", 'i'}, {"sqlite.device", 's'},
-        {"sqlite.attach", 'b'},  {"sqlite.foreign_keys", 'b'}, {"sqlite.wal_autocheckpoint", 'i'}, {"clients.count", 'i'},      {"clients.transactions", 'i'},
+        {"sqlite.attach", 'b'},  {"sqlite.foreign_keys", 'b'}, {"sqlite.wal_autocheckpoint", 'i'}, {"sqlite.cache_size", 'i'}, {"clients.count", 'i'},      {"clients.transactions", 'i'},
         {"disks.count", 'i'},    {"disks.group", 's'},        {"limits.max_files", 'i'},
         {"limits.max_file_blocks", 'i'}, {"setup.sql", 's'}};
     auto sc = kScalars.find(key);
@@ -163,7 +164,19 @@ class Loader {
       if (!t) return fail(n, "[sqlite] must be a table");
       SNAPSIM_RETURN_IF_ERROR(known_keys(*t, "[sqlite]", {"journal_mode", "synchronous", "page_size",
                                                           "sector_size", "device", "attach",
-                                                          "foreign_keys", "wal_autocheckpoint"}));
+                                                          "foreign_keys", "wal_autocheckpoint",
+                                                          "cache_size", "pragmas"}));
+      int64_t cache = s.cache_size;
+      SNAPSIM_RETURN_IF_ERROR(get_int(*t, "cache_size", "sqlite", -1000000, 1000000, &cache));
+      s.cache_size = static_cast<int>(cache);
+      if (const toml::node* pn = t->get("pragmas")) {
+        const toml::array* a = pn->as_array();
+        if (!a) return fail(pn, "'sqlite.pragmas' must be an array of strings");
+        for (const auto& e : *a) {
+          if (!e.is_string()) return fail(&e, "'sqlite.pragmas' must be an array of strings");
+          s.pragmas.push_back(*e.value<std::string>());
+        }
+      }
       int64_t ckpt = s.wal_autocheckpoint;
       SNAPSIM_RETURN_IF_ERROR(get_int(*t, "wal_autocheckpoint", "sqlite", 0, 1000000, &ckpt));
       s.wal_autocheckpoint = static_cast<int>(ckpt);

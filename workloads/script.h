@@ -3,7 +3,10 @@
 //   name = "bank-transfer"
 //   [sqlite]      journal_mode, synchronous, page_size, sector_size, device, attach,
 //                 foreign_keys (PRAGMA foreign_keys and foreign_key_check; default false),
-//                 wal_autocheckpoint (pages; default 1000)
+//                 wal_autocheckpoint (pages; default 1000), cache_size (PRAGMA
+//                 cache_size: pages, or KiB if negative; 0 = SQLite's default),
+//                 pragmas = ["locking_mode = EXCLUSIVE", ...] (any other PRAGMA,
+//                 run on every client connection)
 //   [setup]       sql = "..."                 (setup of the single database)
 //   [[database]]  name, file, disk, setup     (instead of [setup]: several databases)
 //   [disks]       count, group = "atomic" | "sequential"
@@ -18,7 +21,7 @@
 // `-p key=value` overrides any scalar setting by its dotted path
 // (sqlite.journal_mode, clients.count, ...) or by the short names
 // journal_mode, synchronous, page_size, sector_size, device, attach, clients,
-// transactions, group.
+// transactions, group, cache_size.
 //
 // Every mistake is one line naming the file, the line (where TOML has one)
 // and the key: syntax errors, unknown keys, wrong types, missing required

@@ -2,6 +2,7 @@
 
 #include <fnmatch.h>
 
+#include <cctype>
 #include <charconv>
 #include <cstring>
 #include <functional>
@@ -267,12 +268,20 @@ Result<Connections> open_all(const SqlSpec& spec, SqliteVfs& vfs, bool configure
     if (!configure) return Status::ok();
     const std::string sql = fmt::format(
         "PRAGMA {0}.journal_mode={1}; PRAGMA {0}.synchronous={2}; PRAGMA foreign_keys={3}; "
-        "PRAGMA wal_autocheckpoint={4};",
+        "PRAGMA wal_autocheckpoint={4};{5}",
         alias, spec.journal_mode, spec.synchronous, spec.foreign_keys ? "ON" : "OFF",
-        spec.wal_autocheckpoint);
+        spec.wal_autocheckpoint,
+        spec.cache_size ? fmt::format(" PRAGMA {}.cache_size={};", alias, spec.cache_size) : "");
     auto o = conn.exec(sql, {});
     if (o.rc != SQLITE_OK) {
       return Status::invalid_argument(fmt::format("setting up {}: {}", alias, o.error));
+    }
+    if (alias != "main") return Status::ok();  // once per connection
+    for (const auto& p : spec.pragmas) {
+      o = conn.exec("PRAGMA " + p, {});
+      if (o.rc != SQLITE_OK) {
+        return Status::invalid_argument(fmt::format("pragma '{}': {}", p, o.error));
+      }
     }
     return Status::ok();
   };
@@ -723,6 +732,26 @@ Status validate_spec(const SqlSpec& spec) {
   if (!kSync.count(spec.synchronous)) {
     return Status::invalid_argument(fmt::format(
         "synchronous '{}' is not one of off, normal, full, extra", spec.synchronous));
+  }
+  for (const auto& p : spec.pragmas) {
+    // The settings snapsim knows have their own keys (and reach every
+    // database and the inspection); one statement per entry.
+    static const std::set<std::string> kOwnKeys = {"journal_mode", "synchronous", "foreign_keys",
+                                                    "wal_autocheckpoint", "page_size", "cache_size"};
+    std::string name;
+    for (char ch : p) {
+      if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '.')) break;
+      name += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    }
+    const std::string leaf = name.substr(name.find('.') == std::string::npos ? 0 : name.find('.') + 1);
+    if (name.empty() || p.find(';') != std::string::npos) {
+      return Status::invalid_argument(fmt::format(
+          "pragma '{}' is not of the form \"name = value\" or \"name(value)\" (one per entry, no ';')", p));
+    }
+    if (kOwnKeys.count(leaf)) {
+      return Status::invalid_argument(
+          fmt::format("pragma '{}': set {} with its own [sqlite] key", p, leaf));
+    }
   }
   if (spec.databases.empty()) return Status::invalid_argument("no database is defined");
   if (spec.txns.empty()) return Status::invalid_argument("no [[transaction]] is defined");

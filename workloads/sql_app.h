@@ -83,6 +83,13 @@ struct SqlSpec {
   // restored image is inspected. Off by default, as in SQLite.
   bool foreign_keys = false;
   int wal_autocheckpoint = 1000;  // pages; SQLite's default (0 = never)
+  // PRAGMA cache_size on every client connection (pages, or KiB if
+  // negative; 0 = SQLite's default). A small cache makes SQLite spill dirty
+  // pages into the database in the middle of a transaction.
+  int cache_size = 0;
+  // Further PRAGMAs ("locking_mode = EXCLUSIVE", "cache_spill = 0", ...) run
+  // on every client connection after the settings above.
+  std::vector<std::string> pragmas;
   std::string group = "atomic";   // disk-group snapshot: atomic | sequential
   uint32_t disks = 1;
   std::vector<SqlDatabase> databases;

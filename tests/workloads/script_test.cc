@@ -118,6 +118,40 @@ BOOST_AUTO_TEST_CASE(overrides_change_scalar_settings) {
   BOOST_TEST(spec.page_size == 1024);
 }
 
+// [sqlite] cache_size and pragmas reach SQLite: a two-page cache makes a
+// multi-page transaction spill into the database before COMMIT, which adds
+// block writes (snapshot points); mistakes are one line naming the pragma.
+BOOST_AUTO_TEST_CASE(cache_size_and_pragmas_reach_sqlite) {
+  const std::string big = replace(
+      replace(kGood, "CREATE TABLE account", "CREATE TABLE pad(x); CREATE TABLE account"),
+      "steps = [\"UPDATE", "steps = [\"INSERT INTO pad SELECT zeroblob(3000) FROM (SELECT 1 UNION SELECT 2 UNION "
+                        "SELECT 3 UNION SELECT 4 UNION SELECT 5 UNION SELECT 6)\", \"UPDATE");
+  auto points = [&](const std::string& text) -> uint64_t {
+    auto spec = workloads::parse_script(text, "t.toml", {"journal_mode=delete"});
+    BOOST_REQUIRE_MESSAGE(spec.is_ok(), spec.status().to_string());
+    workloads::SqlApp app(*spec, workloads::Params::resolve("t", {}, {}).value());
+    auto suite = checkers::CheckerSuite::standard();
+    sim::ExploreOptions o;
+    o.levels = {sim::Quiesce::kNone};
+    auto r = sim::explore(app, suite, o);
+    BOOST_REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
+    return r->levels[0].points;
+  };
+  const uint64_t normal = points(big);
+  const uint64_t spilled = points(replace(big, "synchronous = \"normal\"", "synchronous = \"normal\"\ncache_size = 2"));
+  BOOST_TEST(spilled != normal);
+  const uint64_t no_spill = points(replace(
+      big, "synchronous = \"normal\"", "synchronous = \"normal\"\ncache_size = 2\npragmas = [\"cache_spill = 0\"]"));
+  BOOST_TEST(no_spill == normal);
+  const std::string with = "synchronous = \"normal\"\npragmas = ";
+  expect_error(replace(kGood, "synchronous = \"normal\"", with + "[\"journal_mode = off\"]"),
+               "own [sqlite] key");
+  expect_error(replace(kGood, "synchronous = \"normal\"", with + "[\"cache_spill = 0; DROP TABLE account\"]"),
+               "one per entry");
+  expect_error(replace(kGood, "synchronous = \"normal\"", with + "[3]"), "array of strings");
+  expect_error(replace(kGood, "synchronous = \"normal\"", with + "[\"table_info(\"]"), "table_info(");
+}
+
 BOOST_AUTO_TEST_CASE(scripted_twins_equal_the_builtin_workloads) {
   for (const char* name : {"invoice-sqlite", "invoice-sqlite-document", "invoice-two-db"}) {
     auto builtin = workloads::make_workload(name, {}).value();
