@@ -45,9 +45,24 @@ int bad_input(const std::string& message) {
 
 // Validates the shared flags; returns an error message or empty.
 std::string make_config(const RunFlags& f, Config* c) {
-  auto levels = sim::parse_quiesce_list(f.quiesce);
+  auto model = sim::parse_model(f.model);
+  if (!model) return "--model: " + model.status().message();
+  c->options.model = *model;
+  // Power loss quiesces nothing: the crash model explores level none, and
+  // the default list of levels means just that there.
+  const bool crash = *model == sim::Model::kCrash;
+  auto levels = sim::parse_quiesce_list(crash && f.quiesce == RunFlags{}.quiesce ? "none" : f.quiesce);
   if (!levels) return "--quiesce: " + levels.status().message();
+  if (crash && (levels->size() != 1 || levels->front() != sim::Quiesce::kNone)) {
+    return "--model crash (power loss) has no quiesce level: use --quiesce none";
+  }
   c->options.levels = *levels;
+  if (f.crash_states < 1 || f.crash_states > 4096) return "--crash-states must be from 1 to 4096";
+  c->options.crash_states = f.crash_states;
+  if (f.sector_size < 512 || f.sector_size > 4096 || (f.sector_size & (f.sector_size - 1))) {
+    return fmt::format("--sector-size must be 512, 1024, 2048 or 4096, got {}", f.sector_size);
+  }
+  c->options.sector_size = f.sector_size;
   auto wb = sim::parse_writeback(f.writeback);
   if (!wb) return "--writeback: " + wb.status().message();
   c->options.writeback = *wb;
@@ -184,6 +199,9 @@ cow::Result<std::vector<reports::RunRecord>> explore_workload(workloads::Workloa
     rec.source = source;
     rec.params = w.params().all();
     rec.seed = c.options.seed;
+    rec.model = sim::model_name(c.options.model);
+    rec.crash_states = c.options.crash_states;
+    rec.sector_size = c.options.sector_size;
     rec.writeback = sim::writeback_name(c.options.writeback);
     rec.fs_data = c.options.ordered_data ? "ordered" : "writeback";
     rec.schedules = c.schedules_text;
@@ -406,6 +424,7 @@ int replay(const std::string& name, const RunFlags& f) {
   if (!p.judgement.detail.empty()) fmt::print("  detail: {}\n", p.judgement.detail);
   fmt::print("  commits acknowledged {}, issued {}; trace position {}\n", p.acked, p.issued,
              p.trace_pos);
+  if (!p.note.empty()) fmt::print("  {}\n", p.note);
   if (!p.state.summary.empty()) fmt::print("  restored state: {}\n", p.state.summary);
   if (p.in_flight.empty()) {
     fmt::print("  no transaction was in flight at the snapshot\n");

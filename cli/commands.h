@@ -16,6 +16,9 @@ inline constexpr int kExitBadInput = 2;
 struct RunFlags {
   std::vector<std::string> params;
   std::string quiesce = "none,fsfreeze,app";
+  std::string model = "snapshot";
+  uint32_t crash_states = 32;
+  uint32_t sector_size = 512;
   uint64_t seed = 1;
   std::string schedules = "1";
   std::string writeback = "random";

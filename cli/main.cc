@@ -9,6 +9,12 @@ namespace {
 void add_run_flags(CLI::App* cmd, snapsim::cli::RunFlags& f) {
   cmd->add_option("-p,--param", f.params, "workload parameter key=value (repeatable)");
   cmd->add_option("--quiesce", f.quiesce, "comma list of none,fsfreeze,app");
+  cmd->add_option("--model", f.model,
+                  "failure model: snapshot (hypervisor snapshot, default) | crash (power loss: "
+                  "unflushed writes lost in any subset, torn at sector granularity)");
+  cmd->add_option("--crash-states", f.crash_states,
+                  "crash model: images per FLUSH epoch (all subsets when they fit, default 32)");
+  cmd->add_option("--sector-size", f.sector_size, "crash model: torn-write granularity in bytes (default 512)");
   cmd->add_option("--seed", f.seed, "root seed of the run");
   cmd->add_option("--schedules", f.schedules, "seeded schedules to explore, or 'all'");
   cmd->add_option("--writeback", f.writeback, "guest page-cache writeback: eager|lazy|random");

@@ -17,6 +17,7 @@ const char* kColor[sim::kVerdictCount] = {"#2e7d32", "#66bb6a", "#f9a825", "#ef6
 std::string config_of(const RunRecord& r) {
   std::string c;
   for (const auto& [k, v] : r.params) c += fmt::format("{}{}={}", c.empty() ? "" : " ", k, v);
+  if (r.model != "snapshot") c += " model=" + r.model;
   return c;
 }
 

@@ -32,6 +32,7 @@ std::string to_junit(const std::vector<RunRecord>& runs) {
     const uint64_t bad = sim::failure_count(r.level.verdicts);
     std::string config;
     for (const auto& [k, v] : r.params) config += fmt::format("{}{}={}", config.empty() ? "" : " ", k, v);
+    if (r.model != "snapshot") config += " model=" + r.model;
     cases += fmt::format("    <testcase classname=\"snapsim.{}\" name=\"{} quiesce={}\" time=\"0\">\n",
                          xml_escape(r.workload), xml_escape(config), sim::quiesce_name(r.level.level));
     if (bad > 0 && r.level.first_failure) {

@@ -13,6 +13,7 @@ const char* kShort[sim::kVerdictCount] = {"cons", "rec", "lost", "torn", "inv", 
 std::string row_key(const RunRecord& r) {
   std::string k = r.workload;
   for (const auto& [p, v] : r.params) k += fmt::format(" {}={}", p, v);
+  if (r.model != "snapshot") k += " model=" + r.model;
   return k;
 }
 
@@ -48,6 +49,7 @@ std::string render_matrix(const std::vector<RunRecord>& runs, bool color) {
     if (auto it = any->params.find("wal_autocheckpoint"); it != any->params.end() && it->second != "1000") {
       label += " ckpt=" + it->second;
     }
+    if (any->model != "snapshot") label += " [" + any->model + "]";
     std::string line1 = fmt::format("{:<44}", label.substr(0, 43));
     std::string line2 = fmt::format("{:<44}", "");
     for (auto q : {sim::Quiesce::kNone, sim::Quiesce::kFsfreeze, sim::Quiesce::kApp}) {
@@ -75,6 +77,11 @@ std::string render_matrix(const std::vector<RunRecord>& runs, bool color) {
       auto it = cells.find(q);
       if (it == cells.end()) continue;
       const auto& l = it->second->level;
+      if (sim::failure_count(l.verdicts) == 0 && it->second->model == "crash") {
+        verdict = fmt::format("{}survives power loss{}: every one of {} crash images restored consistent",
+                              green, reset, l.points);
+        break;
+      }
       if (sim::failure_count(l.verdicts) == 0) {
         verdict = fmt::format("{}safe at `{}`{}: every one of {} points restored consistent; "
                               "freeze window {:.3f} ms (worst)",
@@ -82,7 +89,11 @@ std::string render_matrix(const std::vector<RunRecord>& runs, bool color) {
         break;
       }
     }
-    if (verdict.empty()) verdict = red + "not safe at any explored level" + reset;
+    if (verdict.empty()) {
+      verdict = red + (any->model == "crash" ? std::string("does not survive power loss")
+                                             : std::string("not safe at any explored level")) +
+                reset;
+    }
     conclusions += fmt::format("  {}: {}\n", key, verdict);
     for (const auto& [q, r] : cells) {
       if (r->level.first_failure) {

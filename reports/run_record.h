@@ -15,6 +15,8 @@ struct RunRecord {
   std::string source;     // script path for script workloads, else empty
   std::map<std::string, std::string> params;
   std::string model = "snapshot";
+  uint32_t crash_states = 32;  // crash model settings (in the replay command)
+  uint32_t sector_size = 512;
   uint64_t seed = 0;
   std::string writeback;
   std::string fs_data = "ordered";

@@ -51,10 +51,19 @@ cow::Result<std::vector<Quiesce>> parse_quiesce_list(const std::string& list) {
   return out;
 }
 
+const char* model_name(Model m) { return m == Model::kCrash ? "crash" : "snapshot"; }
+
+cow::Result<Model> parse_model(const std::string& name) {
+  if (name == "snapshot") return Model::kSnapshot;
+  if (name == "crash") return Model::kCrash;
+  return Status::invalid_argument(fmt::format("unknown model '{}' (expected snapshot or crash)", name));
+}
+
 namespace {
 
 struct Point {
   std::vector<cow::SnapshotId> snaps;  // one per disk
+  std::string note;                    // crash model: which writes persisted
   uint64_t writes = 0;                 // replay baseline: length of the write log before it
   uint64_t time_ns = 0;
   uint64_t acked = 0;
@@ -111,8 +120,30 @@ class Execution {
     }
     last_app_trace_ = mc.trace().size();
     const bool log_writes = options_.restore == ExploreOptions::Restore::kReplay;
-    mc.set_write_hook([this, log_writes](uint32_t disk) {
+    const bool crash = options_.model == Model::kCrash;
+    if (crash) {
+      // Everything is synced: each disk's durable image is its volume now.
+      crash_.resize(mc.disk_count());
+      for (uint32_t d = 0; d < mc.disk_count(); ++d) {
+        auto s = pool_->snapshot(mc.disk(d).volume());
+        if (!s) return s.status();
+        crash_[d].durable = *s;
+      }
+      mc.set_flush_hook([this](uint32_t disk) {
+        if (pending_.is_ok()) pending_ = crash_epoch(disk, "FLUSH");
+      });
+    }
+    mc.set_write_hook([this, log_writes, crash](uint32_t disk) {
       if (log_writes) write_log_.push_back(machine_->disk(disk).last_write());
+      if (crash) {
+        VirtualDisk& vd = machine_->disk(disk);
+        crash_[disk].pending.push_back(vd.last_write());
+        // A FUA write is durable at once, with everything before it.
+        if (vd.writes_durable() == vd.writes_issued() && pending_.is_ok()) {
+          pending_ = crash_epoch(disk, "FUA write");
+        }
+        return;
+      }
       if (level(Quiesce::kNone).wanted && pending_.is_ok()) pending_ = capture(Quiesce::kNone);
     });
     mc.set_op_hook([this](const std::string&) {
@@ -132,7 +163,14 @@ class Execution {
     Status st = run_schedule(raw, choices, after_step, options_.limits);
     mc.set_write_hook(nullptr);
     mc.set_op_hook(nullptr);
+    mc.set_flush_hook(nullptr);
     SNAPSIM_RETURN_IF_ERROR(pending_);
+    if (st.is_ok() && crash) {
+      // Power lost after the last write: what no FLUSH made durable.
+      for (uint32_t d = 0; d < mc.disk_count(); ++d) {
+        if (!crash_[d].pending.empty()) SNAPSIM_RETURN_IF_ERROR(crash_epoch(d, "the end of the run"));
+      }
+    }
     return st;
   }
 
@@ -185,6 +223,132 @@ class Execution {
     return Status::ok();
   }
 
+  // Crash model: power is lost on disk `d` while the writes issued since its
+  // last FLUSH (`pending`) are still volatile, at the moment `when` would
+  // make them durable. Adds up to options_.crash_states points (see
+  // ExploreOptions::crash_states), then starts the next epoch: the disk as
+  // it is now is durable. Other disks keep every write they have issued.
+  Status crash_epoch(uint32_t d, const std::string& when) {
+    Machine& mc = *machine_;
+    CrashDisk& cd = crash_[d];
+    const auto& w = cd.pending;
+    const size_t n = w.size();
+    // Each state: per pending write 0 = lost, 1 = persisted, 2 = torn.
+    std::vector<std::vector<uint8_t>> states;
+    std::set<std::vector<uint8_t>> seen;
+    const size_t cap = std::max<uint32_t>(options_.crash_states, 1);
+    auto add = [&](std::vector<uint8_t> s) {
+      if (states.size() < cap && seen.insert(s).second) states.push_back(std::move(s));
+    };
+    add(std::vector<uint8_t>(n, 1));
+    add(std::vector<uint8_t>(n, 0));
+    if (n < 20 && (size_t{1} << n) <= cap) {
+      for (uint64_t mask = 1; mask + 1 < (uint64_t{1} << n); ++mask) {
+        std::vector<uint8_t> s(n);
+        for (size_t i = 0; i < n; ++i) s[i] = (mask >> i) & 1;
+        add(std::move(s));
+      }
+    } else {
+      for (size_t k = 1; k < n; ++k) {  // in-order prefixes
+        std::vector<uint8_t> s(n, 0);
+        std::fill(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(k), 1);
+        add(std::move(s));
+      }
+      for (size_t i = 0; i < n; ++i) {  // all but one
+        std::vector<uint8_t> s(n, 1);
+        s[i] = 0;
+        add(std::move(s));
+      }
+    }
+    const uint32_t bs = pool_->block_size();
+    const uint32_t sector = std::min(options_.sector_size, bs);
+    const bool tearable = bs / sector >= 2;
+    // Torn: the writes before one persisted, that one half written.
+    std::vector<std::vector<uint8_t>> torn;
+    if (tearable) {
+      for (size_t k = 0; k < n; ++k) {
+        std::vector<uint8_t> s(n, 0);
+        std::fill(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(k), 1);
+        s[k] = 2;
+        torn.push_back(std::move(s));
+      }
+    }
+    // Torn states get half of what room remains (evenly spread, the last
+    // write's first), seeded random subsets the rest.
+    const size_t room = cap > states.size() ? (cap - states.size() + 1) / 2 : 0;
+    if (!torn.empty() && room > 0) {
+      const size_t stride = std::max<size_t>(1, (torn.size() + room - 1) / room);
+      for (size_t i = torn.size(); i-- > 0;) {
+        if ((torn.size() - 1 - i) % stride == 0) add(torn[i]);
+      }
+    }
+    Prng rng = Prng(options_.seed).fork("crash", schedule_).fork("epoch", epochs_++);
+    for (size_t tries = 0; states.size() < cap && tries < 4 * cap && n > 0; ++tries) {
+      std::vector<uint8_t> s(n);
+      for (size_t i = 0; i < n; ++i) {
+        const uint64_t r = rng.uniform(tearable ? 8 : 2);
+        s[i] = r == 0 && tearable ? 2 : static_cast<uint8_t>(r & 1);
+      }
+      add(std::move(s));
+    }
+    // Every other disk as issued, once for all the states.
+    std::vector<cow::SnapshotId> others(mc.disk_count());
+    for (uint32_t o = 0; o < mc.disk_count(); ++o) {
+      if (o == d) continue;
+      auto s = pool_->snapshot(mc.disk(o).volume());
+      if (!s) return s.status();
+      others[o] = *s;
+    }
+    std::vector<std::byte> buf(bs);
+    for (const auto& s : states) {
+      auto vol = pool_->clone(cd.durable);
+      if (!vol) return vol.status();
+      std::vector<std::string> lost, torn_lbas;
+      for (size_t i = 0; i < n; ++i) {
+        if (s[i] == 0) {
+          lost.push_back(std::to_string(w[i].lba));
+          continue;
+        }
+        if (s[i] == 2) {
+          SNAPSIM_RETURN_IF_ERROR(pool_->read_blocks(*vol, w[i].lba, buf));
+          const uint32_t sectors = bs / sector;
+          std::memcpy(buf.data(), w[i].data.data(), static_cast<size_t>(sectors / 2) * sector);
+          SNAPSIM_RETURN_IF_ERROR(pool_->write_blocks(*vol, w[i].lba, buf));
+          torn_lbas.push_back(std::to_string(w[i].lba));
+          continue;
+        }
+        SNAPSIM_RETURN_IF_ERROR(pool_->write_blocks(*vol, w[i].lba, w[i].data));
+      }
+      auto snap = pool_->snapshot(*vol);
+      if (!snap) return snap.status();
+      SNAPSIM_RETURN_IF_ERROR(pool_->delete_volume(*vol));
+      Point p;
+      p.acked = log_.acked();
+      p.issued = log_.issued();
+      p.trace_pos = mc.trace().size();
+      p.time_ns = mc.clock().now_ns();
+      p.snaps = others;
+      p.snaps[d] = *snap;
+      const size_t kept = static_cast<size_t>(std::count(s.begin(), s.end(), 1));
+      p.note = fmt::format("power lost on disk {} before {}: {} of the {} write(s) since its last "
+                           "flush persisted", d, when, kept, n);
+      if (!lost.empty()) p.note += fmt::format("; lost: lba {}", fmt::join(lost, ", "));
+      if (!torn_lbas.empty()) {
+        p.note += fmt::format("; torn ({} of {} sectors written): lba {}", bs / sector / 2, bs / sector,
+                              fmt::join(torn_lbas, ", "));
+      }
+      level(Quiesce::kNone).points.push_back(std::move(p));
+    }
+    // The next epoch starts from the disk as issued: the FLUSH (or FUA)
+    // makes all of it durable.
+    auto next = pool_->snapshot(mc.disk(d).volume());
+    if (!next) return next.status();
+    SNAPSIM_RETURN_IF_ERROR(pool_->delete_snapshot(cd.durable));
+    cd.durable = *next;
+    cd.pending.clear();
+    return Status::ok();
+  }
+
   // The disk as it would be after FIFREEZE: its blocks plus every dirty page.
   cow::Result<cow::SnapshotId> frozen_image(cow::VolumeId vol, const PageCache& cache,
                                             size_t* dirty) {
@@ -214,6 +378,12 @@ class Execution {
   CommitLog log_;
   Status pending_;  // an error inside a hook, surfaced after the step
   std::vector<BlockWriteRecord> write_log_;  // replay baseline only
+  struct CrashDisk {
+    cow::SnapshotId durable;                  // the disk as of its last FLUSH
+    std::vector<BlockWriteRecord> pending;    // issued since, in order
+  };
+  std::vector<CrashDisk> crash_;              // crash model, per disk
+  uint64_t epochs_ = 0;
   size_t last_app_trace_ = 0;
 };
 
@@ -478,6 +648,20 @@ Status inspect_parallel(Scenario& scenario, cow::Pool& pool, const MachineConfig
 cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classifier,
                                    const ExploreOptions& options) {
   if (options.levels.empty()) return Status::invalid_argument("no quiesce level to explore");
+  if (options.model == Model::kCrash &&
+      (options.levels.size() != 1 || options.levels[0] != Quiesce::kNone)) {
+    return Status::invalid_argument(
+        "the crash model (power loss) has no quiesce level: use --quiesce none");
+  }
+  if (options.model == Model::kCrash && options.restore != ExploreOptions::Restore::kClone) {
+    return Status::invalid_argument("the crash model restores by clone only");
+  }
+  if (options.sector_size < 512 || (options.sector_size & (options.sector_size - 1)) ||
+      options.sector_size > options.block_size) {
+    return Status::invalid_argument(fmt::format(
+        "sector size {} must be a power of two from 512 to the block size {}", options.sector_size,
+        options.block_size));
+  }
   if (!options.all_schedules && options.schedules == 0) {
     return Status::invalid_argument("--schedules must be at least 1");
   }
@@ -638,7 +822,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
         if (options.record_points) {
           lr.records.push_back(PointRecord{global, s, j.verdict, p.acked, p.issued, p.trace_pos,
                                            p.time_ns, p.freeze_ms, j.detail,
-                                           fmt::format("{:016x}{:016x}", key.second, key.first)});
+                                           fmt::format("{:016x}{:016x}", key.second, key.first), p.note});
         }
         if (is_failure(j.verdict) && !lr.first_failure) {
           lr.first_failure = PointFailure{global, j.verdict, j.detail, s};
@@ -655,6 +839,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
           rp.state = it->second;
           rp.files = files;
           rp.exported = exported;
+          rp.note = p.note;
           const auto& ev = ex.machine().trace().events();
           const size_t from = p.trace_pos > 12 ? p.trace_pos - 12 : 0;
           rp.trace_before.assign(ev.begin() + from, ev.begin() + p.trace_pos);

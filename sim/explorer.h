@@ -35,8 +35,29 @@ cow::Result<Quiesce> parse_quiesce(const std::string& name);
 // "none,fsfreeze" -> levels; errors name the bad item.
 cow::Result<std::vector<Quiesce>> parse_quiesce_list(const std::string& list);
 
+// Failure model (DESIGN.md, persistence model 4 and 5).
+//   snapshot  a hypervisor snapshot: a prefix of the issued block writes
+//             (with the quiesce levels)
+//   crash     power loss: for every disk, its writes up to its last FLUSH,
+//             plus any subset of the writes issued since, a write possibly
+//             torn at sector granularity. Level `none` only (nothing is
+//             quiesced before a power cut).
+enum class Model { kSnapshot = 0, kCrash };
+const char* model_name(Model m);
+cow::Result<Model> parse_model(const std::string& name);
+
 struct ExploreOptions {
   uint64_t seed = 1;
+  Model model = Model::kSnapshot;
+  // Crash model: a crash point at every FLUSH (just before it makes the
+  // epoch's writes durable) and at the end of the run; at each, up to
+  // crash_states images, in this order: every write of the epoch persisted,
+  // none, then every subset when there are at most crash_states of them,
+  // else every in-order prefix, every drop-one and seeded random subsets;
+  // and in-order prefixes whose next write is torn (its first half of
+  // sectors new). Identical images are checked once.
+  uint32_t crash_states = 32;
+  uint32_t sector_size = 512;        // torn-write granularity (crash model)
   Writeback writeback = Writeback::kRandom;
   bool ordered_data = true;          // simfs data=ordered (false: data=writeback)
   std::vector<Quiesce> levels = {Quiesce::kNone, Quiesce::kFsfreeze, Quiesce::kApp};
@@ -91,6 +112,7 @@ struct PointRecord {
   double freeze_ms = 0;
   std::string detail;
   std::string image;  // content hash of the restored image (hex)
+  std::string note;   // crash model: which writes persisted
 };
 
 struct LevelResult {
@@ -124,6 +146,7 @@ struct ReplayedPoint {
   std::vector<std::string> in_flight; // transactions begun and not acknowledged
   std::vector<std::string> files;    // files in the restored image
   std::vector<std::string> exported; // paths written under export_dir
+  std::string note;                  // crash model: which writes persisted
 };
 
 struct ExploreResult {

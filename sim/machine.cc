@@ -73,6 +73,10 @@ void Machine::set_write_hook(VirtualDisk::WriteHook hook) {
   for (auto& d : disks_) d->set_write_hook(hook);
 }
 
+void Machine::set_flush_hook(VirtualDisk::WriteHook hook) {
+  for (auto& d : disks_) d->set_flush_hook(hook);
+}
+
 void Machine::set_op_hook(SimFs::OpHook hook) { op_hook_ = std::move(hook); }
 
 std::vector<cow::VolumeId> Machine::volumes() const {

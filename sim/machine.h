@@ -64,6 +64,7 @@ class Machine {
 
   // Hooks for the explorer.
   void set_write_hook(VirtualDisk::WriteHook hook);
+  void set_flush_hook(VirtualDisk::WriteHook hook);
   void set_op_hook(SimFs::OpHook hook);
 
   std::vector<cow::VolumeId> volumes() const;

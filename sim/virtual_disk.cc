@@ -25,6 +25,7 @@ Status VirtualDisk::read(uint64_t lba, std::span<std::byte> block) {
 }
 
 Status VirtualDisk::flush() {
+  if (flush_hook_ && writes_durable_ != writes_issued_) flush_hook_(index_);
   writes_durable_ = writes_issued_;
   clock_->advance_us(cost_->device.flush_us);
   if (trace_) trace_->add(EventKind::kFlush, index_, 0, clock_->now_ns());

@@ -55,6 +55,9 @@ class VirtualDisk {
   BlockWriteRecord last_write() const;
   uint64_t writes_durable() const { return writes_durable_; }
   void set_write_hook(WriteHook hook) { hook_ = std::move(hook); }
+  // Called when a FLUSH is issued, before it makes the completed writes
+  // durable: the crash model's end of an epoch.
+  void set_flush_hook(WriteHook hook) { flush_hook_ = std::move(hook); }
 
  private:
   cow::Pool* pool_;
@@ -64,6 +67,7 @@ class VirtualDisk {
   const CostModel* cost_;
   Trace* trace_;
   WriteHook hook_;
+  WriteHook flush_hook_;
   uint64_t last_lba_ = 0;
   uint64_t writes_issued_ = 0;
   uint64_t writes_durable_ = 0;
