@@ -385,10 +385,15 @@ int run_suite(const RunFlags& f) {
   Config c;
   if (auto e = make_config(f, &c); !e.empty()) return bad_input(e);
   const auto entries = suite_entries();
+  std::vector<std::string> levels;
+  for (auto q : c.options.levels) levels.push_back(sim::quiesce_name(q));
   fmt::print("snapsim built-in suite: {} configurations, seed {}, writeback {}, {} schedule(s), "
-             "quiesce {}\n\n",
+             "{}\n\n",
              entries.size(), c.options.seed, sim::writeback_name(c.options.writeback),
-             c.schedules_text, f.quiesce);
+             c.schedules_text,
+             c.options.model == sim::Model::kCrash
+                 ? fmt::format("model crash (power loss, {} images per flush)", c.options.crash_states)
+                 : fmt::format("quiesce {}", fmt::join(levels, ",")));
   std::vector<reports::RunRecord> runs;
   size_t done = 0;
   for (const auto& [name, overrides] : entries) {

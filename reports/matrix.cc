@@ -1,5 +1,7 @@
 #include "reports/matrix.h"
 
+#include <algorithm>
+#include <cstring>
 #include <map>
 
 #include <fmt/format.h>
@@ -30,17 +32,20 @@ std::string render_matrix(const std::vector<RunRecord>& runs, bool color) {
     if (!rows.count(k)) order.push_back(k);
     rows[k][r.level.level] = &r;
   }
-  constexpr int kCell = 34;
-  std::string out;
-  out += fmt::format("{}{:<44}", bold, "WORKLOAD");
-  for (auto q : {sim::Quiesce::kNone, sim::Quiesce::kFsfreeze, sim::Quiesce::kApp}) {
-    out += fmt::format("{:<{}}", sim::quiesce_name(q), kCell);
+  // Cells as wide as the longest verdict breakdown.
+  size_t kCell = 34;
+  for (const auto& r : runs) {
+    size_t len = 0;
+    for (size_t v = 0; v < sim::kVerdictCount; ++v) {
+      if (r.level.verdicts[v]) len += std::strlen(kShort[v]) + fmt::formatted_size(" {} ", r.level.verdicts[v]);
+    }
+    kCell = std::max(kCell, len + 1);
   }
-  out += reset + "\n";
-  std::string conclusions;
+  // Row labels: the workload and the settings that tell its rows apart.
+  std::map<std::string, std::string> labels;
+  size_t width = 44;
   for (const auto& key : order) {
-    const auto& cells = rows[key];
-    const RunRecord* any = cells.begin()->second;
+    const RunRecord* any = rows[key].begin()->second;
     std::string label = any->workload;
     for (const char* k : {"journal_mode", "synchronous", "document", "attach", "group"}) {
       auto it = any->params.find(k);
@@ -50,8 +55,22 @@ std::string render_matrix(const std::vector<RunRecord>& runs, bool color) {
       label += " ckpt=" + it->second;
     }
     if (any->model != "snapshot") label += " [" + any->model + "]";
-    std::string line1 = fmt::format("{:<44}", label.substr(0, 43));
-    std::string line2 = fmt::format("{:<44}", "");
+    labels[key] = label;
+    width = std::max(width, label.size() + 1);
+  }
+  std::string out;
+  out += fmt::format("{}{:<{}}", bold, "WORKLOAD", width);
+  for (auto q : {sim::Quiesce::kNone, sim::Quiesce::kFsfreeze, sim::Quiesce::kApp}) {
+    out += fmt::format("{:<{}}", sim::quiesce_name(q), kCell);
+  }
+  out += reset + "\n";
+  std::string conclusions;
+  for (const auto& key : order) {
+    const auto& cells = rows[key];
+    const RunRecord* any = cells.begin()->second;
+    const std::string label = labels[key];
+    std::string line1 = fmt::format("{:<{}}", label, width);
+    std::string line2 = fmt::format("{:<{}}", "", width);
     for (auto q : {sim::Quiesce::kNone, sim::Quiesce::kFsfreeze, sim::Quiesce::kApp}) {
       auto it = cells.find(q);
       if (it == cells.end()) {

@@ -724,7 +724,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
       }
     }
     const MachineConfig config = ex.machine_config();
-    if (config.sequential_group && config.disks > 1) {
+    if (config.sequential_group && config.disks > 1 && options.model == Model::kSnapshot) {
       // A sequential group snapshot takes disk 0 at the point, then each next
       // disk one group gap (cost model) later while the guest's I/O goes on:
       // disk d comes from the latest point at or before t + d * create.
