@@ -332,10 +332,19 @@ class Execution {
       const size_t kept = static_cast<size_t>(std::count(s.begin(), s.end(), 1));
       p.note = fmt::format("power lost on disk {} before {}: {} of the {} write(s) since its last "
                            "flush persisted", d, when, kept, n);
-      if (!lost.empty()) p.note += fmt::format("; lost: lba {}", fmt::join(lost, ", "));
+      // At most 12 block addresses per list, in issue order.
+      auto listed = [](const std::vector<std::string>& lbas) {
+        constexpr size_t kShown = 12;
+        std::vector<std::string> head(lbas.begin(), lbas.begin() + static_cast<std::ptrdiff_t>(
+                                                                        std::min(lbas.size(), kShown)));
+        std::string out = fmt::format("lba {}", fmt::join(head, ", "));
+        if (lbas.size() > kShown) out += fmt::format(" and {} more", lbas.size() - kShown);
+        return out;
+      };
+      if (!lost.empty()) p.note += "; lost: " + listed(lost);
       if (!torn_lbas.empty()) {
-        p.note += fmt::format("; torn ({} of {} sectors written): lba {}", bs / sector / 2, bs / sector,
-                              fmt::join(torn_lbas, ", "));
+        p.note += fmt::format("; torn ({} of {} sectors written): {}", bs / sector / 2, bs / sector,
+                              listed(torn_lbas));
       }
       level(Quiesce::kNone).points.push_back(std::move(p));
     }
