@@ -662,8 +662,8 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
     return Status::invalid_argument(
         "the crash model (power loss) has no quiesce level: use --quiesce none");
   }
-  if (options.model == Model::kCrash && options.restore != ExploreOptions::Restore::kClone) {
-    return Status::invalid_argument("the crash model restores by clone only");
+  if (options.model == Model::kCrash && options.restore == ExploreOptions::Restore::kReplay) {
+    return Status::invalid_argument("a crash image is not a prefix of the write log: no replay restore");
   }
   if (options.sector_size < 512 || (options.sector_size & (options.sector_size - 1)) ||
       options.sector_size > options.block_size) {

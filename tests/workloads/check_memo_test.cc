@@ -25,6 +25,7 @@ struct Config {
   uint64_t seed = 1;
   sim::Writeback writeback = sim::Writeback::kRandom;
   bool ordered = true;
+  sim::Model model = sim::Model::kSnapshot;
 };
 
 std::vector<sim::PointRecord> explore(const Config& c, sim::ExploreOptions::Restore restore,
@@ -36,6 +37,7 @@ std::vector<sim::PointRecord> explore(const Config& c, sim::ExploreOptions::Rest
   o.seed = c.seed;
   o.writeback = c.writeback;
   o.ordered_data = c.ordered;
+  o.model = c.model;
   o.levels = {level};
   o.record_points = true;
   o.restore = restore;
@@ -112,6 +114,20 @@ RC_BOOST_PROP(memo_never_changes_a_result_multi_file, ()) {
   c.seed = *rc::gen::inRange<uint64_t>(1, 1000);
   c.writeback = *writebacks();
   RC_TAG(c.workload);
+  same_results(c);
+}
+
+// Crash images (lost and torn writes) too.
+RC_BOOST_PROP(memo_never_changes_a_result_under_power_loss, ()) {
+  Config c;
+  c.workload = *rc::gen::element<std::string>("invoice-sqlite", "invoice-sqlite-document", "invoice-two-db");
+  const std::string jm = *rc::gen::element<std::string>("delete", "truncate", "persist", "wal", "memory");
+  c.params = {"journal_mode=" + jm, "synchronous=" + *rc::gen::element<std::string>("off", "normal", "full"),
+              "invoices=1"};
+  c.seed = *rc::gen::inRange<uint64_t>(1, 1000);
+  c.writeback = *writebacks();
+  c.model = sim::Model::kCrash;
+  RC_TAG(c.workload + " " + jm);
   same_results(c);
 }
 
