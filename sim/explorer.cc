@@ -299,25 +299,66 @@ class Execution {
       if (!s) return s.status();
       others[o] = *s;
     }
-    std::vector<std::byte> buf(bs);
+    // Each touched block ends up as its last persisted (or torn) write of
+    // the epoch, or as it was durable. An image is written on whichever base
+    // needs fewer block writes: the durable image (write every block some
+    // kept write touched) or the disk as issued (rewrite every block whose
+    // last write was lost or torn); equal contents either way.
+    std::map<uint64_t, size_t> last_write;  // lba -> index of its last write
+    for (size_t i = 0; i < n; ++i) last_write[w[i].lba] = i;
+    auto issued = pool_->snapshot(mc.disk(d).volume());
+    if (!issued) return issued.status();
+    const uint32_t half = bs / sector / 2 * sector;  // bytes a torn write puts down
     for (const auto& s : states) {
-      auto vol = pool_->clone(cd.durable);
-      if (!vol) return vol.status();
+      struct Block {
+        size_t index = 0;           // the write it holds
+        std::vector<std::byte> torn;  // its bytes when that write was torn
+      };
+      std::map<uint64_t, Block> result;  // touched and kept; absent = durable
       std::vector<std::string> lost, torn_lbas;
       for (size_t i = 0; i < n; ++i) {
         if (s[i] == 0) {
           lost.push_back(std::to_string(w[i].lba));
           continue;
         }
+        Block b{i, {}};
         if (s[i] == 2) {
-          SNAPSIM_RETURN_IF_ERROR(pool_->read_blocks(*vol, w[i].lba, buf));
-          const uint32_t sectors = bs / sector;
-          std::memcpy(buf.data(), w[i].data.data(), static_cast<size_t>(sectors / 2) * sector);
-          SNAPSIM_RETURN_IF_ERROR(pool_->write_blocks(*vol, w[i].lba, buf));
+          b.torn.resize(bs);
+          auto prev = result.find(w[i].lba);
+          if (prev != result.end()) {
+            const auto& pb = prev->second;
+            std::memcpy(b.torn.data(), pb.torn.empty() ? w[pb.index].data.data() : pb.torn.data(), bs);
+          } else {
+            SNAPSIM_RETURN_IF_ERROR(pool_->read_blocks(cd.durable, w[i].lba, b.torn));
+          }
+          std::memcpy(b.torn.data(), w[i].data.data(), half);
           torn_lbas.push_back(std::to_string(w[i].lba));
+        }
+        result[w[i].lba] = std::move(b);
+      }
+      size_t from_issued = 0;  // blocks that differ from the disk as issued
+      for (const auto& [lba, last] : last_write) {
+        auto it = result.find(lba);
+        if (it == result.end() || it->second.index != last || !it->second.torn.empty()) ++from_issued;
+      }
+      const bool on_issued = from_issued < result.size();
+      auto vol = pool_->clone(on_issued ? *issued : cd.durable);
+      if (!vol) return vol.status();
+      std::vector<std::byte> buf(bs);
+      for (const auto& [lba, last] : last_write) {
+        auto it = result.find(lba);
+        const bool as_issued = it != result.end() && it->second.index == last && it->second.torn.empty();
+        if (on_issued && as_issued) continue;
+        if (it == result.end()) {
+          if (!on_issued) continue;  // durable already
+          SNAPSIM_RETURN_IF_ERROR(pool_->read_blocks(cd.durable, lba, buf));
+          SNAPSIM_RETURN_IF_ERROR(pool_->write_blocks(*vol, lba, buf));
           continue;
         }
-        SNAPSIM_RETURN_IF_ERROR(pool_->write_blocks(*vol, w[i].lba, w[i].data));
+        const Block& b = it->second;
+        SNAPSIM_RETURN_IF_ERROR(
+            pool_->write_blocks(*vol, lba, b.torn.empty() ? std::span<const std::byte>(w[b.index].data)
+                                                          : std::span<const std::byte>(b.torn)));
       }
       auto snap = pool_->snapshot(*vol);
       if (!snap) return snap.status();
@@ -350,10 +391,8 @@ class Execution {
     }
     // The next epoch starts from the disk as issued: the FLUSH (or FUA)
     // makes all of it durable.
-    auto next = pool_->snapshot(mc.disk(d).volume());
-    if (!next) return next.status();
     SNAPSIM_RETURN_IF_ERROR(pool_->delete_snapshot(cd.durable));
-    cd.durable = *next;
+    cd.durable = *issued;
     cd.pending.clear();
     return Status::ok();
   }
