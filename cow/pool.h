@@ -109,6 +109,13 @@ class Pool {
   Result<Hash128> recompute_content_hash(VolumeId v) const;
   Result<Hash128> recompute_content_hash(SnapshotId s) const;
 
+  // Makes block `lba` of volume `dst` the one snapshot `src` has there,
+  // without copying it: both then share one physical block, and a later
+  // write to either goes through COW as usual. A hole unmaps it. Only for
+  // redirect-on-write volumes, and only at the same address (copy-out finds
+  // the roots it must copy out for by address). No physical I/O.
+  Status share_block(SnapshotId src, VolumeId dst, uint64_t lba);
+
   // Content hash (XXH3-128) of one block of the volume, without reading it:
   // a hole hashes as a zero block.
   Result<Hash128> block_hash(VolumeId v, uint64_t lba) const;

@@ -137,7 +137,14 @@ class Execution {
       if (log_writes) write_log_.push_back(machine_->disk(disk).last_write());
       if (crash) {
         VirtualDisk& vd = machine_->disk(disk);
-        crash_[disk].pending.push_back(vd.last_write());
+        // The write's data stays reachable through an O(1) snapshot, shared
+        // (not copied) into the crash images.
+        auto after = pool_->snapshot(vd.volume());
+        if (!after) {
+          if (pending_.is_ok()) pending_ = after.status();
+          return;
+        }
+        crash_[disk].pending.push_back(PendingWrite{vd.last_lba(), *after});
         // A FUA write is durable at once, with everything before it.
         if (vd.writes_durable() == vd.writes_issued() && pending_.is_ok()) {
           pending_ = crash_epoch(disk, "FUA write");
@@ -249,12 +256,12 @@ class Execution {
         add(std::move(s));
       }
     } else {
-      for (size_t k = 1; k < n; ++k) {  // in-order prefixes
+      for (size_t k = 1; k < n && states.size() < cap; ++k) {  // in-order prefixes
         std::vector<uint8_t> s(n, 0);
         std::fill(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(k), 1);
         add(std::move(s));
       }
-      for (size_t i = 0; i < n; ++i) {  // all but one
+      for (size_t i = 0; i < n && states.size() < cap; ++i) {  // all but one
         std::vector<uint8_t> s(n, 1);
         s[i] = 0;
         add(std::move(s));
@@ -263,23 +270,18 @@ class Execution {
     const uint32_t bs = pool_->block_size();
     const uint32_t sector = std::min(options_.sector_size, bs);
     const bool tearable = bs / sector >= 2;
-    // Torn: the writes before one persisted, that one half written.
-    std::vector<std::vector<uint8_t>> torn;
-    if (tearable) {
-      for (size_t k = 0; k < n; ++k) {
+    // Torn: the writes before one persisted, that one half written. They get
+    // half of what room remains (evenly spread, the last write's first),
+    // seeded random subsets the rest.
+    const size_t room = cap > states.size() ? (cap - states.size() + 1) / 2 : 0;
+    if (tearable && n > 0 && room > 0) {
+      const size_t stride = std::max<size_t>(1, (n + room - 1) / room);
+      for (size_t k = n; k-- > 0;) {
+        if ((n - 1 - k) % stride != 0) continue;
         std::vector<uint8_t> s(n, 0);
         std::fill(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(k), 1);
         s[k] = 2;
-        torn.push_back(std::move(s));
-      }
-    }
-    // Torn states get half of what room remains (evenly spread, the last
-    // write's first), seeded random subsets the rest.
-    const size_t room = cap > states.size() ? (cap - states.size() + 1) / 2 : 0;
-    if (!torn.empty() && room > 0) {
-      const size_t stride = std::max<size_t>(1, (torn.size() + room - 1) / room);
-      for (size_t i = torn.size(); i-- > 0;) {
-        if ((torn.size() - 1 - i) % stride == 0) add(torn[i]);
+        add(std::move(s));
       }
     }
     Prng rng = Prng(options_.seed).fork("crash", schedule_).fork("epoch", epochs_++);
@@ -309,9 +311,10 @@ class Execution {
     auto issued = pool_->snapshot(mc.disk(d).volume());
     if (!issued) return issued.status();
     const uint32_t half = bs / sector / 2 * sector;  // bytes a torn write puts down
+    std::vector<std::byte> buf(bs);
     for (const auto& s : states) {
       struct Block {
-        size_t index = 0;           // the write it holds
+        size_t index = 0;             // the write it holds
         std::vector<std::byte> torn;  // its bytes when that write was torn
       };
       std::map<uint64_t, Block> result;  // touched and kept; absent = durable
@@ -322,16 +325,17 @@ class Execution {
           continue;
         }
         Block b{i, {}};
-        if (s[i] == 2) {
+        if (s[i] == 2) {  // the block as it was, then the write's first sectors
           b.torn.resize(bs);
           auto prev = result.find(w[i].lba);
-          if (prev != result.end()) {
-            const auto& pb = prev->second;
-            std::memcpy(b.torn.data(), pb.torn.empty() ? w[pb.index].data.data() : pb.torn.data(), bs);
+          if (prev != result.end() && !prev->second.torn.empty()) {
+            b.torn = prev->second.torn;
           } else {
-            SNAPSIM_RETURN_IF_ERROR(pool_->read_blocks(cd.durable, w[i].lba, b.torn));
+            const cow::SnapshotId before = prev != result.end() ? w[prev->second.index].after : cd.durable;
+            SNAPSIM_RETURN_IF_ERROR(pool_->read_blocks(before, w[i].lba, b.torn));
           }
-          std::memcpy(b.torn.data(), w[i].data.data(), half);
+          SNAPSIM_RETURN_IF_ERROR(pool_->read_blocks(w[i].after, w[i].lba, buf));
+          std::memcpy(b.torn.data(), buf.data(), half);
           torn_lbas.push_back(std::to_string(w[i].lba));
         }
         result[w[i].lba] = std::move(b);
@@ -342,23 +346,22 @@ class Execution {
         if (it == result.end() || it->second.index != last || !it->second.torn.empty()) ++from_issued;
       }
       const bool on_issued = from_issued < result.size();
-      auto vol = pool_->clone(on_issued ? *issued : cd.durable);
+      auto vol = pool_->clone(on_issued ? *issued : cd.durable, cow::WritePolicy::kRedirectOnWrite);
       if (!vol) return vol.status();
-      std::vector<std::byte> buf(bs);
       for (const auto& [lba, last] : last_write) {
         auto it = result.find(lba);
         const bool as_issued = it != result.end() && it->second.index == last && it->second.torn.empty();
         if (on_issued && as_issued) continue;
         if (it == result.end()) {
-          if (!on_issued) continue;  // durable already
-          SNAPSIM_RETURN_IF_ERROR(pool_->read_blocks(cd.durable, lba, buf));
-          SNAPSIM_RETURN_IF_ERROR(pool_->write_blocks(*vol, lba, buf));
+          if (on_issued) SNAPSIM_RETURN_IF_ERROR(pool_->share_block(cd.durable, *vol, lba));
           continue;
         }
         const Block& b = it->second;
-        SNAPSIM_RETURN_IF_ERROR(
-            pool_->write_blocks(*vol, lba, b.torn.empty() ? std::span<const std::byte>(w[b.index].data)
-                                                          : std::span<const std::byte>(b.torn)));
+        if (b.torn.empty()) {
+          SNAPSIM_RETURN_IF_ERROR(pool_->share_block(w[b.index].after, *vol, lba));
+        } else {
+          SNAPSIM_RETURN_IF_ERROR(pool_->write_blocks(*vol, lba, b.torn));
+        }
       }
       auto snap = pool_->snapshot(*vol);
       if (!snap) return snap.status();
@@ -392,6 +395,7 @@ class Execution {
     // The next epoch starts from the disk as issued: the FLUSH (or FUA)
     // makes all of it durable.
     SNAPSIM_RETURN_IF_ERROR(pool_->delete_snapshot(cd.durable));
+    for (const auto& pw : cd.pending) SNAPSIM_RETURN_IF_ERROR(pool_->delete_snapshot(pw.after));
     cd.durable = *issued;
     cd.pending.clear();
     return Status::ok();
@@ -426,9 +430,13 @@ class Execution {
   CommitLog log_;
   Status pending_;  // an error inside a hook, surfaced after the step
   std::vector<BlockWriteRecord> write_log_;  // replay baseline only
+  struct PendingWrite {
+    uint64_t lba = 0;
+    cow::SnapshotId after;                    // the disk right after the write
+  };
   struct CrashDisk {
     cow::SnapshotId durable;                  // the disk as of its last FLUSH
-    std::vector<BlockWriteRecord> pending;    // issued since, in order
+    std::vector<PendingWrite> pending;        // issued since, in order
   };
   std::vector<CrashDisk> crash_;              // crash model, per disk
   uint64_t epochs_ = 0;

@@ -53,6 +53,7 @@ class VirtualDisk {
   uint64_t writes_issued() const { return writes_issued_; }
   // The most recent write, with its data (read back from the volume).
   BlockWriteRecord last_write() const;
+  uint64_t last_lba() const { return last_lba_; }
   uint64_t writes_durable() const { return writes_durable_; }
   void set_write_hook(WriteHook hook) { hook_ = std::move(hook); }
   // Called when a FLUSH is issued, before it makes the completed writes

@@ -284,6 +284,43 @@ struct DeleteSnapshot : Checked {
   void show(std::ostream& os) const override { os << "DeleteSnapshot(" << snap << ")"; }
 };
 
+// A reflink: a redirect-on-write volume takes a snapshot's block at one
+// address without copying it.
+struct ShareBlock : Checked {
+  size_t snap;
+  size_t vol;
+  uint64_t lba;
+  explicit ShareBlock(const Model& m) : snap(pick_live(m.snapshots)) {
+    std::vector<size_t> row;
+    for (size_t i = 0; i < m.volumes.size(); ++i)
+      if (m.volumes[i].live && m.volumes[i].policy == WritePolicy::kRedirectOnWrite) row.push_back(i);
+    RC_PRE(!row.empty());
+    vol = *rc::gen::elementOf(row);
+    const size_t blocks = std::min(m.snapshots[snap].bytes.size(), m.volumes[vol].bytes.size()) / kBs;
+    RC_PRE(blocks > 0u);
+    lba = *rc::gen::inRange<uint64_t>(0, blocks);
+  }
+  void checkPreconditions(const Model& m) const override {
+    const bool ok = snap < m.snapshots.size() && m.snapshots[snap].live && vol < m.volumes.size() &&
+                    m.volumes[vol].live && m.volumes[vol].policy == WritePolicy::kRedirectOnWrite &&
+                    (lba + 1) * kBs <= m.snapshots[snap].bytes.size() &&
+                    (lba + 1) * kBs <= m.volumes[vol].bytes.size();
+    RC_PRE(ok);
+  }
+  void apply(Model& m) const override {
+    const auto& from = m.snapshots[snap].bytes;
+    std::copy(from.begin() + static_cast<std::ptrdiff_t>(lba * kBs),
+              from.begin() + static_cast<std::ptrdiff_t>((lba + 1) * kBs),
+              m.volumes[vol].bytes.begin() + static_cast<std::ptrdiff_t>(lba * kBs));
+  }
+  void exec(const Model&, Sut& s) const override {
+    RC_ASSERT(s.pool.share_block(s.snapshots[snap], s.volumes[vol], lba).is_ok());
+  }
+  void show(std::ostream& os) const override {
+    os << "ShareBlock(snap " << snap << " -> vol " << vol << " lba " << lba << ")";
+  }
+};
+
 struct DeleteVolume : Checked {
   size_t vol;
   explicit DeleteVolume(const Model& m) : vol(pick_live(m.volumes)) {}
@@ -301,7 +338,7 @@ struct DeleteVolume : Checked {
 auto command_gen() {
   return rc::state::gen::execOneOfWithArgs<CreateVolume, WriteBlocks, WriteBlocks, WriteBytes,
                                            ReadBytes, TakeSnapshot, Clone, Rollback,
-                                           DeleteSnapshot, DeleteVolume>();
+                                           DeleteSnapshot, DeleteVolume, ShareBlock>();
 }
 
 }  // namespace

@@ -64,6 +64,36 @@ BOOST_AUTO_TEST_CASE(block_hash_is_the_hash_of_what_a_read_returns) {
   BOOST_TEST(!p.block_hash(v, 0).is_ok());
 }
 
+BOOST_AUTO_TEST_CASE(share_block_maps_without_copying) {
+  Pool p = make_pool();
+  auto v = p.create_volume(8, WritePolicy::kRedirectOnWrite).value();
+  BOOST_REQUIRE(p.write_blocks(v, 1, filled(4096, 5)).is_ok());
+  auto s = p.snapshot(v).value();
+  auto c = p.clone(s).value();
+  BOOST_REQUIRE(p.write_blocks(c, 1, filled(4096, 9)).is_ok());
+  const auto used = p.usage(c).value();
+  BOOST_REQUIRE(p.share_block(s, c, 1).is_ok());  // back to the snapshot's block
+  BOOST_TEST(p.usage(c).value().mapped_blocks == used.mapped_blocks);
+  BOOST_TEST(p.usage(c).value().exclusive_blocks == 0u);
+  BOOST_TEST(p.counters().physical_writes == 2u);
+  std::vector<std::byte> buf(4096);
+  BOOST_REQUIRE(p.read_blocks(c, 1, buf).is_ok());
+  BOOST_TEST((buf == filled(4096, 5)));
+  auto s2 = p.snapshot(c).value();
+  auto c2 = p.clone(s).value();
+  BOOST_REQUIRE(p.write_blocks(c2, 2, filled(4096, 3)).is_ok());
+  BOOST_REQUIRE(p.share_block(s, c2, 2).is_ok());  // a hole unmaps
+  BOOST_REQUIRE(p.read_blocks(c2, 2, buf).is_ok());
+  BOOST_TEST((buf == filled(4096, 0)));
+  BOOST_TEST(p.content_hash(c2).value() == p.content_hash(s).value());
+  (void)s2;
+  BOOST_TEST(p.content_hash(c).value() == p.recompute_content_hash(c).value());
+  BOOST_TEST(p.verify_refcounts().is_ok());
+  auto co = p.create_volume(8, WritePolicy::kCopyOut).value();
+  BOOST_TEST(p.share_block(s, co, 1).code() == Code::kInvalidArgument);
+  BOOST_TEST(p.share_block(s, c, 8).code() == Code::kOutOfRange);
+}
+
 BOOST_AUTO_TEST_CASE(read_after_snapshot_sees_frozen_data) {
   for (auto policy : {WritePolicy::kRedirectOnWrite, WritePolicy::kCopyOut}) {
     Pool p = make_pool();
