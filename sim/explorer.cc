@@ -293,14 +293,30 @@ class Execution {
       }
       add(std::move(s));
     }
-    // Every other disk as issued, once for all the states.
+    // The other disks lose power too: with every write they issued (even
+    // states) or only what their last FLUSH made durable (odd states).
     std::vector<cow::SnapshotId> others(mc.disk_count());
+    std::vector<cow::SnapshotId> others_durable(mc.disk_count());
+    bool others_pending = false;
     for (uint32_t o = 0; o < mc.disk_count(); ++o) {
       if (o == d) continue;
       auto s = pool_->snapshot(mc.disk(o).volume());
       if (!s) return s.status();
       others[o] = *s;
+      if (crash_[o].pending.empty()) {
+        others_durable[o] = *s;
+        continue;
+      }
+      // A snapshot of its own (the durable one is dropped at its next FLUSH).
+      auto c = pool_->clone(crash_[o].durable, cow::WritePolicy::kRedirectOnWrite);
+      if (!c) return c.status();
+      auto cs = pool_->snapshot(*c);
+      if (!cs) return cs.status();
+      SNAPSIM_RETURN_IF_ERROR(pool_->delete_volume(*c));
+      others_durable[o] = *cs;
+      others_pending = true;
     }
+    size_t state_index = 0;
     // Each touched block ends up as its last persisted (or torn) write of
     // the epoch, or as it was durable. An image is written on whichever base
     // needs fewer block writes: the durable image (write every block some
@@ -371,11 +387,13 @@ class Execution {
       p.issued = log_.issued();
       p.trace_pos = mc.trace().size();
       p.time_ns = mc.clock().now_ns();
-      p.snaps = others;
+      const bool others_lose = others_pending && state_index++ % 2 == 1;
+      p.snaps = others_lose ? others_durable : others;
       p.snaps[d] = *snap;
       const size_t kept = static_cast<size_t>(std::count(s.begin(), s.end(), 1));
       p.note = fmt::format("power lost on disk {} before {}: {} of the {} write(s) since its last "
                            "flush persisted", d, when, kept, n);
+      if (others_lose) p.note += "; the other disks lost every write since their last flush";
       // At most 12 block addresses per list, in issue order.
       auto listed = [](const std::vector<std::string>& lbas) {
         constexpr size_t kShown = 12;

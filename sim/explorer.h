@@ -55,7 +55,8 @@ struct ExploreOptions {
   // none, then every subset when there are at most crash_states of them,
   // else every in-order prefix, every drop-one and seeded random subsets;
   // and in-order prefixes whose next write is torn (its first half of
-  // sectors new). Identical images are checked once.
+  // sectors new). Other disks keep every write they issued (even states) or
+  // only their last FLUSH's (odd states). Identical images are checked once.
   uint32_t crash_states = 32;
   uint32_t sector_size = 512;        // torn-write granularity (crash model)
   Writeback writeback = Writeback::kRandom;

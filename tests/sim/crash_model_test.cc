@@ -140,6 +140,22 @@ BOOST_AUTO_TEST_CASE(sqlite_survives_power_loss_as_documented) {
   }
 }
 
+// Two databases on two disks that lose power together: one transaction over
+// ATTACH in a rollback mode is atomic across both (the super-journal); in WAL
+// mode it is atomic per file only, as SQLite documents (lang_attach.html).
+BOOST_AUTO_TEST_CASE(attached_databases_on_two_disks_under_power_loss) {
+  const auto rollback = explore("invoice-multidisk", {"journal_mode=delete"}, crash());
+  BOOST_TEST(count_from(rollback.levels[0].verdicts, Verdict::kLostCommitted) == 0u);
+  const auto wal = explore("invoice-multidisk", {"journal_mode=wal"}, crash());
+  BOOST_TEST(count_from(wal.levels[0].verdicts, Verdict::kTornTransaction) > 0u);
+  // Both ways of losing the other disk's writes are explored.
+  size_t others_lost = 0;
+  for (const auto& p : rollback.levels[0].records) {
+    others_lost += p.note.find("the other disks lost") != std::string::npos;
+  }
+  BOOST_TEST(others_lost > 0u);
+}
+
 // Writes are torn at the sector size, and only when a block has several.
 BOOST_AUTO_TEST_CASE(writes_tear_at_sector_granularity) {
   auto torn = [](uint32_t sector) {
