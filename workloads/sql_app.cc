@@ -218,6 +218,8 @@ class Conn {
     return {};
   }
 
+  bool in_transaction() const { return !sqlite3_get_autocommit(db_); }
+
   // Rolls back whatever a failed statement left open.
   void reset_transaction() {
     if (!sqlite3_get_autocommit(db_)) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -622,6 +624,12 @@ class SqlClient : public sim::Client {
         SNAPSIM_RETURN_IF_ERROR(write_file(m_, spec_.files[item.index], vars_));
         break;
       case Item::kCommit: {
+        if (!conns_->of(item.db).in_transaction()) {
+          return Status::invalid_argument(fmt::format(
+              "{}: transaction '{}': a step ended the transaction before its COMMIT (ROLLBACK, "
+              "COMMIT or END in the steps): snapsim begins and commits each transaction itself",
+              spec_.name, txn().name));
+        }
         auto o = conns_->of(item.db).exec("COMMIT", {});
         if ((o.rc & 0xff) == SQLITE_BUSY) return sim::StepResult::kBlocked;
         if (o.rc != SQLITE_OK) return sql_error("COMMIT", o);

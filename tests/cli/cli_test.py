@@ -302,6 +302,21 @@ lines = [l for l in r.stderr.splitlines() if l.strip()]
 check("a script creating too many files exits 2 naming [limits] max_files",
       r.returncode == 2 and len(lines) == 1 and "max_files" in lines[0]
       and lines[0].count("many-files:") == 1, r.stderr)
+rb = os.path.join(tmp, "rollback-inside.toml")
+open(rb, "w").write('''name = "rollback-inside"
+[setup]
+sql = "CREATE TABLE t(x);"
+[clients]
+count = 1
+transactions = 1
+[[transaction]]
+name = "v"
+steps = [ "INSERT INTO t VALUES (1)", "ROLLBACK" ]
+''')
+r = run("run", rb, "--quiesce", "none")
+check("a step that ends its own transaction exits 2 saying so",
+      r.returncode == 2 and "ended the transaction" in r.stderr and len(r.stderr.strip().splitlines()) == 1,
+      r.stderr)
 r = run("run", many, "--quiesce", "none", "-p", "limits.max_files=128")
 check("... and runs once max_files is raised", r.returncode == 0, r.stderr)
 r = run("run", "invoice-sqlite", "--quiesce", "none", "--pool-blocks", "700", "--writeback", "eager",
