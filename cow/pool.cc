@@ -263,28 +263,27 @@ Status Pool::write_blocks(VolumeId v, uint64_t lba, std::span<const std::byte> d
 }
 
 Status Pool::share_block(SnapshotId src, VolumeId dst, uint64_t lba) {
-  const uint64_t src_lba = lba, dst_lba = lba;
   auto si = live_root(src.value, Kind::kSnapshot);
   if (!si) return si.status();
   auto di = live_root(dst.value, Kind::kVolume);
   if (!di) return di.status();
-  SNAPSIM_RETURN_IF_ERROR(check_range(roots_[*si], src_lba, 1));
-  SNAPSIM_RETURN_IF_ERROR(check_range(roots_[*di], dst_lba, 1));
+  SNAPSIM_RETURN_IF_ERROR(check_range(roots_[*si], lba, 1));
+  SNAPSIM_RETURN_IF_ERROR(check_range(roots_[*di], lba, 1));
   if (roots_[*di].policy != WritePolicy::kRedirectOnWrite) {
     return Status::invalid_argument("share_block needs a redirect-on-write volume");
   }
-  const BlockRef ref = map_.lookup(roots_[*si].node, roots_[*si].levels, src_lba);
+  const BlockRef ref = map_.lookup(roots_[*si].node, roots_[*si].levels, lba);
   Root& r = roots_[*di];
-  const BlockRef old = map_.lookup(r.node, r.levels, dst_lba);
+  const BlockRef old = map_.lookup(r.node, r.levels, lba);
   if (old == ref) return Status::ok();
   const uint64_t meta_before = map_.metadata_updates();
-  if (old != 0) r.hash -= block_contribution(dst_lba, store_->hash(old - 1), store_->zero_hash());
+  if (old != 0) r.hash -= block_contribution(lba, store_->hash(old - 1), store_->zero_hash());
   if (ref != 0) {
-    r.hash += block_contribution(dst_lba, store_->hash(ref - 1), store_->zero_hash());
+    r.hash += block_contribution(lba, store_->hash(ref - 1), store_->zero_hash());
     store_->incref(ref - 1);
-    set_mapping(*di, dst_lba, ref - 1);
+    set_mapping(*di, lba, ref - 1);
   } else {
-    LeafSlot slot = map_.make_path_exclusive(r.node, r.levels, dst_lba);
+    LeafSlot slot = map_.make_path_exclusive(r.node, r.levels, lba);
     BlockRef& s = map_.slot(slot);
     store_->decref(s - 1);
     s = 0;

@@ -317,6 +317,15 @@ class Execution {
       others_pending = true;
     }
     size_t state_index = 0;
+    // At most 12 block addresses per list, in issue order.
+    auto listed = [](const std::vector<std::string>& lbas) {
+      constexpr size_t kShown = 12;
+      const std::vector<std::string> head(
+          lbas.begin(), lbas.begin() + static_cast<std::ptrdiff_t>(std::min(lbas.size(), kShown)));
+      std::string out = fmt::format("lba {}", fmt::join(head, ", "));
+      if (lbas.size() > kShown) out += fmt::format(" and {} more", lbas.size() - kShown);
+      return out;
+    };
     // Each touched block ends up as its last persisted (or torn) write of
     // the epoch, or as it was durable. An image is written on whichever base
     // needs fewer block writes: the durable image (write every block some
@@ -394,15 +403,6 @@ class Execution {
       p.note = fmt::format("power lost on disk {} before {}: {} of the {} write(s) since its last "
                            "flush persisted", d, when, kept, n);
       if (others_lose) p.note += "; the other disks lost every write since their last flush";
-      // At most 12 block addresses per list, in issue order.
-      auto listed = [](const std::vector<std::string>& lbas) {
-        constexpr size_t kShown = 12;
-        std::vector<std::string> head(lbas.begin(), lbas.begin() + static_cast<std::ptrdiff_t>(
-                                                                        std::min(lbas.size(), kShown)));
-        std::string out = fmt::format("lba {}", fmt::join(head, ", "));
-        if (lbas.size() > kShown) out += fmt::format(" and {} more", lbas.size() - kShown);
-        return out;
-      };
       if (!lost.empty()) p.note += "; lost: " + listed(lost);
       if (!torn_lbas.empty()) {
         p.note += fmt::format("; torn ({} of {} sectors written): {}", bs / sector / 2, bs / sector,

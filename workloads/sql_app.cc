@@ -751,7 +751,7 @@ Status validate_spec(const SqlSpec& spec) {
       if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '.')) break;
       name += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     }
-    const std::string leaf = name.substr(name.find('.') == std::string::npos ? 0 : name.find('.') + 1);
+    const std::string leaf = name.substr(name.find('.') + 1);  // npos + 1 == 0: no schema prefix
     if (name.empty() || p.find(';') != std::string::npos) {
       return Status::invalid_argument(fmt::format(
           "pragma '{}' is not of the form \"name = value\" or \"name(value)\" (one per entry, no ';')", p));
@@ -914,12 +914,9 @@ Status SqlApp::setup(sim::Machine& m) {
 }
 
 Result<sim::Digest> SqlApp::digest(sim::Machine& m) {
-  auto vo = vfs_options(spec_);
-  if (!vo) return vo.status();
-  SqliteVfs vfs(m, *vo);
-  auto conns = open_all(spec_, vfs, false, true);
-  if (!conns) return conns.status();
-  return logical_digest(spec_, *conns, m, nullptr, nullptr);
+  auto d = digests(m);
+  if (!d) return d.status();
+  return d->first;
 }
 
 Result<std::pair<sim::Digest, sim::Digest>> SqlApp::digests(sim::Machine& m) {
@@ -954,6 +951,15 @@ namespace {
 
 // The checks of a recovered image: integrity_check (and foreign_key_check),
 // the invariants, and the logical digest.
+// A failed first statement on database `db`: SQLite could not open it
+// (unrecoverable) or found it damaged (corrupt).
+void record_failure(const SqlSpec& spec, size_t db, const Outcome& o, sim::AppState* out) {
+  const int primary = o.rc & 0xff;
+  const std::string what = fmt::format("{}: {}", spec.databases[db].file, o.error);
+  out->opened = !(primary == SQLITE_NOTADB || primary == SQLITE_CANTOPEN || primary == SQLITE_IOERR);
+  (out->opened ? out->integrity_error : out->open_error) = what;
+}
+
 sim::AppState check_recovered(const SqlSpec& spec_, Connections& conns, sim::Machine& restored) {
   sim::AppState out;
   out.opened = true;
@@ -961,13 +967,7 @@ sim::AppState check_recovered(const SqlSpec& spec_, Connections& conns, sim::Mac
     const std::string alias = alias_of(spec_, db, conns.attach);
     auto o = conns.of(db).exec(fmt::format("PRAGMA {}.integrity_check", alias), {});
     if (o.rc != SQLITE_OK) {
-      if ((o.rc & 0xff) == SQLITE_NOTADB || (o.rc & 0xff) == SQLITE_CANTOPEN ||
-          (o.rc & 0xff) == SQLITE_IOERR) {
-        out.opened = false;
-        out.open_error = fmt::format("{}: {}", spec_.databases[db].file, o.error);
-        return out;
-      }
-      out.integrity_error = fmt::format("{}: {}", spec_.databases[db].file, o.error);
+      record_failure(spec_, db, o, &out);
       return out;
     }
     if (out.integrity_error.empty() && !(o.rows.size() == 1 && o.rows[0][0].text() == "ok")) {
@@ -1039,20 +1039,11 @@ sim::AppState SqlApp::inspect(sim::Machine& restored, sim::CheckMemo* memo) {
   // it SQLite rolls back a hot journal (and its super-journal's siblings) or
   // rebuilds the wal-index from the WAL, as the application's first query
   // would after a reboot.
-  auto failed = [&](size_t db, const Outcome& o) {
-    if ((o.rc & 0xff) == SQLITE_NOTADB || (o.rc & 0xff) == SQLITE_CANTOPEN ||
-        (o.rc & 0xff) == SQLITE_IOERR) {
-      out.open_error = fmt::format("{}: {}", spec_.databases[db].file, o.error);
-      return;
-    }
-    out.opened = true;
-    out.integrity_error = fmt::format("{}: {}", spec_.databases[db].file, o.error);
-  };
   for (size_t db = 0; db < spec_.databases.size(); ++db) {
     const std::string alias = alias_of(spec_, db, conns->attach);
     auto o = conns->of(db).exec(fmt::format("PRAGMA {}.schema_version", alias), {});
     if (o.rc != SQLITE_OK) {
-      failed(db, o);
+      record_failure(spec_, db, o, &out);
       return out;
     }
   }
