@@ -64,6 +64,7 @@ namespace {
 struct Point {
   std::vector<cow::SnapshotId> snaps;  // one per disk
   std::string note;                    // crash model: which writes persisted
+  std::optional<CrashFault> fault;     // crash model: the same, as data
   uint64_t writes = 0;                 // replay baseline: length of the write log before it
   uint64_t time_ns = 0;
   uint64_t acked = 0;
@@ -98,7 +99,13 @@ class Execution {
     if (options_.restore == ExploreOptions::Restore::kReplay) {
       boot_log = [this](const BlockWriteRecord& w) { write_log_.push_back(w); };
     }
-    auto m = Machine::boot_fresh(pool_.get(), config, Prng(options_.seed).fork("machine"), boot_log);
+    // Each seeded schedule is its own world: its own interleaving and its
+    // own writeback moments and order, client data and SQLite nonces (the
+    // machine stream is forked by schedule). Enumerating every interleaving
+    // keeps one world, so that a replayed prefix of choices reaches the
+    // same state.
+    const uint64_t world = options_.all_schedules ? 0 : schedule_;
+    auto m = Machine::boot_fresh(pool_.get(), config, Prng(options_.seed).fork("machine", world), boot_log);
     if (!m) return m.status();
     machine_ = std::move(*m);
     Machine& mc = *machine_;
@@ -130,7 +137,7 @@ class Execution {
         crash_[d].durable = *s;
       }
       mc.set_flush_hook([this](uint32_t disk) {
-        if (pending_.is_ok()) pending_ = crash_epoch(disk, "FLUSH");
+        if (pending_.is_ok()) pending_ = crash_point(disk, "FLUSH", true);
       });
     }
     mc.set_write_hook([this, log_writes, crash](uint32_t disk) {
@@ -147,7 +154,7 @@ class Execution {
         crash_[disk].pending.push_back(PendingWrite{vd.last_lba(), *after});
         // A FUA write is durable at once, with everything before it.
         if (vd.writes_durable() == vd.writes_issued() && pending_.is_ok()) {
-          pending_ = crash_epoch(disk, "FUA write");
+          pending_ = crash_point(disk, "FUA write", true);
         }
         return;
       }
@@ -158,8 +165,19 @@ class Execution {
         pending_ = capture(Quiesce::kFsfreeze);
       }
     });
-    auto after_step = [this]() -> Status {
+    auto after_step = [this, crash]() -> Status {
       SNAPSIM_RETURN_IF_ERROR(pending_);
+      // A snapshot (or a power cut) can come right after a commit returns,
+      // before anything else reaches the disk: that point decides whether
+      // the acknowledged commit survives.
+      if (log_.acked() != last_ack_seen_) {
+        last_ack_seen_ = log_.acked();
+        if (crash) {
+          SNAPSIM_RETURN_IF_ERROR(crash_after_ack());
+        } else if (level(Quiesce::kNone).wanted) {
+          SNAPSIM_RETURN_IF_ERROR(capture(Quiesce::kNone));
+        }
+      }
       if (level(Quiesce::kApp).wanted && log_.quiescent() &&
           machine_->trace().size() != last_app_trace_) {
         SNAPSIM_RETURN_IF_ERROR(capture(Quiesce::kApp));
@@ -175,7 +193,7 @@ class Execution {
     if (st.is_ok() && crash) {
       // Power lost after the last write: what no FLUSH made durable.
       for (uint32_t d = 0; d < mc.disk_count(); ++d) {
-        if (!crash_[d].pending.empty()) SNAPSIM_RETURN_IF_ERROR(crash_epoch(d, "the end of the run"));
+        if (!crash_[d].pending.empty()) SNAPSIM_RETURN_IF_ERROR(crash_point(d, "the end of the run", true));
       }
     }
     return st;
@@ -192,6 +210,7 @@ class Execution {
   Machine& machine() { return *machine_; }
   const std::vector<BlockWriteRecord>& write_log() const { return write_log_; }
   const CommitLog& log() const { return log_; }
+  const CrashCoverage& coverage() const { return coverage_; }
 
  private:
   LevelState& level(Quiesce q) { return (*levels_)[static_cast<size_t>(q)]; }
@@ -230,71 +249,30 @@ class Execution {
     return Status::ok();
   }
 
-  // Crash model: power is lost on disk `d` while the writes issued since its
-  // last FLUSH (`pending`) are still volatile, at the moment `when` would
-  // make them durable. Adds up to options_.crash_states points (see
-  // ExploreOptions::crash_states), then starts the next epoch: the disk as
-  // it is now is durable. Other disks keep every write they have issued.
-  Status crash_epoch(uint32_t d, const std::string& when) {
+  // Crash model: power is lost while disk `d` holds the writes issued since
+  // its last FLUSH (`pending`) in its volatile cache. Adds the points of
+  // plan_crash_states() (sim/crash_states.h). With `advance` (a FLUSH or FUA
+  // write is about to make those writes durable) the next epoch starts: the
+  // disk as issued is durable. The other disks lose power too: with every
+  // write they issued (even states) or only what their last FLUSH made
+  // durable (odd states).
+  Status crash_point(uint32_t d, const std::string& cause, bool advance) {
     Machine& mc = *machine_;
     CrashDisk& cd = crash_[d];
     const auto& w = cd.pending;
     const size_t n = w.size();
-    // Each state: per pending write 0 = lost, 1 = persisted, 2 = torn.
-    std::vector<std::vector<uint8_t>> states;
-    std::set<std::vector<uint8_t>> seen;
-    const size_t cap = std::max<uint32_t>(options_.crash_states, 1);
-    auto add = [&](std::vector<uint8_t> s) {
-      if (states.size() < cap && seen.insert(s).second) states.push_back(std::move(s));
-    };
-    add(std::vector<uint8_t>(n, 1));
-    add(std::vector<uint8_t>(n, 0));
-    if (n < 20 && (size_t{1} << n) <= cap) {
-      for (uint64_t mask = 1; mask + 1 < (uint64_t{1} << n); ++mask) {
-        std::vector<uint8_t> s(n);
-        for (size_t i = 0; i < n; ++i) s[i] = (mask >> i) & 1;
-        add(std::move(s));
-      }
-    } else {
-      for (size_t k = 1; k < n && states.size() < cap; ++k) {  // in-order prefixes
-        std::vector<uint8_t> s(n, 0);
-        std::fill(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(k), 1);
-        add(std::move(s));
-      }
-      for (size_t i = 0; i < n && states.size() < cap; ++i) {  // all but one
-        std::vector<uint8_t> s(n, 1);
-        s[i] = 0;
-        add(std::move(s));
-      }
-    }
     const uint32_t bs = pool_->block_size();
     const uint32_t sector = std::min(options_.sector_size, bs);
     const bool tearable = bs / sector >= 2;
-    // Torn: the writes before one persisted, that one half written. They get
-    // half of what room remains (evenly spread, the last write's first),
-    // seeded random subsets the rest.
-    const size_t room = cap > states.size() ? (cap - states.size() + 1) / 2 : 0;
-    if (tearable && n > 0 && room > 0) {
-      const size_t stride = std::max<size_t>(1, (n + room - 1) / room);
-      for (size_t k = n; k-- > 0;) {
-        if ((n - 1 - k) % stride != 0) continue;
-        std::vector<uint8_t> s(n, 0);
-        std::fill(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(k), 1);
-        s[k] = 2;
-        add(std::move(s));
-      }
-    }
-    Prng rng = Prng(options_.seed).fork("crash", schedule_).fork("epoch", epochs_++);
-    for (size_t tries = 0; states.size() < cap && tries < 4 * cap && n > 0; ++tries) {
-      std::vector<uint8_t> s(n);
-      for (size_t i = 0; i < n; ++i) {
-        const uint64_t r = rng.uniform(tearable ? 8 : 2);
-        s[i] = r == 0 && tearable ? 2 : static_cast<uint8_t>(r & 1);
-      }
-      add(std::move(s));
-    }
-    // The other disks lose power too: with every write they issued (even
-    // states) or only what their last FLUSH made durable (odd states).
+    Prng rng = Prng(options_.seed).fork("crash", schedule_).fork("point", crash_points_++);
+    const CrashPlan plan = plan_crash_states(n, std::max<uint32_t>(options_.crash_states, 1), tearable, rng);
+    CrashCoverage& cov = coverage_;
+    cov.points++;
+    if (!plan.enumerated) cov.points_sampled++;
+    cov.states_possible = std::min(kCrashStatesCap, cov.states_possible + plan.possible);
+    if (plan.possible >= kCrashStatesCap || cov.states_possible >= kCrashStatesCap) cov.states_possible_capped = true;
+    cov.states_explored += plan.states.size();
+    cov.max_unflushed_writes = std::max<uint64_t>(cov.max_unflushed_writes, n);
     std::vector<cow::SnapshotId> others(mc.disk_count());
     std::vector<cow::SnapshotId> others_durable(mc.disk_count());
     bool others_pending = false;
@@ -316,41 +294,43 @@ class Execution {
       others_durable[o] = *cs;
       others_pending = true;
     }
-    size_t state_index = 0;
-    // At most 12 block addresses per list, in issue order.
-    auto listed = [](const std::vector<std::string>& lbas) {
-      constexpr size_t kShown = 12;
-      const std::vector<std::string> head(
-          lbas.begin(), lbas.begin() + static_cast<std::ptrdiff_t>(std::min(lbas.size(), kShown)));
-      std::string out = fmt::format("lba {}", fmt::join(head, ", "));
-      if (lbas.size() > kShown) out += fmt::format(" and {} more", lbas.size() - kShown);
-      return out;
-    };
-    // Each touched block ends up as its last persisted (or torn) write of
-    // the epoch, or as it was durable. An image is written on whichever base
-    // needs fewer block writes: the durable image (write every block some
-    // kept write touched) or the disk as issued (rewrite every block whose
-    // last write was lost or torn); equal contents either way.
+    std::shared_ptr<const std::vector<uint64_t>> lbas;
+    if (options_.record_points) {
+      auto v = std::make_shared<std::vector<uint64_t>>();
+      for (const auto& pw : w) v->push_back(pw.lba);
+      lbas = std::move(v);
+    }
+    // Each touched block ends up as its last persisted (or torn) write, or
+    // as it was durable. An image is written on whichever base needs fewer
+    // block writes: the durable image (write every block some kept write
+    // touched) or the disk as issued (rewrite every block whose last write
+    // was lost or torn); equal contents either way.
     std::map<uint64_t, size_t> last_write;  // lba -> index of its last write
     for (size_t i = 0; i < n; ++i) last_write[w[i].lba] = i;
     auto issued = pool_->snapshot(mc.disk(d).volume());
     if (!issued) return issued.status();
     const uint32_t half = bs / sector / 2 * sector;  // bytes a torn write puts down
     std::vector<std::byte> buf(bs);
-    for (const auto& s : states) {
+    size_t state_index = 0;
+    for (const auto& s : plan.states) {
       struct Block {
         size_t index = 0;             // the write it holds
         std::vector<std::byte> torn;  // its bytes when that write was torn
       };
       std::map<uint64_t, Block> result;  // touched and kept; absent = durable
-      std::vector<std::string> lost, torn_lbas;
+      CrashFault fault;
+      fault.disk = d;
+      fault.cause = cause;
+      fault.unflushed = n;
+      fault.torn_sectors = bs / sector / 2;
+      fault.sectors = bs / sector;
       for (size_t i = 0; i < n; ++i) {
-        if (s[i] == 0) {
-          lost.push_back(std::to_string(w[i].lba));
+        if (s[i] == WriteFate::kLost) {
+          if (fault.lost_count++ < kFaultListed) fault.lost_head.push_back(w[i].lba);
           continue;
         }
         Block b{i, {}};
-        if (s[i] == 2) {  // the block as it was, then the write's first sectors
+        if (s[i] == WriteFate::kTorn) {  // the block as it was, then the write's first sectors
           b.torn.resize(bs);
           auto prev = result.find(w[i].lba);
           if (prev != result.end() && !prev->second.torn.empty()) {
@@ -361,7 +341,9 @@ class Execution {
           }
           SNAPSIM_RETURN_IF_ERROR(pool_->read_blocks(w[i].after, w[i].lba, buf));
           std::memcpy(b.torn.data(), buf.data(), half);
-          torn_lbas.push_back(std::to_string(w[i].lba));
+          if (fault.torn_count++ < kFaultListed) fault.torn_head.push_back(w[i].lba);
+        } else {
+          fault.persisted++;
         }
         result[w[i].lba] = std::move(b);
       }
@@ -396,20 +378,18 @@ class Execution {
       p.issued = log_.issued();
       p.trace_pos = mc.trace().size();
       p.time_ns = mc.clock().now_ns();
-      const bool others_lose = others_pending && state_index++ % 2 == 1;
-      p.snaps = others_lose ? others_durable : others;
+      fault.others_lost = others_pending && state_index++ % 2 == 1;
+      p.snaps = fault.others_lost ? others_durable : others;
       p.snaps[d] = *snap;
-      const size_t kept = static_cast<size_t>(std::count(s.begin(), s.end(), 1));
-      p.note = fmt::format("power lost on disk {} before {}: {} of the {} write(s) since its last "
-                           "flush persisted", d, when, kept, n);
-      if (others_lose) p.note += "; the other disks lost every write since their last flush";
-      if (!lost.empty()) p.note += "; lost: " + listed(lost);
-      if (!torn_lbas.empty()) {
-        p.note += fmt::format("; torn ({} of {} sectors written): {}", bs / sector / 2, bs / sector,
-                              listed(torn_lbas));
+      if (options_.record_points) {
+        fault.write_lbas = lbas;
+        fault.fates = s;
       }
+      p.note = describe(fault);
+      p.fault = std::move(fault);
       level(Quiesce::kNone).points.push_back(std::move(p));
     }
+    if (!advance) return pool_->delete_snapshot(*issued);
     // The next epoch starts from the disk as issued: the FLUSH (or FUA)
     // makes all of it durable.
     SNAPSIM_RETURN_IF_ERROR(pool_->delete_snapshot(cd.durable));
@@ -417,6 +397,19 @@ class Execution {
     cd.durable = *issued;
     cd.pending.clear();
     return Status::ok();
+  }
+
+  // Crash model, right after a commit was acknowledged: power can fail at
+  // any moment, not only at a FLUSH. Every disk with unflushed writes gets
+  // its states; with none, the one state is the disk as it is.
+  Status crash_after_ack() {
+    bool any = false;
+    for (uint32_t d = 0; d < machine_->disk_count(); ++d) {
+      if (crash_[d].pending.empty()) continue;
+      any = true;
+      SNAPSIM_RETURN_IF_ERROR(crash_point(d, "acknowledgement", false));
+    }
+    return any ? Status::ok() : crash_point(0, "acknowledgement", false);
   }
 
   // The disk as it would be after FIFREEZE: its blocks plus every dirty page.
@@ -457,7 +450,9 @@ class Execution {
     std::vector<PendingWrite> pending;        // issued since, in order
   };
   std::vector<CrashDisk> crash_;              // crash model, per disk
-  uint64_t epochs_ = 0;
+  uint64_t crash_points_ = 0;                 // names each point's Prng stream
+  CrashCoverage coverage_;
+  uint64_t last_ack_seen_ = 0;                // acknowledgements already given a point
   size_t last_app_trace_ = 0;
 };
 
@@ -757,6 +752,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
   XXH3_64bits_reset(th);
 
   std::vector<size_t> prefix;
+  std::set<uint64_t> traces;  // distinct executions
   uint64_t judged = 0;
   for (uint32_t s = 0;; ++s) {
     if (options.all_schedules) {
@@ -783,6 +779,19 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
     }
     const uint64_t h = ex.machine().trace().hash();
     XXH3_64bits_update(th, &h, sizeof h);
+    traces.insert(h);
+    result.sim_time_ms_total += ex.machine().clock().now_ms();
+    {
+      const CrashCoverage& c = ex.coverage();
+      CrashCoverage& t = result.crash;
+      t.points += c.points;
+      t.points_sampled += c.points_sampled;
+      t.states_possible = std::min(kCrashStatesCap, t.states_possible + c.states_possible);
+      t.states_possible_capped = t.states_possible_capped || c.states_possible_capped ||
+                                 t.states_possible >= kCrashStatesCap;
+      t.states_explored += c.states_explored;
+      t.max_unflushed_writes = std::max(t.max_unflushed_writes, c.max_unflushed_writes);
+    }
     if (s == 0) {
       result.commits = ex.log().acked();
       result.run_time_ms = ex.machine().clock().now_ms();
@@ -896,11 +905,14 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
         if (options.record_points) {
           lr.records.push_back(PointRecord{global, s, j.verdict, p.acked, p.issued, p.trace_pos,
                                            p.time_ns, p.freeze_ms, j.detail,
-                                           fmt::format("{:016x}{:016x}", key.second, key.first), p.note});
+                                           fmt::format("{:016x}{:016x}", key.second, key.first), p.note,
+                                           p.fault});
         }
         if (is_failure(j.verdict) && !lr.first_failure) {
           lr.first_failure = PointFailure{global, j.verdict, j.detail, s};
         }
+        auto& first_of = lr.first_by_verdict[static_cast<size_t>(j.verdict)];
+        if (!first_of) first_of = PointFailure{global, j.verdict, j.detail, s};
         if (replaying) {
           ReplayedPoint rp;
           rp.level = q;
@@ -938,6 +950,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
     if (options.only_point && result.replayed) break;
   }
   result.trace_hash = XXH3_64bits_digest(th);
+  result.distinct_traces = static_cast<uint32_t>(traces.size());
   XXH3_freeState(th);
   for (Quiesce q : options.levels) {
     const size_t li = static_cast<size_t>(q);

@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "sim/crash_states.h"
 #include "sim/scenario.h"
 
 namespace snapsim::sim {
@@ -42,6 +43,7 @@ cow::Result<std::vector<Quiesce>> parse_quiesce_list(const std::string& list);
 //             plus any subset of the writes issued since, a write possibly
 //             torn at sector granularity. Level `none` only (nothing is
 //             quiesced before a power cut).
+// Both take a point right after every acknowledged commit, too.
 enum class Model { kSnapshot = 0, kCrash };
 const char* model_name(Model m);
 cow::Result<Model> parse_model(const std::string& name);
@@ -49,21 +51,22 @@ cow::Result<Model> parse_model(const std::string& name);
 struct ExploreOptions {
   uint64_t seed = 1;
   Model model = Model::kSnapshot;
-  // Crash model: a crash point at every FLUSH (just before it makes the
-  // epoch's writes durable) and at the end of the run; at each, up to
-  // crash_states images, in this order: every write of the epoch persisted,
-  // none, then every subset when there are at most crash_states of them,
-  // else every in-order prefix, every drop-one and seeded random subsets;
-  // and in-order prefixes whose next write is torn (its first half of
-  // sectors new). Other disks keep every write they issued (even states) or
-  // only their last FLUSH's (odd states). Identical images are checked once.
+  // Crash model: a crash point at every FLUSH and FUA write (just before
+  // it makes the disk's unflushed writes durable), right after every
+  // acknowledged commit and at the end of the run; at each, up to
+  // crash_states images chosen by plan_crash_states() (sim/crash_states.h:
+  // every state when they fit, else a documented sample). Other disks keep
+  // every write they issued (even states) or only their last FLUSH's (odd
+  // states). Identical images are checked once.
   uint32_t crash_states = 32;
   uint32_t sector_size = 512;        // torn-write granularity (crash model)
   Writeback writeback = Writeback::kRandom;
   bool ordered_data = true;          // simfs data=ordered (false: data=writeback)
   std::vector<Quiesce> levels = {Quiesce::kNone, Quiesce::kFsfreeze, Quiesce::kApp};
+  // Seeded schedules: each its own world (interleaving, writeback moments
+  // and order, client data), from streams forked by schedule number.
   uint32_t schedules = 1;
-  bool all_schedules = false;        // enumerate every interleaving
+  bool all_schedules = false;        // enumerate every interleaving of one world
   uint32_t max_schedules = 10000;    // limit for all_schedules
   uint64_t pool_blocks = 1ull << 22; // physical blocks in the COW pool
   uint32_t block_size = 4096;
@@ -114,6 +117,7 @@ struct PointRecord {
   std::string detail;
   std::string image;  // content hash of the restored image (hex)
   std::string note;   // crash model: which writes persisted
+  std::optional<CrashFault> fault;  // crash model: the same, as data
 };
 
 struct LevelResult {
@@ -124,6 +128,8 @@ struct LevelResult {
   double freeze_window_ms = 0;       // worst point
   double freeze_window_ms_mean = 0;
   std::optional<PointFailure> first_failure;
+  // The first point of each verdict (for reports that gate on a subset).
+  std::array<std::optional<PointFailure>, kVerdictCount> first_by_verdict;
   std::vector<PointRecord> records;  // with record_points
 };
 
@@ -150,10 +156,23 @@ struct ReplayedPoint {
   std::string note;                  // crash model: which writes persisted
 };
 
+// Crash model: how much of the state space the run covered (all schedules).
+struct CrashCoverage {
+  uint64_t points = 0;               // crash points: FLUSH, FUA, acknowledgement, end of run
+  uint64_t points_sampled = 0;       // of those, sampled rather than enumerated
+  uint64_t states_possible = 0;      // summed, capped at kCrashStatesCap
+  bool states_possible_capped = false;
+  uint64_t states_explored = 0;      // images built (equal ones are judged once)
+  uint64_t max_unflushed_writes = 0; // the most writes a disk held unflushed at a point
+};
+
 struct ExploreResult {
   std::vector<LevelResult> levels;
   uint64_t trace_hash = 0;
   uint32_t schedules_run = 0;
+  uint32_t distinct_traces = 0;      // schedules whose executions differ (by trace hash)
+  double sim_time_ms_total = 0;      // simulated time of every schedule
+  CrashCoverage crash;               // crash model only
   uint64_t commits = 0;              // in the first schedule
   double run_time_ms = 0;            // simulated time of the first schedule
   std::optional<ReplayedPoint> replayed;

@@ -70,6 +70,7 @@ Status PageCache::write_page(uint64_t block, Page& p) {
   // count this page as dirty once it is on the disk.
   p.dirty = false;
   Status st = disk_->write(block, {p.data.get(), block_size()});
+  if (st.is_ok() && p.owner != kMetaOwner) owner_written_[p.owner] = disk_->writes_issued();
   if (!st.is_ok()) {
     // As Linux after a failed writeback: the page is no longer dirty and its
     // data is lost; the error goes to whoever asked (write, fsync). The page
@@ -85,7 +86,13 @@ Status PageCache::write_back(uint64_t block) {
   return write_page(block, it->second);
 }
 
+bool PageCache::owner_volatile(uint32_t owner) const {
+  auto it = owner_written_.find(owner);
+  return it != owner_written_.end() && it->second > disk_->writes_durable();
+}
+
 void PageCache::drop_owner(uint32_t owner) {
+  owner_written_.erase(owner);
   std::erase_if(pages_, [owner](const auto& kv) { return kv.second.owner == owner; });
 }
 

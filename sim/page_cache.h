@@ -63,6 +63,9 @@ class PageCache {
   using BeforeWrite = std::function<Status(uint64_t block)>;
   void set_before_write(BeforeWrite hook) { before_write_ = std::move(hook); }
   Status sync_owner(uint32_t owner);  // that owner's dirty pages, ascending
+  // True when a page of `owner` was written to the disk and no FLUSH (or
+  // FUA) has made it durable yet: it is still in the disk's volatile cache.
+  bool owner_volatile(uint32_t owner) const;
   Status sync_all();                  // every dirty page ascending, then FLUSH
   Status flush() { return disk_->flush(); }
   // The writeback policy's chance to write pages in the background.
@@ -86,6 +89,8 @@ class PageCache {
   SimClock* clock_;
   const CostModel* cost_;
   std::map<uint64_t, Page> pages_;
+  // Per data owner: the disk's writes_issued() right after its last page write.
+  std::map<uint32_t, uint64_t> owner_written_;
   BeforeWrite before_write_;
 };
 

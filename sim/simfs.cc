@@ -46,24 +46,38 @@ Status validate_name(std::string_view name) {
 
 }  // namespace
 
+SimFsLayout SimFsLayout::of(const SimFsOptions& o, uint32_t block_size) {
+  SimFsLayout l;
+  const uint64_t per = block_size / kEntrySize;
+  l.dir_blocks = (o.max_files + per - 1) / per;
+  l.inode_start = l.dir_start + l.dir_blocks;
+  l.max_files = o.max_files;
+  l.data_start = l.inode_start + o.max_files;
+  l.file_blocks = o.max_file_blocks;
+  return l;
+}
+
+std::optional<uint32_t> SimFsLayout::inode_of(uint64_t lba) const {
+  if (lba < inode_start || lba >= inode_start + max_files) return std::nullopt;
+  return static_cast<uint32_t>(lba - inode_start);
+}
+
+std::optional<uint32_t> SimFsLayout::data_owner_of(uint64_t lba) const {
+  if (lba < data_start || lba >= blocks()) return std::nullopt;
+  return static_cast<uint32_t>((lba - data_start) / file_blocks);
+}
+
 SimFs::SimFs(PageCache* cache, const SimFsOptions& o)
-    : cache_(cache), options_(o), inodes_(o.max_files), entries_(o.max_files) {}
+    : cache_(cache),
+      options_(o),
+      layout_(SimFsLayout::of(o, cache->block_size())),
+      inodes_(o.max_files),
+      entries_(o.max_files) {}
 
 uint32_t SimFs::entries_per_block() const { return cache_->block_size() / kEntrySize; }
 
-uint64_t SimFs::dir_blocks() const {
-  return (options_.max_files + entries_per_block() - 1) / entries_per_block();
-}
-
 uint64_t SimFs::blocks_needed(const SimFsOptions& o, uint32_t block_size) {
-  const uint64_t per = block_size / kEntrySize;
-  const uint64_t dir = (o.max_files + per - 1) / per;
-  return 1 + dir + o.max_files + static_cast<uint64_t>(o.max_files) * o.max_file_blocks;
-}
-
-uint64_t SimFs::data_block(uint32_t ino, uint64_t file_block) const {
-  return dir_start() + dir_blocks() + options_.max_files +
-         static_cast<uint64_t>(ino) * options_.max_file_blocks + file_block;
+  return SimFsLayout::of(o, block_size).blocks();
 }
 
 uint64_t SimFs::max_file_size() const {
@@ -151,7 +165,13 @@ void SimFs::install_ordering() {
   PageCache* cache = cache_;
   cache_->set_before_write([cache, first, last](uint64_t block) -> Status {
     if (block < first || block > last) return Status::ok();
-    return cache->sync_owner(static_cast<uint32_t>(block - first));
+    const auto ino = static_cast<uint32_t>(block - first);
+    SNAPSIM_RETURN_IF_ERROR(cache->sync_owner(ino));
+    // Written is not durable: a disk cache may keep the inode and lose the
+    // data under a power cut. ext4 commits the metadata with a PREFLUSH, so
+    // its data is on stable storage first; so does this.
+    if (cache->owner_volatile(ino)) return cache->flush();
+    return Status::ok();
   });
 }
 

@@ -23,8 +23,12 @@
 //     change confined to one of them is atomic. With B >= 4096 and the
 //     default 64 files the directory is one block: rename is then atomic.
 //   - With ordered_data (default, as ext4 data=ordered) writing an inode
-//     block back first writes that file's dirty data pages, so a size on
-//     the disk never exposes unwritten bytes. Without it (data=writeback),
+//     block back first writes that file's dirty data pages and, if any data
+//     page of the file is written but not yet durable, issues a FLUSH (as
+//     ext4's journal commit carries a PREFLUSH): a size on the disk never
+//     exposes unwritten bytes, neither in a snapshot (a prefix of the
+//     writes) nor after a power cut (which loses only unflushed writes).
+//     Without it (data=writeback),
 //     a size that reached the disk before the data exposes stale bytes (an
 //     inode's region keeps what its previous file left) or zeroes.
 //   - Extending a file zero-fills the gap through the cache.
@@ -36,6 +40,7 @@
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -57,6 +62,23 @@ struct SimFsOptions {
   // not written. false = data=writeback: the inode may go first and expose
   // stale or zero bytes (SQLite's pessimistic "garbage" assumption).
   bool ordered_data = true;
+};
+
+// Where simfs keeps what on its disk (the layout above), for tools that
+// look at block addresses: the crash model's tests, reports.
+struct SimFsLayout {
+  uint64_t dir_start = 1;
+  uint64_t dir_blocks = 0;
+  uint64_t inode_start = 0;   // inode i is block inode_start + i
+  uint32_t max_files = 0;
+  uint64_t data_start = 0;    // inode i's data region starts at data_start + i * file_blocks
+  uint64_t file_blocks = 0;
+  static SimFsLayout of(const SimFsOptions& o, uint32_t block_size);
+  // The inode whose inode block `lba` is, if it is one.
+  std::optional<uint32_t> inode_of(uint64_t lba) const;
+  // The inode whose data region holds `lba`, if any.
+  std::optional<uint32_t> data_owner_of(uint64_t lba) const;
+  uint64_t blocks() const { return data_start + static_cast<uint64_t>(max_files) * file_blocks; }
 };
 
 // A handle: inode number plus generation, so a handle to a deleted file
@@ -126,10 +148,12 @@ class SimFs {
   void install_ordering();
 
   uint32_t entries_per_block() const;
-  uint64_t dir_start() const { return 1; }
-  uint64_t dir_blocks() const;
-  uint64_t inode_block(uint32_t ino) const { return dir_start() + dir_blocks() + ino; }
-  uint64_t data_block(uint32_t ino, uint64_t file_block) const;
+  uint64_t dir_start() const { return layout_.dir_start; }
+  uint64_t dir_blocks() const { return layout_.dir_blocks; }
+  uint64_t inode_block(uint32_t ino) const { return layout_.inode_start + ino; }
+  uint64_t data_block(uint32_t ino, uint64_t file_block) const {
+    return layout_.data_start + static_cast<uint64_t>(ino) * layout_.file_blocks + file_block;
+  }
   Status check(FileRef f) const;
   Status store_inode(uint32_t ino);
   Status load_inode(uint32_t ino);
@@ -142,6 +166,7 @@ class SimFs {
 
   PageCache* cache_;
   SimFsOptions options_;
+  SimFsLayout layout_;
   std::vector<Inode> inodes_;
   std::vector<Entry> entries_;
   OpHook hook_;

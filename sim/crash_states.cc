@@ -1,0 +1,104 @@
+#include "sim/crash_states.h"
+
+#include <algorithm>
+#include <cassert>
+#include <set>
+
+#include <fmt/format.h>
+
+namespace snapsim::sim {
+
+namespace {
+
+// m values from [lo, hi], evenly spread, always including hi (and lo when
+// m >= 2), in descending order (nearest the cut first).
+std::vector<size_t> spread(size_t lo, size_t hi, size_t m) {
+  std::vector<size_t> out;
+  if (hi < lo || m == 0) return out;
+  const size_t span = hi - lo;
+  if (m > span) m = span + 1;
+  for (size_t i = 0; i < m; ++i) {
+    out.push_back(m == 1 ? hi : hi - span * i / (m - 1));
+  }
+  return out;
+}
+
+}  // namespace
+
+CrashPlan plan_crash_states(size_t n, size_t cap, bool tearable, Prng& rng) {
+  assert(cap >= 1);
+  CrashPlan plan;
+  const uint64_t base = tearable ? 3 : 2;
+  plan.possible = 1;
+  for (size_t i = 0; i < n && plan.possible < kCrashStatesCap; ++i) {
+    plan.possible = std::min(plan.possible * base, kCrashStatesCap);
+  }
+  std::set<std::vector<WriteFate>> seen;
+  auto add = [&](std::vector<WriteFate> s) {
+    if (plan.states.size() < cap && seen.insert(s).second) plan.states.push_back(std::move(s));
+  };
+  add(std::vector<WriteFate>(n, WriteFate::kPersisted));
+  add(std::vector<WriteFate>(n, WriteFate::kLost));
+  if (plan.possible <= cap && plan.possible < kCrashStatesCap) {
+    // Every state, counting in base 3 (2): digit i is write i's fate.
+    for (uint64_t code = 0; code < plan.possible; ++code) {
+      std::vector<WriteFate> s(n);
+      uint64_t c = code;
+      for (size_t i = 0; i < n; ++i) {
+        s[i] = static_cast<WriteFate>(c % base);
+        c /= base;
+      }
+      add(std::move(s));
+    }
+    plan.enumerated = plan.states.size() == plan.possible;
+    return plan;
+  }
+  const size_t share = std::max<size_t>(1, (cap - plan.states.size()) / (tearable ? 4 : 3));
+  for (size_t k : spread(1, n - 1, share)) {  // in-order prefixes
+    std::vector<WriteFate> s(n, WriteFate::kLost);
+    std::fill(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(k), WriteFate::kPersisted);
+    add(std::move(s));
+  }
+  for (size_t i : spread(0, n - 1, share)) {  // all but one
+    std::vector<WriteFate> s(n, WriteFate::kPersisted);
+    s[i] = WriteFate::kLost;
+    add(std::move(s));
+  }
+  if (tearable) {
+    for (size_t k : spread(0, n - 1, share)) {  // torn prefixes
+      std::vector<WriteFate> s(n, WriteFate::kLost);
+      std::fill(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(k), WriteFate::kPersisted);
+      s[k] = WriteFate::kTorn;
+      add(std::move(s));
+    }
+  }
+  for (size_t tries = 0; plan.states.size() < cap && tries < 4 * cap; ++tries) {
+    std::vector<WriteFate> s(n);
+    for (size_t i = 0; i < n; ++i) {
+      const uint64_t r = rng.uniform(tearable ? 8 : 2);
+      s[i] = r == 0 && tearable ? WriteFate::kTorn : static_cast<WriteFate>(r & 1);
+    }
+    add(std::move(s));
+  }
+  return plan;
+}
+
+std::string describe(const CrashFault& f) {
+  auto listed = [](const std::vector<uint64_t>& head, uint64_t count) {
+    std::string out = fmt::format("lba {}", fmt::join(head, ", "));
+    if (count > head.size()) out += fmt::format(" and {} more", count - head.size());
+    return out;
+  };
+  std::string out = fmt::format(
+      "power lost on disk {} {} {}: {} of the {} write(s) since its last flush persisted", f.disk,
+      f.cause == "acknowledgement" ? "right after the" : "before", f.cause, f.persisted, f.unflushed);
+  if (f.others_lost) out += "; the other disks lost every write since their last flush";
+  if (f.lost_count) out += "; lost: " + listed(f.lost_head, f.lost_count);
+  if (f.torn_count) {
+    out += fmt::format("; torn ({} of {} sectors written): {}", f.torn_sectors, f.sectors,
+                       listed(f.torn_head, f.torn_count));
+  }
+  return out;
+}
+
+}  // namespace snapsim::sim
