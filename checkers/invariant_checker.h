@@ -1,7 +1,8 @@
 // InvariantChecker: every application invariant holds (ledger balanced,
 // invoice totals equal their lines, gapless numbering, ...). The workload
-// evaluates its invariants; this reports the first that failed. Does not
-// verify durability (which commit the state is): see CommitOracle.
+// evaluates its invariants; this reports every one that failed, by name,
+// in the workload's order. Does not verify durability (which commit the
+// state is): see CommitOracle.
 #pragma once
 
 #include "checkers/checker.h"
@@ -13,10 +14,8 @@ class InvariantChecker : public Checker {
   const char* name() const override { return "invariants"; }
   std::optional<Finding> check(const AppState& s, const PointContext&) const override {
     if (s.invariant_failures.empty()) return std::nullopt;
-    std::string d = s.invariant_failures.front();
-    if (s.invariant_failures.size() > 1) {
-      d += " (and " + std::to_string(s.invariant_failures.size() - 1) + " more)";
-    }
+    std::string d;
+    for (const auto& f : s.invariant_failures) d += (d.empty() ? "" : "; ") + f;
     return Finding{Verdict::kInvariantViolation, d};
   }
 };

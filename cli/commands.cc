@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <sstream>
 #include <cstdlib>
@@ -181,9 +182,27 @@ class ProgressLine {
   bool shown_ = false;
 };
 
+// "k=v" items as given, the last of each key winning, in first-given order.
+std::vector<std::pair<std::string, std::string>> named_overrides(const std::vector<std::string>& items) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& item : items) {
+    const auto eq = item.find('=');
+    if (eq == std::string::npos) continue;
+    const std::string k = item.substr(0, eq), v = item.substr(eq + 1);
+    auto it = std::find_if(out.begin(), out.end(), [&](const auto& kv) { return kv.first == k; });
+    if (it != out.end()) {
+      it->second = v;
+    } else {
+      out.emplace_back(k, v);
+    }
+  }
+  return out;
+}
+
 cow::Result<std::vector<reports::RunRecord>> explore_workload(workloads::Workload& w,
                                                               const Config& c,
-                                                              const std::string& source = {}) {
+                                                              const std::string& source = {},
+                                                              const std::vector<std::string>& overrides = {}) {
   auto suite = checkers::CheckerSuite::standard();
   sim::ExploreOptions o = c.options;
   ProgressLine progress(w.name());
@@ -198,6 +217,7 @@ cow::Result<std::vector<reports::RunRecord>> explore_workload(workloads::Workloa
     rec.workload = w.name();
     rec.source = source;
     rec.params = w.params().all();
+    rec.overrides = named_overrides(overrides);
     rec.seed = c.options.seed;
     rec.model = sim::model_name(c.options.model);
     rec.crash_states = c.options.crash_states;
@@ -206,6 +226,9 @@ cow::Result<std::vector<reports::RunRecord>> explore_workload(workloads::Workloa
     rec.fs_data = c.options.ordered_data ? "ordered" : "writeback";
     rec.schedules = c.schedules_text;
     rec.schedules_run = r->schedules_run;
+    rec.distinct_traces = r->distinct_traces;
+    rec.sim_time_ms = r->sim_time_ms_total;
+    rec.crash = r->crash;
     rec.trace_hash = r->trace_hash;
     rec.level = l;
     rec.shard = c.shard;
@@ -223,7 +246,7 @@ int finish(const std::vector<reports::RunRecord>& runs, const RunFlags& f, const
     if (!st.is_ok()) return bad_input(st.message());
   }
   if (!f.junit.empty()) {
-    auto st = reports::write_file_atomically(f.junit, reports::to_junit(runs));
+    auto st = reports::write_file_atomically(f.junit, reports::to_junit(runs, c.fail_on));
     if (!st.is_ok()) return bad_input(st.message());
   }
   if (!f.html.empty()) {
@@ -340,7 +363,7 @@ int run_workloads(const std::vector<std::string>& names, const RunFlags& f) {
   std::vector<std::vector<reports::RunRecord>> per_workload;
   for (size_t i = 0; i < ws.size(); ++i) {
     auto& w = ws[i];
-    auto r = explore_workload(*w, c, workloads::is_script_path(names[i]) ? names[i] : "");
+    auto r = explore_workload(*w, c, workloads::is_script_path(names[i]) ? names[i] : "", f.params);
     if (!r) {
       const std::string& m = r.status().message();
       return bad_input(m.starts_with(w->name() + ": ") ? m : fmt::format("{}: {}", w->name(), m));
@@ -403,7 +426,7 @@ int run_suite(const RunFlags& f) {
     }
     auto w = workloads::make_workload(name, overrides);
     if (!w) return bad_input(w.status().message());
-    auto r = explore_workload(**w, c);
+    auto r = explore_workload(**w, c, {}, overrides);
     if (!r) return bad_input(fmt::format("{}: {}", name, r.status().message()));
     runs.insert(runs.end(), r->begin(), r->end());
   }
@@ -437,6 +460,7 @@ int replay(const std::string& name, const RunFlags& f) {
     for (const auto& t : p.in_flight) fmt::print("  in flight at the snapshot: {}\n", t);
   }
   if (!p.state.recovery_detail.empty()) fmt::print("  recovery: {}\n", p.state.recovery_detail);
+  for (const auto& inv : p.state.invariant_failures) fmt::print("  invariant failed: {}\n", inv);
   fmt::print("  files in the restored image:\n");
   for (const auto& file : p.files) fmt::print("    {}\n", file);
   if (!p.exported.empty()) {

@@ -1,10 +1,31 @@
 // snapsim: the command. Thin: parses flags and calls the layers below.
+#include <charconv>
+#include <cstdint>
+
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include "cli/commands.h"
 
 namespace {
+
+// Whole numbers only, within the option's type: CLI11 alone would wrap
+// "-1" and clamp 2^64 into an unsigned option.
+CLI::Validator whole_number(uint64_t max) {
+  return CLI::Validator(
+      [max](std::string& s) -> std::string {
+        uint64_t v = 0;
+        auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+        if (s.empty() || ec != std::errc() || p != s.data() + s.size() || v > max) {
+          return fmt::format("must be a whole number from 0 to {}, got '{}'", max, s);
+        }
+        return {};
+      },
+      "UINT");
+}
+
+const CLI::Validator kUint64 = whole_number(UINT64_MAX);
+const CLI::Validator kUint32 = whole_number(UINT32_MAX);
 
 void add_run_flags(CLI::App* cmd, snapsim::cli::RunFlags& f) {
   cmd->add_option("-p,--param", f.params, "workload parameter key=value (repeatable)");
@@ -13,9 +34,11 @@ void add_run_flags(CLI::App* cmd, snapsim::cli::RunFlags& f) {
                   "failure model: snapshot (hypervisor snapshot, default) | crash (power loss: "
                   "unflushed writes lost in any subset, torn at sector granularity)");
   cmd->add_option("--crash-states", f.crash_states,
-                  "crash model: images per FLUSH epoch (all subsets when they fit, default 32)");
-  cmd->add_option("--sector-size", f.sector_size, "crash model: torn-write granularity in bytes (default 512)");
-  cmd->add_option("--seed", f.seed, "root seed of the run");
+                  "crash model: images per crash point (every state when they fit, default 32)")
+      ->check(kUint32);
+  cmd->add_option("--sector-size", f.sector_size, "crash model: torn-write granularity in bytes (default 512)")
+      ->check(kUint32);
+  cmd->add_option("--seed", f.seed, "root seed of the run (0 to 2^64-1)")->check(kUint64);
   cmd->add_option("--schedules", f.schedules, "seeded schedules to explore, or 'all'");
   cmd->add_option("--writeback", f.writeback, "guest page-cache writeback: eager|lazy|random");
   cmd->add_option("--fs-data", f.fs_data, "simfs data mode: ordered (ext4 default) | writeback");
@@ -24,12 +47,14 @@ void add_run_flags(CLI::App* cmd, snapsim::cli::RunFlags& f) {
   cmd->add_option("--html", f.html, "write a self-contained HTML report to FILE");
   cmd->add_option("--db", f.db, "write every run and point to an SQLite results FILE");
   cmd->add_option("--fail-on", f.fail_on, "comma list of verdicts that make the exit status 1");
-  cmd->add_option("--pool-blocks", f.pool_blocks, "physical blocks in the COW pool");
-  cmd->add_option("--jobs", f.jobs, "parallel inspection workers (default: the number of cores)");
+  cmd->add_option("--pool-blocks", f.pool_blocks, "physical blocks in the COW pool")->check(kUint64);
+  cmd->add_option("--jobs", f.jobs, "parallel inspection workers (default: the number of cores)")
+      ->check(kUint32);
   cmd->add_option("--shard", f.shard,
                   "run only slice K of N (K/N, 1-based); also read from JOB_COMPLETION_INDEX "
                   "(with --shard-count) or SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT");
-  cmd->add_option("--shard-count", f.shard_count, "total shards when the index comes from JOB_COMPLETION_INDEX");
+  cmd->add_option("--shard-count", f.shard_count, "total shards when the index comes from JOB_COMPLETION_INDEX")
+      ->check(kUint32);
   cmd->add_flag("--shrink", f.shrink,
                 "for a failing workload, find the smallest clients x invoices x lines that still fails");
 }
@@ -58,7 +83,7 @@ int main(int argc, char** argv) {
   add_run_flags(rep, replay_flags);
   rep->add_option("--export", replay_flags.export_dir,
                   "write the restored files (before recovery) into DIR");
-  rep->add_option("--point", point, "snapshot point (as in first_failure.point)")->required();
+  rep->add_option("--point", point, "snapshot point (as in first_failure.point)")->required()->check(kUint64);
 
   auto* demo = app.add_subcommand("cow-demo", "a short tour of the COW engine");
 
@@ -78,7 +103,7 @@ int main(int argc, char** argv) {
   bench->add_option("--device", cb.device, "comma list of hdd, ssd, nvme");
   bench->add_option("--every", cb.every, "take a snapshot every K writes (retention schedule)");
   bench->add_option("--keep", cb.keep, "keep the last R snapshots (with --every)");
-  bench->add_option("--seed", cb.seed, "seed of the pattern");
+  bench->add_option("--seed", cb.seed, "seed of the pattern")->check(kUint64);
   bench->add_option("--json", cb.json, "write results as JSON to FILE");
   bench->add_option("--html", cb.html, "write an HTML page with plots to FILE");
 

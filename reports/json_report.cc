@@ -29,6 +29,8 @@ std::string to_json(const std::vector<RunRecord>& runs) {
     j["fs_data"] = r.fs_data;
     j["schedules"] = r.schedules;
     j["schedules_run"] = r.schedules_run;
+    j["distinct_traces"] = r.distinct_traces;
+    j["sim_time_ms"] = ms(r.sim_time_ms);
     if (!r.shard.empty()) j["shard"] = r.shard;
     j["points"] = r.level.points;
     j["distinct_images"] = r.level.distinct_images;
@@ -39,6 +41,15 @@ std::string to_json(const std::vector<RunRecord>& runs) {
     j["freeze_window_ms"] = ms(r.level.freeze_window_ms);
     j["freeze_window_ms_mean"] = ms(r.level.freeze_window_ms_mean);
     j["trace_hash"] = fmt::format("{:016x}", r.trace_hash);
+    if (r.model == "crash") {
+      const auto& c = r.crash;
+      j["crash_coverage"] = {{"points", c.points},
+                             {"sampled_points", c.points_sampled},
+                             {"states_possible", c.states_possible},
+                             {"states_possible_capped", c.states_possible_capped},
+                             {"states_explored", c.states_explored},
+                             {"max_unflushed_writes", c.max_unflushed_writes}};
+    }
     if (r.level.first_failure) {
       const auto& f = *r.level.first_failure;
       j["first_failure"] = {{"point", f.point},

@@ -25,24 +25,37 @@ std::string xml_escape(const std::string& s) {
   return out;
 }
 
-std::string to_junit(const std::vector<RunRecord>& runs) {
+std::string to_junit(const std::vector<RunRecord>& runs, const std::vector<sim::Verdict>& fail_on) {
+  std::vector<sim::Verdict> gate = fail_on;
+  if (gate.empty()) {
+    for (size_t v = 0; v < sim::kVerdictCount; ++v) {
+      if (sim::is_failure(static_cast<sim::Verdict>(v))) gate.push_back(static_cast<sim::Verdict>(v));
+    }
+  }
   size_t failures = 0;
   std::string cases;
   for (const auto& r : runs) {
-    const uint64_t bad = sim::failure_count(r.level.verdicts);
+    uint64_t bad = 0;
+    for (auto v : gate) bad += r.level.verdicts[static_cast<size_t>(v)];
     std::string config;
     for (const auto& [k, v] : r.params) config += fmt::format("{}{}={}", config.empty() ? "" : " ", k, v);
     if (r.model != "snapshot") config += " model=" + r.model;
-    cases += fmt::format("    <testcase classname=\"snapsim.{}\" name=\"{} quiesce={}\" time=\"0\">\n",
-                         xml_escape(r.workload), xml_escape(config), sim::quiesce_name(r.level.level));
-    if (bad > 0 && r.level.first_failure) {
+    cases += fmt::format("    <testcase classname=\"snapsim.{}\" name=\"{} quiesce={}\" time=\"{:.6f}\">\n",
+                         xml_escape(r.workload), xml_escape(config), sim::quiesce_name(r.level.level),
+                         r.sim_time_ms / 1000.0);
+    if (bad > 0) {
       ++failures;
-      const auto& f = *r.level.first_failure;
-      cases += fmt::format(
-          "      <failure type=\"{}\" message=\"{} of {} points failed; first at point {}: {}: {}\">"
-          "replay: {}</failure>\n",
-          sim::verdict_name(f.verdict), bad, r.level.points, f.point, sim::verdict_name(f.verdict),
-          xml_escape(f.detail), xml_escape(r.replay));
+      const auto f = first_of(r, gate);
+      if (f) {
+        cases += fmt::format(
+            "      <failure type=\"{}\" message=\"{} of {} points failed; first at point {}: {}: {}\">"
+            "replay: {}</failure>\n",
+            sim::verdict_name(f->verdict), bad, r.level.points, f->point, sim::verdict_name(f->verdict),
+            xml_escape(f->detail), xml_escape(replay_command(r, f->point)));
+      } else {
+        cases += fmt::format("      <failure type=\"failure\" message=\"{} of {} points failed\"/>\n", bad,
+                             r.level.points);
+      }
     }
     std::string counts;
     for (size_t v = 0; v < sim::kVerdictCount; ++v) {

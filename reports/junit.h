@@ -1,6 +1,8 @@
 // --junit: one <testcase> per workload x configuration x quiesce level; a
-// test case fails when any point got a failure verdict, with the first
-// failure's detail as the message and its replay command in the body.
+// test case fails when some point got a verdict in `fail_on` (--fail-on;
+// empty: every failure verdict), with the first such point's detail as the
+// message and its replay command in the body. time= is the run's simulated
+// time in seconds (every schedule).
 #pragma once
 
 #include <string>
@@ -10,7 +12,7 @@
 
 namespace snapsim::reports {
 
-std::string to_junit(const std::vector<RunRecord>& runs);
+std::string to_junit(const std::vector<RunRecord>& runs, const std::vector<sim::Verdict>& fail_on = {});
 std::string xml_escape(const std::string& s);
 
 }  // namespace snapsim::reports

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -41,18 +42,27 @@ std::string render_matrix(const std::vector<RunRecord>& runs, bool color) {
     }
     kCell = std::max(kCell, len + 1);
   }
-  // Row labels: the workload and the settings that tell its rows apart.
+  // Row labels: the workload and the settings given for it (-p, or the
+  // suite's), by name. Results read back from a database carry none: there,
+  // the parameters whose values differ between the rows of one workload.
+  std::map<std::string, std::set<std::string>> varying;
+  std::map<std::string, std::map<std::string, std::string>> seen;
+  for (const auto& r : runs) {
+    auto& first = seen[r.workload];
+    for (const auto& [k, v] : r.params) {
+      auto [it, fresh] = first.emplace(k, v);
+      if (!fresh && it->second != v) varying[r.workload].insert(k);
+    }
+  }
   std::map<std::string, std::string> labels;
   size_t width = 44;
   for (const auto& key : order) {
     const RunRecord* any = rows[key].begin()->second;
     std::string label = any->workload;
-    for (const char* k : {"journal_mode", "synchronous", "document", "attach", "group"}) {
-      auto it = any->params.find(k);
-      if (it != any->params.end()) label += fmt::format(" {}", it->second);
-    }
-    if (auto it = any->params.find("wal_autocheckpoint"); it != any->params.end() && it->second != "1000") {
-      label += " ckpt=" + it->second;
+    if (!any->overrides.empty()) {
+      for (const auto& [k, v] : any->overrides) label += fmt::format(" {}={}", k, v);
+    } else {
+      for (const auto& k : varying[any->workload]) label += fmt::format(" {}={}", k, any->params.at(k));
     }
     if (any->model != "snapshot") label += " [" + any->model + "]";
     labels[key] = label;
@@ -114,6 +124,11 @@ std::string render_matrix(const std::vector<RunRecord>& runs, bool color) {
                 reset;
     }
     conclusions += fmt::format("  {}: {}\n", key, verdict);
+    if (const std::string c = crash_coverage_line(*any); !c.empty()) conclusions += "    " + c + "\n";
+    if (any->schedules_run > 1 && any->distinct_traces > 0 && any->distinct_traces < any->schedules_run) {
+      conclusions += fmt::format("    note: {} schedules ran {} distinct execution(s)\n", any->schedules_run,
+                                 any->distinct_traces);
+    }
     for (const auto& [q, r] : cells) {
       if (r->level.first_failure) {
         const auto& f = *r->level.first_failure;

@@ -1,5 +1,7 @@
 #include "reports/run_record.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 namespace snapsim::reports {
@@ -16,6 +18,34 @@ std::string replay_command(const RunRecord& r, uint64_t point) {
     if (r.sector_size != 512) cmd += fmt::format(" --sector-size {}", r.sector_size);
   }
   return cmd;
+}
+
+std::optional<sim::PointFailure> first_of(const RunRecord& r, const std::vector<sim::Verdict>& verdicts) {
+  std::optional<sim::PointFailure> best;
+  bool known = false;
+  for (auto v : verdicts) {
+    const auto& f = r.level.first_by_verdict[static_cast<size_t>(v)];
+    known = known || f.has_value();
+    if (f && (!best || f->point < best->point)) best = f;
+  }
+  if (known) return best;
+  // Results read back from a database keep only the first failure.
+  const auto& ff = r.level.first_failure;
+  if (ff && std::find(verdicts.begin(), verdicts.end(), ff->verdict) != verdicts.end()) return ff;
+  return std::nullopt;
+}
+
+std::string crash_coverage_line(const RunRecord& r) {
+  const auto& c = r.crash;
+  if (r.model != "crash" || c.points == 0) return {};
+  const std::string possible =
+      c.states_possible_capped ? fmt::format("more than {}", c.states_possible) : std::to_string(c.states_possible);
+  std::string line = fmt::format("{} crash states explored of {} possible at {} crash point(s)",
+                                 c.states_explored, possible, c.points);
+  if (c.points_sampled == 0) return line + ": every state enumerated";
+  return fmt::format("warning: {}; {} point(s) were sampled, not enumerated (up to {} unflushed "
+                     "write(s) at one point); raise --crash-states (now {}) to explore more",
+                     line, c.points_sampled, c.max_unflushed_writes, r.crash_states);
 }
 
 }  // namespace snapsim::reports

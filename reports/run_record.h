@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,9 @@ struct RunRecord {
   std::string workload;
   std::string source;     // script path for script workloads, else empty
   std::map<std::string, std::string> params;
+  // The settings given with -p (or by the suite), in order: what tells a
+  // matrix row apart from its neighbours.
+  std::vector<std::pair<std::string, std::string>> overrides;
   std::string model = "snapshot";
   uint32_t crash_states = 32;  // crash model settings (in the replay command)
   uint32_t sector_size = 512;
@@ -23,6 +27,9 @@ struct RunRecord {
   std::string shard;      // "K/N" when this run judged one shard
   std::string schedules;  // "3" or "all"
   uint32_t schedules_run = 0;
+  uint32_t distinct_traces = 0;  // schedules whose executions differ
+  double sim_time_ms = 0;        // simulated time of every schedule
+  sim::CrashCoverage crash;      // model crash: states possible and explored
   uint64_t trace_hash = 0;
   sim::LevelResult level;
   std::string replay;     // command line reproducing first_failure (empty if none)
@@ -32,5 +39,13 @@ struct RunRecord {
 
 // The command line that replays one point of a run.
 std::string replay_command(const RunRecord& r, uint64_t point);
+
+// The earliest point whose verdict is in `verdicts`, if the run has one
+// (from LevelResult::first_by_verdict, else first_failure).
+std::optional<sim::PointFailure> first_of(const RunRecord& r, const std::vector<sim::Verdict>& verdicts);
+
+// One line on how much of the crash state space a crash-model run covered;
+// it starts with "warning:" when some crash point was sampled.
+std::string crash_coverage_line(const RunRecord& r);
 
 }  // namespace snapsim::reports

@@ -109,7 +109,7 @@ class Execution {
     if (!m) return m.status();
     machine_ = std::move(*m);
     Machine& mc = *machine_;
-    mc.trace().add(EventKind::kNote, 0, schedule_, 0, "setup");
+    mc.trace().add(EventKind::kNote, 0, 0, 0, "setup");
     SNAPSIM_RETURN_IF_ERROR(scenario_.setup(mc));
     SNAPSIM_RETURN_IF_ERROR(mc.sync_all());
     auto d0 = scenario_.digests(mc);
@@ -119,7 +119,7 @@ class Execution {
     if (!clients) return clients.status();
     std::vector<Client*> raw;
     for (auto& c : *clients) raw.push_back(c.get());
-    mc.trace().add(EventKind::kNote, 0, schedule_, mc.clock().now_ns(), "exploration starts");
+    mc.trace().add(EventKind::kNote, 0, 0, mc.clock().now_ns(), "exploration starts");
 
     // The initial image is a point of every level.
     for (Quiesce q : {Quiesce::kNone, Quiesce::kFsfreeze, Quiesce::kApp}) {

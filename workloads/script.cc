@@ -2,6 +2,7 @@
 
 #include "workloads/registry.h"
 
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -361,6 +362,10 @@ Result<SqlSpec> parse_script(const std::string& text, const std::string& path,
 
 Result<std::unique_ptr<Workload>> load_script(const std::string& path,
                                               const std::vector<std::string>& overrides) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return Status::invalid_argument(fmt::format("workload script '{}' is a directory, not a file", path));
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::not_found(fmt::format("cannot read workload script '{}'", path));
   std::stringstream ss;
@@ -391,6 +396,11 @@ Result<std::unique_ptr<Workload>> load_script(const std::string& path,
 
 Result<std::unique_ptr<Workload>> load_workload(const std::string& name,
                                                 const std::vector<std::string>& overrides) {
+  std::error_code ec;
+  if (!is_script_path(name) && std::filesystem::is_directory(name, ec)) {
+    return Status::invalid_argument(fmt::format(
+        "'{}' is a directory: give a built-in workload name or a script file ending in .toml", name));
+  }
   return is_script_path(name) ? load_script(name, overrides) : make_workload(name, overrides);
 }
 
