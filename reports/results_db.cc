@@ -26,7 +26,8 @@ CREATE TABLE run(
   torn_transaction INTEGER NOT NULL, invariant_violation INTEGER NOT NULL, corrupt INTEGER NOT NULL,
   unrecoverable INTEGER NOT NULL, freeze_window_ms REAL NOT NULL, freeze_window_ms_mean REAL NOT NULL,
   trace_hash TEXT NOT NULL, first_failure_point INTEGER, first_failure_verdict TEXT,
-  first_failure_detail TEXT, first_failure_schedule INTEGER, replay TEXT);
+  first_failure_detail TEXT, first_failure_schedule INTEGER, replay TEXT,
+  distinct_traces INTEGER NOT NULL, sim_time_ms REAL NOT NULL, crash_coverage TEXT);
 CREATE TABLE point(
   run_id INTEGER NOT NULL REFERENCES run(id), point INTEGER NOT NULL, schedule INTEGER NOT NULL,
   verdict TEXT NOT NULL, acked INTEGER NOT NULL, issued INTEGER NOT NULL, trace_pos INTEGER NOT NULL,
@@ -65,7 +66,7 @@ cow::Status write_results_db(const std::string& path, const std::vector<RunRecor
   sqlite3_stmt* run_st = nullptr;
   sqlite3_stmt* point_st = nullptr;
   if (sqlite3_prepare_v2(db,
-                         "INSERT INTO run VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                         "INSERT INTO run VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                          -1, &run_st, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(db, "INSERT INTO point VALUES (?,?,?,?,?,?,?,?,?,?,?)", -1, &point_st, nullptr) !=
           SQLITE_OK) {
@@ -110,6 +111,20 @@ cow::Status write_results_db(const std::string& path, const std::vector<RunRecor
       text(run_st, i++, f.detail);
       sqlite3_bind_int64(run_st, i++, f.schedule);
       text(run_st, i++, r.replay);
+    } else {
+      i += 5;
+    }
+    sqlite3_bind_int64(run_st, i++, r.distinct_traces);
+    sqlite3_bind_double(run_st, i++, r.sim_time_ms);
+    if (r.model == "crash") {
+      const auto& c = r.crash;
+      text(run_st, i++, nlohmann::ordered_json{{"points", c.points},
+                                               {"sampled_points", c.points_sampled},
+                                               {"states_possible", c.states_possible},
+                                               {"states_possible_capped", c.states_possible_capped},
+                                               {"states_explored", c.states_explored},
+                                               {"max_unflushed_writes", c.max_unflushed_writes}}
+                            .dump());
     }
     ok = ok && sqlite3_step(run_st) == SQLITE_DONE;
     for (const auto& p : r.level.records) {
@@ -163,7 +178,8 @@ cow::Result<std::vector<RunRecord>> read_results_db(const std::string& path) {
       "schedules_run, points, distinct_images, consistent, recovered, lost_committed, "
       "torn_transaction, invariant_violation, corrupt, unrecoverable, freeze_window_ms, "
       "freeze_window_ms_mean, trace_hash, first_failure_point, first_failure_verdict, "
-      "first_failure_detail, first_failure_schedule, replay FROM run ORDER BY id";
+      "first_failure_detail, first_failure_schedule, replay, distinct_traces, sim_time_ms, crash_coverage "
+      "FROM run ORDER BY id";
   if (sqlite3_prepare_v2(db, q, -1, &st, nullptr) != SQLITE_OK) {
     std::string e = sqlite3_errmsg(db);
     sqlite3_close(db);
@@ -208,6 +224,18 @@ cow::Result<std::vector<RunRecord>> read_results_db(const std::string& path) {
       f.schedule = static_cast<uint32_t>(sqlite3_column_int64(st, 26));
       r.level.first_failure = f;
       r.replay = col(27);
+    }
+    r.distinct_traces = static_cast<uint32_t>(sqlite3_column_int64(st, 28));
+    r.sim_time_ms = sqlite3_column_double(st, 29);
+    const nlohmann::json cov = nlohmann::json::parse(col(30), nullptr, false);
+    if (cov.is_object()) {
+      auto u = [&](const char* k) { return cov.contains(k) && cov[k].is_number() ? cov[k].get<uint64_t>() : 0; };
+      r.crash.points = u("points");
+      r.crash.points_sampled = u("sampled_points");
+      r.crash.states_possible = u("states_possible");
+      r.crash.states_possible_capped = cov.value("states_possible_capped", false);
+      r.crash.states_explored = u("states_explored");
+      r.crash.max_unflushed_writes = u("max_unflushed_writes");
     }
     runs.push_back(std::move(r));
   }

@@ -420,9 +420,14 @@ check("repeated worlds are reported", "note: 3 schedules ran 1 distinct executio
 # at 48 invoices, and two databases over ATTACH at 24, never corrupt.
 for args, name in ((["invoice-sqlite", "-p", "invoices=48"], "delete+full x48"),
                    (["invoice-two-db", "-p", "invoices=24"], "two-db attach x24")):
-    out = os.path.join(tmp, "crash-size.json")
-    r = run("run", *args, "--model", "crash", "--json", out)
+    out, cdb = os.path.join(tmp, "crash-size.json"), os.path.join(tmp, "crash-size.db")
+    r = run("run", *args, "--model", "crash", "--json", out, "--db", cdb)
     doc = json.load(open(out))
+    con = sqlite3.connect(cdb)
+    stored = json.loads(con.execute("SELECT crash_coverage FROM run").fetchone()[0])
+    con.close()
+    check(f"crash {name}: the results db keeps the crash coverage", stored == doc["runs"][0]["crash_coverage"],
+          stored)
     v = doc["runs"][0]["verdicts"]
     check(f"crash {name}: nothing worse than lost_committed",
           v["torn_transaction"] + v["invariant_violation"] + v["corrupt"] + v["unrecoverable"] == 0, json.dumps(v))
