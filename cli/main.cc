@@ -39,7 +39,9 @@ void add_run_flags(CLI::App* cmd, snapsim::cli::RunFlags& f) {
   cmd->add_option("--sector-size", f.sector_size, "crash model: torn-write granularity in bytes (default 512)")
       ->check(kUint32);
   cmd->add_option("--seed", f.seed, "root seed of the run (0 to 2^64-1)")->check(kUint64);
-  cmd->add_option("--schedules", f.schedules, "seeded schedules to explore, or 'all'");
+  cmd->add_option("--schedules", f.schedules,
+                  "seeded schedules, each its own world (interleaving, writeback order), or 'all' "
+                  "(every interleaving of one world)");
   cmd->add_option("--writeback", f.writeback, "guest page-cache writeback: eager|lazy|random");
   cmd->add_option("--fs-data", f.fs_data, "simfs data mode: ordered (ext4 default) | writeback");
   cmd->add_option("--json", f.json, "write results as JSON to FILE");

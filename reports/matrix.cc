@@ -141,7 +141,7 @@ std::string render_matrix(const std::vector<RunRecord>& runs, bool color) {
   out += "\n" + conclusions;
   out += "\nlegend: cons consistent, rec recovered (both fine); lost lost_committed, torn "
          "torn_transaction,\n        inv invariant_violation, corrupt, unrec unrecoverable "
-         "(failures). Counts are snapshot points.\n";
+         "(failures). Counts are snapshot points (crash images under --model crash).\n";
   return out;
 }
 
