@@ -301,23 +301,27 @@ class Execution {
       lbas = std::move(v);
     }
     // Each touched block ends up as its last persisted (or torn) write, or
-    // as it was durable. An image is written on whichever base needs fewer
-    // block writes: the durable image (write every block some kept write
-    // touched) or the disk as issued (rewrite every block whose last write
-    // was lost or torn); equal contents either way.
-    std::map<uint64_t, size_t> last_write;  // lba -> index of its last write
-    for (size_t i = 0; i < n; ++i) last_write[w[i].lba] = i;
+    // as it was durable. The touched blocks, each with its last write.
+    std::vector<uint64_t> blocks;
+    for (const auto& pw : w) blocks.push_back(pw.lba);
+    std::sort(blocks.begin(), blocks.end());
+    blocks.erase(std::unique(blocks.begin(), blocks.end()), blocks.end());
+    std::vector<uint32_t> slot(n);
+    std::vector<size_t> last_write(blocks.size());
+    for (size_t i = 0; i < n; ++i) {
+      slot[i] = static_cast<uint32_t>(std::lower_bound(blocks.begin(), blocks.end(), w[i].lba) - blocks.begin());
+      last_write[slot[i]] = i;
+    }
     auto issued = pool_->snapshot(mc.disk(d).volume());
     if (!issued) return issued.status();
     const uint32_t half = bs / sector / 2 * sector;  // bytes a torn write puts down
     std::vector<std::byte> buf(bs);
+    constexpr size_t kDurable = SIZE_MAX;
+    std::vector<size_t> holds(blocks.size());  // per block: the write it holds, or kDurable
     size_t state_index = 0;
     for (const auto& s : plan.states) {
-      struct Block {
-        size_t index = 0;             // the write it holds
-        std::vector<std::byte> torn;  // its bytes when that write was torn
-      };
-      std::map<uint64_t, Block> result;  // touched and kept; absent = durable
+      std::fill(holds.begin(), holds.end(), kDurable);
+      std::map<uint32_t, std::vector<std::byte>> torn;  // slot -> its bytes, when its last kept write tore
       CrashFault fault;
       fault.disk = d;
       fault.cause = cause;
@@ -325,49 +329,50 @@ class Execution {
       fault.torn_sectors = bs / sector / 2;
       fault.sectors = bs / sector;
       for (size_t i = 0; i < n; ++i) {
+        const uint32_t k = slot[i];
         if (s[i] == WriteFate::kLost) {
           if (fault.lost_count++ < kFaultListed) fault.lost_head.push_back(w[i].lba);
           continue;
         }
-        Block b{i, {}};
         if (s[i] == WriteFate::kTorn) {  // the block as it was, then the write's first sectors
-          b.torn.resize(bs);
-          auto prev = result.find(w[i].lba);
-          if (prev != result.end() && !prev->second.torn.empty()) {
-            b.torn = prev->second.torn;
+          auto prev = torn.find(k);
+          std::vector<std::byte> bytes(bs);
+          if (prev != torn.end()) {
+            bytes = prev->second;
           } else {
-            const cow::SnapshotId before = prev != result.end() ? w[prev->second.index].after : cd.durable;
-            SNAPSIM_RETURN_IF_ERROR(pool_->read_blocks(before, w[i].lba, b.torn));
+            const cow::SnapshotId before = holds[k] != kDurable ? w[holds[k]].after : cd.durable;
+            SNAPSIM_RETURN_IF_ERROR(pool_->read_blocks(before, w[i].lba, bytes));
           }
           SNAPSIM_RETURN_IF_ERROR(pool_->read_blocks(w[i].after, w[i].lba, buf));
-          std::memcpy(b.torn.data(), buf.data(), half);
+          std::memcpy(bytes.data(), buf.data(), half);
+          torn[k] = std::move(bytes);
           if (fault.torn_count++ < kFaultListed) fault.torn_head.push_back(w[i].lba);
         } else {
+          torn.erase(k);
           fault.persisted++;
         }
-        result[w[i].lba] = std::move(b);
+        holds[k] = i;
       }
-      size_t from_issued = 0;  // blocks that differ from the disk as issued
-      for (const auto& [lba, last] : last_write) {
-        auto it = result.find(lba);
-        if (it == result.end() || it->second.index != last || !it->second.torn.empty()) ++from_issued;
+      // An image is written on whichever base needs fewer block writes: the
+      // durable image (write every block some kept write touched) or the
+      // disk as issued (rewrite every block whose last write was lost or
+      // torn); equal contents either way.
+      size_t kept = 0, from_issued = 0;
+      for (size_t k = 0; k < blocks.size(); ++k) {
+        kept += holds[k] != kDurable;
+        from_issued += holds[k] != last_write[k] || torn.count(static_cast<uint32_t>(k));
       }
-      const bool on_issued = from_issued < result.size();
+      const bool on_issued = from_issued < kept;
       auto vol = pool_->clone(on_issued ? *issued : cd.durable, cow::WritePolicy::kRedirectOnWrite);
       if (!vol) return vol.status();
-      for (const auto& [lba, last] : last_write) {
-        auto it = result.find(lba);
-        const bool as_issued = it != result.end() && it->second.index == last && it->second.torn.empty();
-        if (on_issued && as_issued) continue;
-        if (it == result.end()) {
-          if (on_issued) SNAPSIM_RETURN_IF_ERROR(pool_->share_block(cd.durable, *vol, lba));
-          continue;
-        }
-        const Block& b = it->second;
-        if (b.torn.empty()) {
-          SNAPSIM_RETURN_IF_ERROR(pool_->share_block(w[b.index].after, *vol, lba));
-        } else {
-          SNAPSIM_RETURN_IF_ERROR(pool_->write_blocks(*vol, lba, b.torn));
+      for (size_t k = 0; k < blocks.size(); ++k) {
+        auto t = torn.find(static_cast<uint32_t>(k));
+        if (t != torn.end()) {
+          SNAPSIM_RETURN_IF_ERROR(pool_->write_blocks(*vol, blocks[k], t->second));
+        } else if (holds[k] == kDurable) {
+          if (on_issued) SNAPSIM_RETURN_IF_ERROR(pool_->share_block(cd.durable, *vol, blocks[k]));
+        } else if (!on_issued || holds[k] != last_write[k]) {
+          SNAPSIM_RETURN_IF_ERROR(pool_->share_block(w[holds[k]].after, *vol, blocks[k]));
         }
       }
       auto snap = pool_->snapshot(*vol);
