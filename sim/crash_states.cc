@@ -28,27 +28,40 @@ std::vector<size_t> spread(size_t lo, size_t hi, size_t m) {
 CrashPlan plan_crash_states(size_t n, size_t cap, bool tearable, Prng& rng) {
   assert(cap >= 1);
   CrashPlan plan;
-  const uint64_t base = tearable ? 3 : 2;
-  plan.possible = 1;
-  for (size_t i = 0; i < n && plan.possible < kCrashStatesCap; ++i) {
-    plan.possible = std::min(plan.possible * base, kCrashStatesCap);
+  // 2^n subsets, and with tearing n * 2^(n-1) more: capped, never overflowing.
+  auto saturating_pow2 = [](size_t k) {
+    return k >= 53 ? kCrashStatesCap : std::min(kCrashStatesCap, uint64_t{1} << k);
+  };
+  if (!tearable || n == 0) {
+    plan.possible = saturating_pow2(n);
+  } else {
+    const uint64_t half = saturating_pow2(n - 1);
+    plan.possible = half >= kCrashStatesCap / (n + 2) ? kCrashStatesCap : half * (n + 2);
   }
   std::set<std::vector<WriteFate>> seen;
   auto add = [&](std::vector<WriteFate> s) {
     if (plan.states.size() < cap && seen.insert(s).second) plan.states.push_back(std::move(s));
   };
+  auto subset = [n](uint64_t mask, size_t skip) {
+    std::vector<WriteFate> s(n, WriteFate::kLost);
+    for (size_t i = 0, bit = 0; i < n; ++i) {
+      if (i == skip) continue;
+      if ((mask >> bit++) & 1) s[i] = WriteFate::kPersisted;
+    }
+    return s;
+  };
   add(std::vector<WriteFate>(n, WriteFate::kPersisted));
   add(std::vector<WriteFate>(n, WriteFate::kLost));
   if (plan.possible <= cap && plan.possible < kCrashStatesCap) {
-    // Every state, counting in base 3 (2): digit i is write i's fate.
-    for (uint64_t code = 0; code < plan.possible; ++code) {
-      std::vector<WriteFate> s(n);
-      uint64_t c = code;
-      for (size_t i = 0; i < n; ++i) {
-        s[i] = static_cast<WriteFate>(c % base);
-        c /= base;
+    for (uint64_t mask = 0; mask < (uint64_t{1} << n); ++mask) add(subset(mask, SIZE_MAX));
+    if (tearable) {
+      for (size_t t = n; t-- > 0;) {
+        for (uint64_t mask = 0; mask < (uint64_t{1} << (n - 1)); ++mask) {
+          auto s = subset(mask, t);
+          s[t] = WriteFate::kTorn;
+          add(std::move(s));
+        }
       }
-      add(std::move(s));
     }
     plan.enumerated = plan.states.size() == plan.possible;
     return plan;
@@ -72,12 +85,11 @@ CrashPlan plan_crash_states(size_t n, size_t cap, bool tearable, Prng& rng) {
       add(std::move(s));
     }
   }
+  // Random subsets; with tearing, one in four also tears one random write.
   for (size_t tries = 0; plan.states.size() < cap && tries < 4 * cap; ++tries) {
     std::vector<WriteFate> s(n);
-    for (size_t i = 0; i < n; ++i) {
-      const uint64_t r = rng.uniform(tearable ? 8 : 2);
-      s[i] = r == 0 && tearable ? WriteFate::kTorn : static_cast<WriteFate>(r & 1);
-    }
+    for (size_t i = 0; i < n; ++i) s[i] = static_cast<WriteFate>(rng.uniform(2));
+    if (tearable && rng.uniform(4) == 0) s[rng.uniform(n)] = WriteFate::kTorn;
     add(std::move(s));
   }
   return plan;

@@ -3,14 +3,17 @@
 //
 // At a crash point a disk has n writes issued since its last FLUSH (FUA
 // writes are durable at once and end the set). Power loss keeps any subset
-// of them, and a write the disk was destaging may be torn: its first sectors
-// new, the rest as before. A crash state gives each of the n writes one fate
-// (lost, persisted, torn), so there are 3^n states (2^n when a block is one
-// sector and cannot tear). Writes to one block that both persist leave the
-// later one.
+// of them, and the one write the disk was destaging when the power went may
+// be torn: its first sectors new, the rest as before (DESIGN.md: "a write
+// torn at sector granularity"). A crash state gives each of the n writes a
+// fate (lost, persisted, torn), at most one of them torn: 2^n states without
+// a torn write plus n * 2^(n-1) with one, 2^(n-1) * (n + 2) in all (2^n when
+// a block is one sector and cannot tear). Writes to one block that both
+// persist leave the later one.
 //
 // plan_crash_states() picks at most `cap` of them, deterministically:
-//   - when all 3^n (2^n) fit, every one (enumerated);
+//   - when they all fit, every one (enumerated): the subsets in binary
+//     order, then for each write (the last first) the subsets with it torn;
 //   - else (sampled): every write persisted, none, then in equal shares
 //     in-order prefixes (the first k persisted, the rest lost), "all but
 //     one" (write i lost), torn prefixes (the first k persisted, write k
@@ -34,7 +37,7 @@ enum class WriteFate : uint8_t { kLost = 0, kPersisted = 1, kTorn = 2 };
 
 struct CrashPlan {
   std::vector<std::vector<WriteFate>> states;  // each of size n, distinct
-  uint64_t possible = 0;                       // 3^n or 2^n, capped at kCrashStatesCap
+  uint64_t possible = 0;                       // 2^(n-1)*(n+2) or 2^n, capped at kCrashStatesCap
   bool enumerated = false;                     // states holds every possible state
 };
 

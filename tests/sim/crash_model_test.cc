@@ -189,10 +189,15 @@ BOOST_AUTO_TEST_CASE(the_ordering_checker_finds_states_data_writeback_allows) {
 // always holds the states nearest the cut.
 BOOST_AUTO_TEST_CASE(plan_enumerates_when_the_states_fit) {
   sim::Prng rng(1);
+  // 3 writes: 8 subsets, and 3 x 4 with one of them torn.
   const auto p = sim::plan_crash_states(3, 32, true, rng);
-  BOOST_TEST(p.possible == 27u);
+  BOOST_TEST(p.possible == 20u);
   BOOST_TEST(p.enumerated);
-  BOOST_TEST(p.states.size() == 27u);
+  BOOST_TEST(p.states.size() == 20u);
+  for (const auto& s : p.states) BOOST_TEST(std::count(s.begin(), s.end(), sim::WriteFate::kTorn) <= 1);
+  const auto big = sim::plan_crash_states(60, 32, true, rng);
+  BOOST_TEST(big.possible == sim::kCrashStatesCap);
+  for (const auto& s : big.states) BOOST_TEST(std::count(s.begin(), s.end(), sim::WriteFate::kTorn) <= 1);
   const auto q = sim::plan_crash_states(5, 32, false, rng);
   BOOST_TEST(q.possible == 32u);
   BOOST_TEST(q.enumerated);
