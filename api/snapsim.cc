@@ -4,7 +4,7 @@
 
 #include "checkers/suite.h"
 #include "reports/run_record.h"
-#include "sim/explorer.h"
+#include "explore/explorer.h"
 #include "workloads/registry.h"
 #include "workloads/script.h"
 
@@ -23,8 +23,8 @@ const LevelSummary* RunSummary::level(const std::string& quiesce) const {
 }
 
 cow::Result<RunSummary> run_workload(const RunOptions& options) {
-  sim::ExploreOptions o;
-  auto levels = sim::parse_quiesce_list(options.quiesce);
+  explore::ExploreOptions o;
+  auto levels = explore::parse_quiesce_list(options.quiesce);
   if (!levels) return levels.status();
   o.levels = *levels;
   auto wb = sim::parse_writeback(options.writeback);
@@ -36,23 +36,23 @@ cow::Result<RunSummary> run_workload(const RunOptions& options) {
   auto w = workloads::load_workload(options.workload, options.params);
   if (!w) return w.status();
   auto suite = checkers::CheckerSuite::standard();
-  auto r = sim::explore(**w, suite, o);
+  auto r = explore::explore(**w, suite, o);
   if (!r) return r.status();
   RunSummary out;
   out.workload = (*w)->name();
   out.trace_hash = r->trace_hash;
   for (const auto& l : r->levels) {
     LevelSummary s;
-    s.quiesce = sim::quiesce_name(l.level);
+    s.quiesce = explore::quiesce_name(l.level);
     s.points = l.points;
     s.distinct_images = l.distinct_images;
-    for (size_t v = 0; v < sim::kVerdictCount; ++v) {
-      s.verdicts[sim::verdict_name(static_cast<sim::Verdict>(v))] = l.verdicts[v];
+    for (size_t v = 0; v < explore::kVerdictCount; ++v) {
+      s.verdicts[explore::verdict_name(static_cast<explore::Verdict>(v))] = l.verdicts[v];
     }
-    s.failures = sim::failure_count(l.verdicts);
+    s.failures = explore::failure_count(l.verdicts);
     s.freeze_window_ms = l.freeze_window_ms;
     if (l.first_failure) {
-      s.first_failure = fmt::format("{} at point {}: {}", sim::verdict_name(l.first_failure->verdict),
+      s.first_failure = fmt::format("{} at point {}: {}", explore::verdict_name(l.first_failure->verdict),
                                     l.first_failure->point, l.first_failure->detail);
       reports::RunRecord rec;
       rec.workload = (*w)->name();

@@ -15,7 +15,7 @@
 #include <sys/resource.h>
 
 #include "checkers/suite.h"
-#include "sim/explorer.h"
+#include "explore/explorer.h"
 #include "workloads/registry.h"
 
 using namespace snapsim;
@@ -28,18 +28,18 @@ std::vector<std::string> params_for(int64_t points) {
   return {"invoices=" + std::to_string(invoices)};
 }
 
-void explore(benchmark::State& state, sim::ExploreOptions::Restore restore, int64_t points,
-             sim::Model model = sim::Model::kSnapshot) {
+void run_explore(benchmark::State& state, explore::ExploreOptions::Restore restore, int64_t points,
+             explore::Model model = explore::Model::kSnapshot) {
   auto w = workloads::make_workload("invoice-sqlite", params_for(points)).value();
   auto suite = checkers::CheckerSuite::standard();
-  sim::ExploreOptions o;
-  o.levels = {sim::Quiesce::kNone};
+  explore::ExploreOptions o;
+  o.levels = {explore::Quiesce::kNone};
   o.jobs = 1;
   o.restore = restore;
   o.model = model;
   uint64_t checked = 0, distinct = 0;
   for (auto _ : state) {
-    auto r = sim::explore(*w, suite, o);
+    auto r = explore::explore(*w, suite, o);
     if (!r) {
       state.SkipWithError(r.status().to_string().c_str());
       return;
@@ -61,20 +61,20 @@ int main(int argc, char** argv) {
   for (int64_t points : {1000, 10000}) {
     benchmark::RegisterBenchmark(("BM_Explore/invoice-sqlite/" + std::to_string(points)).c_str(),
                                  [points](benchmark::State& s) {
-                                   explore(s, sim::ExploreOptions::Restore::kClone, points);
+                                   run_explore(s, explore::ExploreOptions::Restore::kClone, points);
                                  })
         ->Unit(benchmark::kMillisecond);
   }
   // The power-loss model on the same workload: crash images (lost and torn
   // unflushed writes, up to 32 per FLUSH) checked per second.
   benchmark::RegisterBenchmark("BM_Explore/crash/invoice-sqlite/1000", [](benchmark::State& s) {
-    explore(s, sim::ExploreOptions::Restore::kClone, 1000, sim::Model::kCrash);
+    run_explore(s, explore::ExploreOptions::Restore::kClone, 1000, explore::Model::kCrash);
   })->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("BM_Explore/replay_baseline", [](benchmark::State& s) {
-    explore(s, sim::ExploreOptions::Restore::kReplay, 1000);
+    run_explore(s, explore::ExploreOptions::Restore::kReplay, 1000);
   })->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("BM_Explore/full_copy_baseline", [](benchmark::State& s) {
-    explore(s, sim::ExploreOptions::Restore::kFullCopy, 1000);
+    run_explore(s, explore::ExploreOptions::Restore::kFullCopy, 1000);
   })->Unit(benchmark::kMillisecond);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;

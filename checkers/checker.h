@@ -6,13 +6,13 @@
 #include <optional>
 #include <string>
 
-#include "sim/scenario.h"
+#include "explore/scenario.h"
 
 namespace snapsim::checkers {
 
-using sim::AppState;
-using sim::PointContext;
-using sim::Verdict;
+using explore::AppState;
+using explore::PointContext;
+using explore::Verdict;
 
 struct Finding {
   Verdict verdict;

@@ -21,7 +21,7 @@ std::optional<Finding> CommitOracle::check(const AppState& s, const PointContext
   }
   // An application with data outside its main store: say whether the store
   // itself is at a commit and only the data beside it is out of step.
-  if (ctx.store_digests && !(s.store_digest == sim::Digest{})) {
+  if (ctx.store_digests && !(s.store_digest == explore::Digest{})) {
     const auto& sd = *ctx.store_digests;
     for (uint64_t k = std::min<uint64_t>(hi, sd.size() - 1) + 1; k-- > 0;) {
       if (sd[k] == s.store_digest) {

@@ -16,7 +16,7 @@ CheckerSuite CheckerSuite::standard() {
   return s;
 }
 
-sim::Judgement CheckerSuite::classify(const AppState& state, const PointContext& ctx) const {
+explore::Judgement CheckerSuite::classify(const AppState& state, const PointContext& ctx) const {
   std::optional<Finding> worst;
   for (const auto& c : checkers_) {
     // An unopenable image has nothing else to check.

@@ -10,12 +10,12 @@
 
 namespace snapsim::checkers {
 
-class CheckerSuite : public sim::Classifier {
+class CheckerSuite : public explore::Classifier {
  public:
   // The standard suite: open, integrity, invariants, commit oracle.
   static CheckerSuite standard();
   void add(std::unique_ptr<Checker> c) { checkers_.push_back(std::move(c)); }
-  sim::Judgement classify(const AppState& state, const PointContext& ctx) const override;
+  explore::Judgement classify(const AppState& state, const PointContext& ctx) const override;
 
  private:
   std::vector<std::unique_ptr<Checker>> checkers_;

@@ -16,8 +16,8 @@
 
 #include "checkers/suite.h"
 #include "reports/atomic_file.h"
-#include "reports/cow_bench_report.h"
-#include "sim/cow_bench.h"
+#include "cowbench/cow_bench_report.h"
+#include "cowbench/cow_bench.h"
 #include "reports/html_report.h"
 #include "reports/junit.h"
 #include "reports/results_db.h"
@@ -31,10 +31,10 @@ namespace snapsim::cli {
 namespace {
 
 struct Config {
-  sim::ExploreOptions options;
+  explore::ExploreOptions options;
   std::string shard;  // "K/N" when sharded
   std::string schedules_text;
-  std::vector<sim::Verdict> fail_on;
+  std::vector<explore::Verdict> fail_on;
 };
 
 int bad_input(const std::string& message) {
@@ -46,15 +46,15 @@ int bad_input(const std::string& message) {
 
 // Validates the shared flags; returns an error message or empty.
 std::string make_config(const RunFlags& f, Config* c) {
-  auto model = sim::parse_model(f.model);
+  auto model = explore::parse_model(f.model);
   if (!model) return "--model: " + model.status().message();
   c->options.model = *model;
   // Power loss quiesces nothing: the crash model explores level none, and
   // the default list of levels means just that there.
-  const bool crash = *model == sim::Model::kCrash;
-  auto levels = sim::parse_quiesce_list(crash && f.quiesce == RunFlags{}.quiesce ? "none" : f.quiesce);
+  const bool crash = *model == explore::Model::kCrash;
+  auto levels = explore::parse_quiesce_list(crash && f.quiesce == RunFlags{}.quiesce ? "none" : f.quiesce);
   if (!levels) return "--quiesce: " + levels.status().message();
-  if (crash && (levels->size() != 1 || levels->front() != sim::Quiesce::kNone)) {
+  if (crash && (levels->size() != 1 || levels->front() != explore::Quiesce::kNone)) {
     return "--model crash (power loss) has no quiesce level: use --quiesce none";
   }
   c->options.levels = *levels;
@@ -137,7 +137,7 @@ std::string make_config(const RunFlags& f, Config* c) {
     std::stringstream ss(f.fail_on);
     std::string item;
     while (std::getline(ss, item, ',')) {
-      auto v = sim::parse_verdict(item);
+      auto v = explore::parse_verdict(item);
       if (!v) {
         return fmt::format(
             "--fail-on: unknown verdict '{}' (expected consistent, recovered, lost_committed, "
@@ -204,12 +204,12 @@ cow::Result<std::vector<reports::RunRecord>> explore_workload(workloads::Workloa
                                                               const std::string& source = {},
                                                               const std::vector<std::string>& overrides = {}) {
   auto suite = checkers::CheckerSuite::standard();
-  sim::ExploreOptions o = c.options;
+  explore::ExploreOptions o = c.options;
   ProgressLine progress(w.name());
   if (stderr_is_tty()) {
     o.progress = [&progress](uint32_t s, uint32_t n, uint64_t points) { progress.update(s, n, points); };
   }
-  auto r = sim::explore(w, suite, o);
+  auto r = explore::explore(w, suite, o);
   if (!r) return r.status();
   std::vector<reports::RunRecord> out;
   for (const auto& l : r->levels) {
@@ -219,7 +219,7 @@ cow::Result<std::vector<reports::RunRecord>> explore_workload(workloads::Workloa
     rec.params = w.params().all();
     rec.overrides = named_overrides(overrides);
     rec.seed = c.options.seed;
-    rec.model = sim::model_name(c.options.model);
+    rec.model = explore::model_name(c.options.model);
     rec.crash_states = c.options.crash_states;
     rec.sector_size = c.options.sector_size;
     rec.writeback = sim::writeback_name(c.options.writeback);
@@ -285,14 +285,14 @@ int list_workloads() {
   return kExitOk;
 }
 
-uint64_t failures_of(const sim::LevelResult& l) { return sim::failure_count(l.verdicts); }
+uint64_t failures_of(const explore::LevelResult& l) { return explore::failure_count(l.verdicts); }
 
 // Greedy shrinking: for clients, then invoices (transactions for scripts),
 // then lines, the smallest value with which the workload still fails at a
 // level where it failed. Prints the shrunk configuration and its replay.
 void shrink(const std::string& name, const std::vector<reports::RunRecord>& runs, const RunFlags& f,
             const Config& c) {
-  std::vector<sim::Quiesce> failing;
+  std::vector<explore::Quiesce> failing;
   for (const auto& r : runs) {
     if (failures_of(r.level) > 0) failing.push_back(r.level.level);
   }
@@ -345,7 +345,7 @@ void shrink(const std::string& name, const std::vector<reports::RunRecord>& runs
     }
     const auto& ff = *rec.level.first_failure;
     fmt::print("\nshrunk {} to{}: still fails under {}: {} at point {}: {}\n  replay: {}\n", name,
-               shown, sim::quiesce_name(rec.level.level), sim::verdict_name(ff.verdict), ff.point,
+               shown, explore::quiesce_name(rec.level.level), explore::verdict_name(ff.verdict), ff.point,
                ff.detail, rec.replay);
   }
 }
@@ -409,12 +409,12 @@ int run_suite(const RunFlags& f) {
   if (auto e = make_config(f, &c); !e.empty()) return bad_input(e);
   const auto entries = suite_entries();
   std::vector<std::string> levels;
-  for (auto q : c.options.levels) levels.push_back(sim::quiesce_name(q));
+  for (auto q : c.options.levels) levels.push_back(explore::quiesce_name(q));
   fmt::print("snapsim built-in suite: {} configurations, seed {}, writeback {}, {} schedule(s), "
              "{}\n\n",
              entries.size(), c.options.seed, sim::writeback_name(c.options.writeback),
              c.schedules_text,
-             c.options.model == sim::Model::kCrash
+             c.options.model == explore::Model::kCrash
                  ? fmt::format("model crash (power loss, {} images per flush)", c.options.crash_states)
                  : fmt::format("quiesce {}", fmt::join(levels, ",")));
   std::vector<reports::RunRecord> runs;
@@ -444,11 +444,11 @@ int replay(const std::string& name, const RunFlags& f) {
   c.options.only_point = std::make_pair(c.options.levels.front(), *f.point);
   c.options.export_dir = f.export_dir;
   auto suite = checkers::CheckerSuite::standard();
-  auto r = sim::explore(**w, suite, c.options);
+  auto r = explore::explore(**w, suite, c.options);
   if (!r) return bad_input(fmt::format("{}: {}", name, r.status().message()));
   const auto& p = *r->replayed;
   fmt::print("{} point {} (quiesce {}, schedule {}): {}\n", name, p.point,
-             sim::quiesce_name(p.level), p.schedule, sim::verdict_name(p.judgement.verdict));
+             explore::quiesce_name(p.level), p.schedule, explore::verdict_name(p.judgement.verdict));
   if (!p.judgement.detail.empty()) fmt::print("  detail: {}\n", p.judgement.detail);
   fmt::print("  commits acknowledged {}, issued {}; trace position {}\n", p.acked, p.issued,
              p.trace_pos);
@@ -499,7 +499,7 @@ int cow_bench(const CowBenchFlags& f) {
   }
   std::vector<uint32_t> sizes;
   for (const auto& b : split_list(f.block_size)) {
-    auto sz = sim::parse_size(b);
+    auto sz = cowbench::parse_size(b);
     if (!sz) return bad_input("--block-size: " + sz.status().message());
     if (*sz < 512 || *sz > (1u << 20) || (*sz & (*sz - 1))) {
       return bad_input(fmt::format("--block-size: '{}' is not a power of two from 512 to 1m", b));
@@ -523,34 +523,34 @@ int cow_bench(const CowBenchFlags& f) {
   if (f.every > 0 && f.keep == 0) return bad_input("--every needs --keep R");
   uint64_t pool_bytes = 0;
   if (!f.pool_size.empty()) {
-    auto p = sim::parse_size(f.pool_size);
+    auto p = cowbench::parse_size(f.pool_size);
     if (!p) return bad_input("--pool-size: " + p.status().message());
     if (*p == 0) return bad_input("--pool-size must be positive");
     pool_bytes = *p;
   }
-  std::vector<sim::IoOp> ops;
+  std::vector<cowbench::IoOp> ops;
   uint64_t volume_bytes = 0;
-  reports::CowBenchRun run;
+  cowbench::CowBenchRun run;
   if (!f.workload.empty()) {
     auto w = workloads::load_workload(f.workload, f.params);
     if (!w) return bad_input(w.status().message());
-    auto stream = sim::record_block_stream(**w, f.seed, &volume_bytes);
+    auto stream = cowbench::record_block_stream(**w, f.seed, &volume_bytes);
     if (!stream) return bad_input(fmt::format("{}: {}", f.workload, stream.status().message()));
     ops = std::move(*stream);
     run.source = fmt::format("block writes of workload {} ({} writes)", (*w)->name(), ops.size());
   } else {
-    auto io = sim::parse_size(f.io_size);
+    auto io = cowbench::parse_size(f.io_size);
     if (!io) return bad_input("--io-size: " + io.status().message());
-    auto vol = sim::parse_size(f.volume_size);
+    auto vol = cowbench::parse_size(f.volume_size);
     if (!vol) return bad_input("--volume-size: " + vol.status().message());
     if (*vol == 0) return bad_input("--volume-size must be positive");
     if (*io > UINT32_MAX) return bad_input("--io-size is too large");
     if (pool_bytes && pool_bytes < *vol) {
       return bad_input(fmt::format("the pattern's volume ({} bytes) is larger than the pool ({} bytes)", *vol, pool_bytes));
     }
-    sim::PatternSpec spec{f.pattern, static_cast<uint32_t>(*io), static_cast<uint64_t>(f.ios),
+    cowbench::PatternSpec spec{f.pattern, static_cast<uint32_t>(*io), static_cast<uint64_t>(f.ios),
                           static_cast<uint64_t>(f.fsync_every), *vol};
-    auto p = sim::make_pattern(spec, f.seed);
+    auto p = cowbench::make_pattern(spec, f.seed);
     if (!p) return bad_input(p.status().message());
     ops = std::move(*p);
     volume_bytes = *vol;
@@ -564,16 +564,16 @@ int cow_bench(const CowBenchFlags& f) {
     for (auto bs : sizes) {
       for (const auto& dev : devices) {
         for (size_t si = 0; si < (f.every ? 1 : snaps.size()); ++si) {
-          sim::CowBenchConfig cfg{pol, bs, f.every ? 0 : snaps[si], dev, static_cast<uint64_t>(f.every),
+          cowbench::CowBenchConfig cfg{pol, bs, f.every ? 0 : snaps[si], dev, static_cast<uint64_t>(f.every),
                                   static_cast<uint64_t>(f.keep)};
-          sim::CowBenchOptions o;
+          cowbench::CowBenchOptions o;
           o.pool_bytes = pool_bytes;
           o.seed = f.seed;
           o.fill_touched_only = !f.workload.empty();
           o.progress = [&](uint64_t d, uint64_t t) {
             progress.update(static_cast<uint32_t>(done), static_cast<uint32_t>(total), d * 100 / std::max<uint64_t>(t, 1));
           };
-          auto r = sim::run_cow_bench(cfg, ops, volume_bytes, o);
+          auto r = cowbench::run_cow_bench(cfg, ops, volume_bytes, o);
           if (!r) return bad_input(r.status().message());
           run.results.push_back(std::move(*r));
           ++done;
@@ -582,14 +582,14 @@ int cow_bench(const CowBenchFlags& f) {
     }
   }
   if (!f.json.empty()) {
-    auto st = reports::write_file_atomically(f.json, reports::cow_bench_json(run));
+    auto st = reports::write_file_atomically(f.json, cowbench::cow_bench_json(run));
     if (!st.is_ok()) return bad_input(st.message());
   }
   if (!f.html.empty()) {
-    auto st = reports::write_file_atomically(f.html, reports::cow_bench_html(run));
+    auto st = reports::write_file_atomically(f.html, cowbench::cow_bench_html(run));
     if (!st.is_ok()) return bad_input(st.message());
   }
-  fmt::print("{}", reports::cow_bench_table(run));
+  fmt::print("{}", cowbench::cow_bench_table(run));
   return kExitOk;
 }
 

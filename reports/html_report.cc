@@ -1,5 +1,7 @@
 #include "reports/html_report.h"
 
+#include "cow/markup.h"
+
 #include <map>
 #include <set>
 
@@ -9,9 +11,11 @@
 
 namespace snapsim::reports {
 
+using cow::xml_escape;
+
 namespace {
 
-const char* kColor[sim::kVerdictCount] = {"#2e7d32", "#66bb6a", "#f9a825", "#ef6c00",
+const char* kColor[explore::kVerdictCount] = {"#2e7d32", "#66bb6a", "#f9a825", "#ef6c00",
                                           "#d84315", "#b71c1c", "#4a148c"};
 
 std::string config_of(const RunRecord& r) {
@@ -21,7 +25,7 @@ std::string config_of(const RunRecord& r) {
   return c;
 }
 
-uint64_t failures(const RunRecord& r) { return sim::failure_count(r.level.verdicts); }
+uint64_t failures(const RunRecord& r) { return explore::failure_count(r.level.verdicts); }
 
 std::string timeline(const RunRecord& r) {
   constexpr double kW = 960;
@@ -60,8 +64,8 @@ std::string timeline(const RunRecord& r) {
     svg += fmt::format(
         "<rect class=\"point {}\" x=\"{:.1f}\" y=\"12\" width=\"2\" height=\"16\" fill=\"{}\">"
         "<title>point {}: {}{}{}</title></rect>\n",
-        sim::verdict_name(p.verdict), x - 1, kColor[static_cast<size_t>(p.verdict)], p.point,
-        sim::verdict_name(p.verdict), p.detail.empty() ? "" : ": ", xml_escape(p.detail));
+        explore::verdict_name(p.verdict), x - 1, kColor[static_cast<size_t>(p.verdict)], p.point,
+        explore::verdict_name(p.verdict), p.detail.empty() ? "" : ": ", xml_escape(p.detail));
   }
   svg += "</svg>\n";
   return svg;
@@ -86,14 +90,14 @@ section{border-top:1px solid #ddd;margin-top:18px;padding-top:8px}
 )";
   h += fmt::format("<h1>{}</h1>\n", xml_escape(title));
   h += "<p class=\"legend\">";
-  for (size_t v = 0; v < sim::kVerdictCount; ++v) {
+  for (size_t v = 0; v < explore::kVerdictCount; ++v) {
     h += fmt::format("<span style=\"background:{}\">{}</span>", kColor[v],
-                     sim::verdict_name(static_cast<sim::Verdict>(v)));
+                     explore::verdict_name(static_cast<explore::Verdict>(v)));
   }
   h += "</p>\n<table id=\"matrix\"><tr><th>workload</th><th>configuration</th><th>none</th>"
        "<th>fsfreeze</th><th>app</th></tr>\n";
   std::vector<std::string> order;
-  std::map<std::string, std::map<sim::Quiesce, const RunRecord*>> rows;
+  std::map<std::string, std::map<explore::Quiesce, const RunRecord*>> rows;
   for (const auto& r : runs) {
     const std::string key = r.workload + " " + config_of(r);
     if (!rows.count(key)) order.push_back(key);
@@ -104,7 +108,7 @@ section{border-top:1px solid #ddd;margin-top:18px;padding-top:8px}
     const RunRecord* any = cells.begin()->second;
     h += fmt::format("<tr><td>{}</td><td class=\"counts\">{}</td>", xml_escape(any->workload),
                      xml_escape(config_of(*any)));
-    for (auto q : {sim::Quiesce::kNone, sim::Quiesce::kFsfreeze, sim::Quiesce::kApp}) {
+    for (auto q : {explore::Quiesce::kNone, explore::Quiesce::kFsfreeze, explore::Quiesce::kApp}) {
       auto it = cells.find(q);
       if (it == cells.end()) {
         h += "<td>-</td>";
@@ -113,9 +117,9 @@ section{border-top:1px solid #ddd;margin-top:18px;padding-top:8px}
       const RunRecord& r = *it->second;
       const uint64_t bad = failures(r);
       std::string counts;
-      for (size_t v = 0; v < sim::kVerdictCount; ++v) {
+      for (size_t v = 0; v < explore::kVerdictCount; ++v) {
         if (r.level.verdicts[v]) {
-          counts += fmt::format("{} {}<br>", sim::verdict_name(static_cast<sim::Verdict>(v)), r.level.verdicts[v]);
+          counts += fmt::format("{} {}<br>", explore::verdict_name(static_cast<explore::Verdict>(v)), r.level.verdicts[v]);
         }
       }
       h += fmt::format("<td class=\"{}\">{}<div class=\"counts\">{}freeze {:.3f} ms</div></td>",
@@ -130,7 +134,7 @@ section{border-top:1px solid #ddd;margin-top:18px;padding-top:8px}
   int n = 0;
   for (const auto& r : runs) {
     h += fmt::format("<section class=\"run\" id=\"run{}\"><h2>{} <small>{} &middot; quiesce {}</small></h2>\n",
-                     n++, xml_escape(r.workload), xml_escape(config_of(r)), sim::quiesce_name(r.level.level));
+                     n++, xml_escape(r.workload), xml_escape(config_of(r)), explore::quiesce_name(r.level.level));
     h += fmt::format(
         "<p>{} points ({} distinct images), seed {}, writeback {}, {} schedule(s); freeze window "
         "{:.3f} ms worst, {:.3f} ms mean. Timeline of the first schedule: points by trace position, "
@@ -142,7 +146,7 @@ section{border-top:1px solid #ddd;margin-top:18px;padding-top:8px}
       const auto& f = *r.level.first_failure;
       h += fmt::format("<p class=\"first-failure\">First failure at point {}: <b>{}</b>: {}<br>"
                        "replay: <code>{}</code></p>\n",
-                       f.point, sim::verdict_name(f.verdict), xml_escape(f.detail), xml_escape(r.replay));
+                       f.point, explore::verdict_name(f.verdict), xml_escape(f.detail), xml_escape(r.replay));
     } else {
       h += "<p class=\"no-failure\">Every point restored consistent or recovered.</p>\n";
     }

@@ -22,7 +22,7 @@ std::string to_json(const std::vector<RunRecord>& runs) {
     j["workload"] = r.workload;
     j["params"] = json::object();
     for (const auto& [k, v] : r.params) j["params"][k] = v;
-    j["quiesce"] = sim::quiesce_name(r.level.level);
+    j["quiesce"] = explore::quiesce_name(r.level.level);
     j["model"] = r.model;
     j["seed"] = r.seed;
     j["writeback"] = r.writeback;
@@ -35,8 +35,8 @@ std::string to_json(const std::vector<RunRecord>& runs) {
     j["points"] = r.level.points;
     j["distinct_images"] = r.level.distinct_images;
     j["verdicts"] = json::object();
-    for (size_t v = 0; v < sim::kVerdictCount; ++v) {
-      j["verdicts"][sim::verdict_name(static_cast<sim::Verdict>(v))] = r.level.verdicts[v];
+    for (size_t v = 0; v < explore::kVerdictCount; ++v) {
+      j["verdicts"][explore::verdict_name(static_cast<explore::Verdict>(v))] = r.level.verdicts[v];
     }
     j["freeze_window_ms"] = ms(r.level.freeze_window_ms);
     j["freeze_window_ms_mean"] = ms(r.level.freeze_window_ms_mean);
@@ -53,7 +53,7 @@ std::string to_json(const std::vector<RunRecord>& runs) {
     if (r.level.first_failure) {
       const auto& f = *r.level.first_failure;
       j["first_failure"] = {{"point", f.point},
-                            {"verdict", sim::verdict_name(f.verdict)},
+                            {"verdict", explore::verdict_name(f.verdict)},
                             {"detail", f.detail},
                             {"replay", r.replay},
                             {"schedule", f.schedule}};

@@ -2,34 +2,17 @@
 
 #include <fmt/format.h>
 
+#include "cow/markup.h"
+
 namespace snapsim::reports {
 
-std::string xml_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default:
-        // XML 1.0 forbids most control characters, even escaped.
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t' && c != '\r') {
-          out += '?';
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
-}
+using cow::xml_escape;
 
-std::string to_junit(const std::vector<RunRecord>& runs, const std::vector<sim::Verdict>& fail_on) {
-  std::vector<sim::Verdict> gate = fail_on;
+std::string to_junit(const std::vector<RunRecord>& runs, const std::vector<explore::Verdict>& fail_on) {
+  std::vector<explore::Verdict> gate = fail_on;
   if (gate.empty()) {
-    for (size_t v = 0; v < sim::kVerdictCount; ++v) {
-      if (sim::is_failure(static_cast<sim::Verdict>(v))) gate.push_back(static_cast<sim::Verdict>(v));
+    for (size_t v = 0; v < explore::kVerdictCount; ++v) {
+      if (explore::is_failure(static_cast<explore::Verdict>(v))) gate.push_back(static_cast<explore::Verdict>(v));
     }
   }
   size_t failures = 0;
@@ -41,7 +24,7 @@ std::string to_junit(const std::vector<RunRecord>& runs, const std::vector<sim::
     for (const auto& [k, v] : r.params) config += fmt::format("{}{}={}", config.empty() ? "" : " ", k, v);
     if (r.model != "snapshot") config += " model=" + r.model;
     cases += fmt::format("    <testcase classname=\"snapsim.{}\" name=\"{} quiesce={}\" time=\"{:.6f}\">\n",
-                         xml_escape(r.workload), xml_escape(config), sim::quiesce_name(r.level.level),
+                         xml_escape(r.workload), xml_escape(config), explore::quiesce_name(r.level.level),
                          r.sim_time_ms / 1000.0);
     if (bad > 0) {
       ++failures;
@@ -50,7 +33,7 @@ std::string to_junit(const std::vector<RunRecord>& runs, const std::vector<sim::
         cases += fmt::format(
             "      <failure type=\"{}\" message=\"{} of {} points failed; first at point {}: {}: {}\">"
             "replay: {}</failure>\n",
-            sim::verdict_name(f->verdict), bad, r.level.points, f->point, sim::verdict_name(f->verdict),
+            explore::verdict_name(f->verdict), bad, r.level.points, f->point, explore::verdict_name(f->verdict),
             xml_escape(f->detail), xml_escape(replay_command(r, f->point)));
       } else {
         cases += fmt::format("      <failure type=\"failure\" message=\"{} of {} points failed\"/>\n", bad,
@@ -58,8 +41,8 @@ std::string to_junit(const std::vector<RunRecord>& runs, const std::vector<sim::
       }
     }
     std::string counts;
-    for (size_t v = 0; v < sim::kVerdictCount; ++v) {
-      counts += fmt::format("{}={} ", sim::verdict_name(static_cast<sim::Verdict>(v)), r.level.verdicts[v]);
+    for (size_t v = 0; v < explore::kVerdictCount; ++v) {
+      counts += fmt::format("{}={} ", explore::verdict_name(static_cast<explore::Verdict>(v)), r.level.verdicts[v]);
     }
     cases += fmt::format("      <system-out>seed={} writeback={} points={} distinct_images={} {}"
                          "freeze_window_ms={:.3f}</system-out>\n",

@@ -12,7 +12,6 @@
 
 namespace snapsim::reports {
 
-std::string to_junit(const std::vector<RunRecord>& runs, const std::vector<sim::Verdict>& fail_on = {});
-std::string xml_escape(const std::string& s);
+std::string to_junit(const std::vector<RunRecord>& runs, const std::vector<explore::Verdict>& fail_on = {});
 
 }  // namespace snapsim::reports

@@ -11,7 +11,7 @@ namespace snapsim::reports {
 
 namespace {
 
-const char* kShort[sim::kVerdictCount] = {"cons", "rec", "lost", "torn", "inv", "corrupt", "unrec"};
+const char* kShort[explore::kVerdictCount] = {"cons", "rec", "lost", "torn", "inv", "corrupt", "unrec"};
 
 std::string row_key(const RunRecord& r) {
   std::string k = r.workload;
@@ -27,7 +27,7 @@ std::string render_matrix(const std::vector<RunRecord>& runs, bool color) {
                     bold = color ? "\033[1m" : "", reset = color ? "\033[0m" : "";
   // Rows in first-seen order.
   std::vector<std::string> order;
-  std::map<std::string, std::map<sim::Quiesce, const RunRecord*>> rows;
+  std::map<std::string, std::map<explore::Quiesce, const RunRecord*>> rows;
   for (const auto& r : runs) {
     const std::string k = row_key(r);
     if (!rows.count(k)) order.push_back(k);
@@ -37,7 +37,7 @@ std::string render_matrix(const std::vector<RunRecord>& runs, bool color) {
   size_t kCell = 34;
   for (const auto& r : runs) {
     size_t len = 0;
-    for (size_t v = 0; v < sim::kVerdictCount; ++v) {
+    for (size_t v = 0; v < explore::kVerdictCount; ++v) {
       if (r.level.verdicts[v]) len += std::strlen(kShort[v]) + fmt::formatted_size(" {} ", r.level.verdicts[v]);
     }
     kCell = std::max(kCell, len + 1);
@@ -70,8 +70,8 @@ std::string render_matrix(const std::vector<RunRecord>& runs, bool color) {
   }
   std::string out;
   out += fmt::format("{}{:<{}}", bold, "WORKLOAD", width);
-  for (auto q : {sim::Quiesce::kNone, sim::Quiesce::kFsfreeze, sim::Quiesce::kApp}) {
-    out += fmt::format("{:<{}}", sim::quiesce_name(q), kCell);
+  for (auto q : {explore::Quiesce::kNone, explore::Quiesce::kFsfreeze, explore::Quiesce::kApp}) {
+    out += fmt::format("{:<{}}", explore::quiesce_name(q), kCell);
   }
   out += reset + "\n";
   std::string conclusions;
@@ -81,7 +81,7 @@ std::string render_matrix(const std::vector<RunRecord>& runs, bool color) {
     const std::string label = labels[key];
     std::string line1 = fmt::format("{:<{}}", label, width);
     std::string line2 = fmt::format("{:<{}}", "", width);
-    for (auto q : {sim::Quiesce::kNone, sim::Quiesce::kFsfreeze, sim::Quiesce::kApp}) {
+    for (auto q : {explore::Quiesce::kNone, explore::Quiesce::kFsfreeze, explore::Quiesce::kApp}) {
       auto it = cells.find(q);
       if (it == cells.end()) {
         line1 += fmt::format("{:<{}}", "-", kCell);
@@ -89,12 +89,12 @@ std::string render_matrix(const std::vector<RunRecord>& runs, bool color) {
         continue;
       }
       const auto& l = it->second->level;
-      const uint64_t fails = sim::failure_count(l.verdicts);
+      const uint64_t fails = explore::failure_count(l.verdicts);
       const std::string head =
           fails ? fmt::format("FAIL {}/{}", fails, l.points) : fmt::format("ok {}/{}", l.points, l.points);
       line1 += (fails ? red : green) + fmt::format("{:<{}}", head, kCell) + reset;
       std::string detail;
-      for (size_t v = 0; v < sim::kVerdictCount; ++v) {
+      for (size_t v = 0; v < explore::kVerdictCount; ++v) {
         if (l.verdicts[v]) detail += fmt::format("{}{} {}", detail.empty() ? "" : " ", kShort[v], l.verdicts[v]);
       }
       line2 += fmt::format("{:<{}}", detail, kCell);
@@ -102,19 +102,19 @@ std::string render_matrix(const std::vector<RunRecord>& runs, bool color) {
     out += line1 + "\n" + line2 + "\n";
     // Conclusion: weakest level with no failure.
     std::string verdict;
-    for (auto q : {sim::Quiesce::kNone, sim::Quiesce::kFsfreeze, sim::Quiesce::kApp}) {
+    for (auto q : {explore::Quiesce::kNone, explore::Quiesce::kFsfreeze, explore::Quiesce::kApp}) {
       auto it = cells.find(q);
       if (it == cells.end()) continue;
       const auto& l = it->second->level;
-      if (sim::failure_count(l.verdicts) == 0 && it->second->model == "crash") {
+      if (explore::failure_count(l.verdicts) == 0 && it->second->model == "crash") {
         verdict = fmt::format("{}survives power loss{}: every one of {} crash images restored consistent",
                               green, reset, l.points);
         break;
       }
-      if (sim::failure_count(l.verdicts) == 0) {
+      if (explore::failure_count(l.verdicts) == 0) {
         verdict = fmt::format("{}safe at `{}`{}: every one of {} points restored consistent; "
                               "freeze window {:.3f} ms (worst)",
-                              green, sim::quiesce_name(q), reset, l.points, l.freeze_window_ms);
+                              green, explore::quiesce_name(q), reset, l.points, l.freeze_window_ms);
         break;
       }
     }
@@ -133,7 +133,7 @@ std::string render_matrix(const std::vector<RunRecord>& runs, bool color) {
       if (r->level.first_failure) {
         const auto& f = *r->level.first_failure;
         conclusions += fmt::format("    {} first failure at point {}: {}: {}\n      replay: {}\n",
-                                   sim::quiesce_name(q), f.point, sim::verdict_name(f.verdict),
+                                   explore::quiesce_name(q), f.point, explore::verdict_name(f.verdict),
                                    f.detail, r->replay);
       }
     }

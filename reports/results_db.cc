@@ -89,7 +89,7 @@ cow::Status write_results_db(const std::string& path, const std::vector<RunRecor
     text(run_st, i++, r.workload);
     text(run_st, i++, r.source);
     text(run_st, i++, params.dump());
-    text(run_st, i++, sim::quiesce_name(r.level.level));
+    text(run_st, i++, explore::quiesce_name(r.level.level));
     text(run_st, i++, r.model);
     sqlite3_bind_int64(run_st, i++, static_cast<int64_t>(r.seed));
     text(run_st, i++, r.writeback);
@@ -98,7 +98,7 @@ cow::Status write_results_db(const std::string& path, const std::vector<RunRecor
     sqlite3_bind_int64(run_st, i++, r.schedules_run);
     sqlite3_bind_int64(run_st, i++, static_cast<int64_t>(r.level.points));
     sqlite3_bind_int64(run_st, i++, static_cast<int64_t>(r.level.distinct_images));
-    for (size_t v = 0; v < sim::kVerdictCount; ++v) {
+    for (size_t v = 0; v < explore::kVerdictCount; ++v) {
       sqlite3_bind_int64(run_st, i++, static_cast<int64_t>(r.level.verdicts[v]));
     }
     sqlite3_bind_double(run_st, i++, r.level.freeze_window_ms);
@@ -107,7 +107,7 @@ cow::Status write_results_db(const std::string& path, const std::vector<RunRecor
     if (r.level.first_failure) {
       const auto& f = *r.level.first_failure;
       sqlite3_bind_int64(run_st, i++, static_cast<int64_t>(f.point));
-      text(run_st, i++, sim::verdict_name(f.verdict));
+      text(run_st, i++, explore::verdict_name(f.verdict));
       text(run_st, i++, f.detail);
       sqlite3_bind_int64(run_st, i++, f.schedule);
       text(run_st, i++, r.replay);
@@ -133,7 +133,7 @@ cow::Status write_results_db(const std::string& path, const std::vector<RunRecor
       sqlite3_bind_int64(point_st, j++, id);
       sqlite3_bind_int64(point_st, j++, static_cast<int64_t>(p.point));
       sqlite3_bind_int64(point_st, j++, p.schedule);
-      text(point_st, j++, sim::verdict_name(p.verdict));
+      text(point_st, j++, explore::verdict_name(p.verdict));
       sqlite3_bind_int64(point_st, j++, static_cast<int64_t>(p.acked));
       sqlite3_bind_int64(point_st, j++, static_cast<int64_t>(p.issued));
       sqlite3_bind_int64(point_st, j++, static_cast<int64_t>(p.trace_pos));
@@ -201,7 +201,7 @@ cow::Result<std::vector<RunRecord>> read_results_db(const std::string& path) {
         if (it.value().is_string()) r.params[it.key()] = it.value().get<std::string>();
       }
     }
-    r.level.level = sim::parse_quiesce(col(4)).value();
+    r.level.level = explore::parse_quiesce(col(4)).value();
     r.model = col(5);
     r.seed = static_cast<uint64_t>(sqlite3_column_int64(st, 6));
     r.writeback = col(7);
@@ -210,16 +210,16 @@ cow::Result<std::vector<RunRecord>> read_results_db(const std::string& path) {
     r.schedules_run = static_cast<uint32_t>(sqlite3_column_int64(st, 10));
     r.level.points = static_cast<uint64_t>(sqlite3_column_int64(st, 11));
     r.level.distinct_images = static_cast<uint64_t>(sqlite3_column_int64(st, 12));
-    for (size_t v = 0; v < sim::kVerdictCount; ++v) {
+    for (size_t v = 0; v < explore::kVerdictCount; ++v) {
       r.level.verdicts[v] = static_cast<uint64_t>(sqlite3_column_int64(st, 13 + static_cast<int>(v)));
     }
     r.level.freeze_window_ms = sqlite3_column_double(st, 20);
     r.level.freeze_window_ms_mean = sqlite3_column_double(st, 21);
     r.trace_hash = std::stoull(col(22), nullptr, 16);
     if (sqlite3_column_type(st, 23) != SQLITE_NULL) {
-      sim::PointFailure f;
+      explore::PointFailure f;
       f.point = static_cast<uint64_t>(sqlite3_column_int64(st, 23));
-      f.verdict = *sim::parse_verdict(col(24));
+      f.verdict = *explore::parse_verdict(col(24));
       f.detail = col(25);
       f.schedule = static_cast<uint32_t>(sqlite3_column_int64(st, 26));
       r.level.first_failure = f;
@@ -249,10 +249,10 @@ cow::Result<std::vector<RunRecord>> read_results_db(const std::string& path) {
     sqlite3_reset(ps);
     sqlite3_bind_int64(ps, 1, ids[i]);
     while (sqlite3_step(ps) == SQLITE_ROW) {
-      sim::PointRecord p;
+      explore::PointRecord p;
       p.point = static_cast<uint64_t>(sqlite3_column_int64(ps, 0));
       p.schedule = static_cast<uint32_t>(sqlite3_column_int64(ps, 1));
-      p.verdict = *sim::parse_verdict(reinterpret_cast<const char*>(sqlite3_column_text(ps, 2)));
+      p.verdict = *explore::parse_verdict(reinterpret_cast<const char*>(sqlite3_column_text(ps, 2)));
       p.acked = static_cast<uint64_t>(sqlite3_column_int64(ps, 3));
       p.issued = static_cast<uint64_t>(sqlite3_column_int64(ps, 4));
       p.trace_pos = static_cast<uint64_t>(sqlite3_column_int64(ps, 5));
@@ -278,7 +278,7 @@ cow::Result<std::vector<RunRecord>> merge_runs(const std::vector<std::vector<Run
   for (const auto& shard : shards) {
     for (const auto& r : shard) {
       std::string key = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}", r.workload, r.source,
-                                    sim::quiesce_name(r.level.level), r.model, r.seed, r.writeback,
+                                    explore::quiesce_name(r.level.level), r.model, r.seed, r.writeback,
                                     r.fs_data, r.schedules, r.trace_hash);
       for (const auto& [k, v] : r.params) key += "|" + k + "=" + v;
       auto it = index.find(key);
@@ -294,12 +294,12 @@ cow::Result<std::vector<RunRecord>> merge_runs(const std::vector<std::vector<Run
       }
       RunRecord& m = out[it->second];
       m.level.points += r.level.points;
-      for (size_t v = 0; v < sim::kVerdictCount; ++v) m.level.verdicts[v] += r.level.verdicts[v];
+      for (size_t v = 0; v < explore::kVerdictCount; ++v) m.level.verdicts[v] += r.level.verdicts[v];
       for (const auto& p : r.level.records) {
         if (!seen[it->second].insert(p.point).second) {
           return cow::Status::invalid_argument(fmt::format(
               "point {} of {} ({}) is in more than one input: the inputs overlap", p.point,
-              r.workload, sim::quiesce_name(r.level.level)));
+              r.workload, explore::quiesce_name(r.level.level)));
         }
         images[it->second].insert(p.image);
         m.level.records.push_back(p);
@@ -314,7 +314,7 @@ cow::Result<std::vector<RunRecord>> merge_runs(const std::vector<std::vector<Run
   for (size_t i = 0; i < out.size(); ++i) {
     auto& recs = out[i].level.records;
     std::sort(recs.begin(), recs.end(),
-              [](const sim::PointRecord& a, const sim::PointRecord& b) { return a.point < b.point; });
+              [](const explore::PointRecord& a, const explore::PointRecord& b) { return a.point < b.point; });
     out[i].level.distinct_images = images[i].size();
   }
   return out;

@@ -10,7 +10,7 @@ std::string replay_command(const RunRecord& r, uint64_t point) {
   std::string cmd = "snapsim replay " + (r.source.empty() ? r.workload : r.source);
   for (const auto& [k, v] : r.params) cmd += fmt::format(" -p {}={}", k, v);
   cmd += fmt::format(" --seed {} --writeback {} --fs-data {} --schedules {} --quiesce {} --point {}",
-                     r.seed, r.writeback, r.fs_data, r.schedules, sim::quiesce_name(r.level.level),
+                     r.seed, r.writeback, r.fs_data, r.schedules, explore::quiesce_name(r.level.level),
                      point);
   if (r.model != "snapshot") {
     cmd += fmt::format(" --model {}", r.model);
@@ -20,8 +20,8 @@ std::string replay_command(const RunRecord& r, uint64_t point) {
   return cmd;
 }
 
-std::optional<sim::PointFailure> first_of(const RunRecord& r, const std::vector<sim::Verdict>& verdicts) {
-  std::optional<sim::PointFailure> best;
+std::optional<explore::PointFailure> first_of(const RunRecord& r, const std::vector<explore::Verdict>& verdicts) {
+  std::optional<explore::PointFailure> best;
   bool known = false;
   for (auto v : verdicts) {
     const auto& f = r.level.first_by_verdict[static_cast<size_t>(v)];

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "sim/explorer.h"
+#include "explore/explorer.h"
 
 namespace snapsim::reports {
 
@@ -29,11 +29,11 @@ struct RunRecord {
   uint32_t schedules_run = 0;
   uint32_t distinct_traces = 0;  // schedules whose executions differ
   double sim_time_ms = 0;        // simulated time of every schedule
-  sim::CrashCoverage crash;      // model crash: states possible and explored
+  explore::CrashCoverage crash;      // model crash: states possible and explored
   uint64_t trace_hash = 0;
-  sim::LevelResult level;
+  explore::LevelResult level;
   std::string replay;     // command line reproducing first_failure (empty if none)
-  std::vector<sim::TxnSpan> txns;  // first schedule, for timelines
+  std::vector<explore::TxnSpan> txns;  // first schedule, for timelines
   uint64_t trace_events = 0;       // first schedule
 };
 
@@ -42,7 +42,7 @@ std::string replay_command(const RunRecord& r, uint64_t point);
 
 // The earliest point whose verdict is in `verdicts`, if the run has one
 // (from LevelResult::first_by_verdict, else first_failure).
-std::optional<sim::PointFailure> first_of(const RunRecord& r, const std::vector<sim::Verdict>& verdicts);
+std::optional<explore::PointFailure> first_of(const RunRecord& r, const std::vector<explore::Verdict>& verdicts);
 
 // One line on how much of the crash state space a crash-model run covered;
 // it starts with "warning:" when some crash point was sampled.

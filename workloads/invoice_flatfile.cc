@@ -218,7 +218,7 @@ std::vector<std::string> invariants(const State& st) {
   return bad;
 }
 
-Result<sim::Digest> files_digest(SimFs& fs) {
+Result<explore::Digest> files_digest(SimFs& fs) {
   XXH3_state_t* s = XXH3_createState();
   XXH3_128bits_reset(s);
   for (const char* name : kDataFiles) {
@@ -234,7 +234,7 @@ Result<sim::Digest> files_digest(SimFs& fs) {
   }
   XXH128_hash_t h = XXH3_128bits_digest(s);
   XXH3_freeState(s);
-  return sim::Digest{h.low64, h.high64};
+  return explore::Digest{h.low64, h.high64};
 }
 
 // --- the redo log -------------------------------------------------------
@@ -298,7 +298,7 @@ struct Shared {
 class InvoiceClient : public sim::Client {
  public:
   InvoiceClient(uint32_t id, bool journaled, int invoices, int lines, sim::Machine& m,
-                sim::CommitLog& log, Shared& shared)
+                explore::CommitLog& log, Shared& shared)
       : id_(id), journaled_(journaled), invoices_(invoices), lines_(lines), m_(m), log_(log),
         shared_(shared), prng_(m.prng().fork("client", id)) {}
 
@@ -405,7 +405,7 @@ class InvoiceClient : public sim::Client {
   int invoices_;
   int lines_;
   sim::Machine& m_;
-  sim::CommitLog& log_;
+  explore::CommitLog& log_;
   Shared& shared_;
   sim::Prng prng_;
   int txn_ = 0;
@@ -483,10 +483,10 @@ Status InvoiceFlatfile::setup(sim::Machine& m) {
   return Status::ok();
 }
 
-Result<sim::Digest> InvoiceFlatfile::digest(sim::Machine& m) { return files_digest(m.fs()); }
+Result<explore::Digest> InvoiceFlatfile::digest(sim::Machine& m) { return files_digest(m.fs()); }
 
 Result<std::vector<std::unique_ptr<sim::Client>>> InvoiceFlatfile::make_clients(
-    sim::Machine& m, sim::CommitLog& log) {
+    sim::Machine& m, explore::CommitLog& log) {
   auto shared = std::make_shared<Shared>();
   std::vector<std::unique_ptr<sim::Client>> out;
   for (int64_t c = 0; c < params_.integer("clients"); ++c) {
@@ -499,8 +499,8 @@ Result<std::vector<std::unique_ptr<sim::Client>>> InvoiceFlatfile::make_clients(
   return out;
 }
 
-sim::AppState InvoiceFlatfile::inspect(sim::Machine& restored, sim::CheckMemo* /*memo*/) {
-  sim::AppState out;
+explore::AppState InvoiceFlatfile::inspect(sim::Machine& restored, explore::CheckMemo* /*memo*/) {
+  explore::AppState out;
   SimFs& fs = restored.fs();
   if (journaled_) {
     // Recovery: re-apply a complete intent, then clear the log.

@@ -38,10 +38,10 @@ class InvoiceFlatfile : public Workload {
   const Params& params() const override { return params_; }
   sim::MachineConfig machine_config() const override;
   Status setup(sim::Machine& m) override;
-  Result<sim::Digest> digest(sim::Machine& m) override;
+  Result<explore::Digest> digest(sim::Machine& m) override;
   Result<std::vector<std::unique_ptr<sim::Client>>> make_clients(sim::Machine& m,
-                                                                 sim::CommitLog& log) override;
-  sim::AppState inspect(sim::Machine& restored, sim::CheckMemo* memo) override;
+                                                                 explore::CommitLog& log) override;
+  explore::AppState inspect(sim::Machine& restored, explore::CheckMemo* memo) override;
 
   static constexpr int kCustomers = 4;
 

@@ -346,8 +346,8 @@ void hash_column(XXH3_state_t* h, sqlite3_stmt* st, int c) {
 // Digest of the logical state: every table's rows, sorted by every column,
 // and every file outside the databases. Returns the failing SQLite code in
 // *rc when a query fails (corruption shows up here).
-Result<sim::Digest> logical_digest(const SqlSpec& spec, Connections& c, sim::Machine& m,
-                                   int* rc_out, std::string* summary, sim::Digest* store = nullptr) {
+Result<explore::Digest> logical_digest(const SqlSpec& spec, Connections& c, sim::Machine& m,
+                                   int* rc_out, std::string* summary, explore::Digest* store = nullptr) {
   XXH3_state_t* h = XXH3_createState();
   XXH3_128bits_reset(h);
   XXH3_state_t* store_h = XXH3_createState();  // the databases alone
@@ -424,9 +424,9 @@ Result<sim::Digest> logical_digest(const SqlSpec& spec, Connections& c, sim::Mac
   const XXH128_hash_t sd = XXH3_128bits_digest(store_h);
   XXH3_freeState(store_h);
   // Only an application with files outside its databases has a separate store.
-  if (store) *store = spec.files.empty() ? sim::Digest{} : sim::Digest{sd.low64, sd.high64};
+  if (store) *store = spec.files.empty() ? explore::Digest{} : explore::Digest{sd.low64, sd.high64};
   if (summary) *summary = sum;
-  return sim::Digest{d.low64, d.high64};
+  return explore::Digest{d.low64, d.high64};
 }
 
 // --- generators and templates -------------------------------------------
@@ -558,7 +558,7 @@ struct Writers {
 class SqlClient : public sim::Client {
  public:
   SqlClient(uint32_t id, const SqlSpec& spec, std::shared_ptr<SqliteVfs> vfs, sim::Machine& m,
-            sim::CommitLog& log, std::shared_ptr<Writers> writers)
+            explore::CommitLog& log, std::shared_ptr<Writers> writers)
       : id_(id), spec_(spec), vfs_(std::move(vfs)), m_(m), log_(log),
         prng_(m.prng().fork("client", id)), writers_(std::move(writers)) {}
 
@@ -693,7 +693,7 @@ class SqlClient : public sim::Client {
   }
 
   Status finish() {
-    sim::Digest store;
+    explore::Digest store;
     auto d = logical_digest(spec_, *conns_, m_, nullptr, nullptr, &store);
     if (!d) return d.status();
     const uint64_t commit = log_.ack(id_, *d, store);
@@ -708,7 +708,7 @@ class SqlClient : public sim::Client {
   std::shared_ptr<SqliteVfs> vfs_;  // declared before conns_: outlives them
   std::unique_ptr<Connections> conns_;
   sim::Machine& m_;
-  sim::CommitLog& log_;
+  explore::CommitLog& log_;
   sim::Prng prng_;
   int txn_ = 0;
   std::vector<Item> plan_;
@@ -913,26 +913,26 @@ Status SqlApp::setup(sim::Machine& m) {
   return Status::ok();
 }
 
-Result<sim::Digest> SqlApp::digest(sim::Machine& m) {
+Result<explore::Digest> SqlApp::digest(sim::Machine& m) {
   auto d = digests(m);
   if (!d) return d.status();
   return d->first;
 }
 
-Result<std::pair<sim::Digest, sim::Digest>> SqlApp::digests(sim::Machine& m) {
+Result<std::pair<explore::Digest, explore::Digest>> SqlApp::digests(sim::Machine& m) {
   auto vo = vfs_options(spec_);
   if (!vo) return vo.status();
   SqliteVfs vfs(m, *vo);
   auto conns = open_all(spec_, vfs, false, true);
   if (!conns) return conns.status();
-  sim::Digest store;
+  explore::Digest store;
   auto d = logical_digest(spec_, *conns, m, nullptr, nullptr, &store);
   if (!d) return d.status();
-  return std::pair<sim::Digest, sim::Digest>{*d, store};
+  return std::pair<explore::Digest, explore::Digest>{*d, store};
 }
 
 Result<std::vector<std::unique_ptr<sim::Client>>> SqlApp::make_clients(sim::Machine& m,
-                                                                      sim::CommitLog& log) {
+                                                                      explore::CommitLog& log) {
   auto vo = vfs_options(spec_);
   if (!vo) return vo.status();
   reseed_sqlite(m);
@@ -953,15 +953,15 @@ namespace {
 // the invariants, and the logical digest.
 // A failed first statement on database `db`: SQLite could not open it
 // (unrecoverable) or found it damaged (corrupt).
-void record_failure(const SqlSpec& spec, size_t db, const Outcome& o, sim::AppState* out) {
+void record_failure(const SqlSpec& spec, size_t db, const Outcome& o, explore::AppState* out) {
   const int primary = o.rc & 0xff;
   const std::string what = fmt::format("{}: {}", spec.databases[db].file, o.error);
   out->opened = !(primary == SQLITE_NOTADB || primary == SQLITE_CANTOPEN || primary == SQLITE_IOERR);
   (out->opened ? out->integrity_error : out->open_error) = what;
 }
 
-sim::AppState check_recovered(const SqlSpec& spec_, Connections& conns, sim::Machine& restored) {
-  sim::AppState out;
+explore::AppState check_recovered(const SqlSpec& spec_, Connections& conns, sim::Machine& restored) {
+  explore::AppState out;
   out.opened = true;
   for (size_t db = 0; db < spec_.databases.size(); ++db) {
     const std::string alias = alias_of(spec_, db, conns.attach);
@@ -1007,8 +1007,8 @@ sim::AppState check_recovered(const SqlSpec& spec_, Connections& conns, sim::Mac
 
 }  // namespace
 
-sim::AppState SqlApp::inspect(sim::Machine& restored, sim::CheckMemo* memo) {
-  sim::AppState out;
+explore::AppState SqlApp::inspect(sim::Machine& restored, explore::CheckMemo* memo) {
+  explore::AppState out;
   auto vo = vfs_options(spec_);
   if (!vo) {
     out.open_error = vo.status().message();
@@ -1051,7 +1051,7 @@ sim::AppState SqlApp::inspect(sim::Machine& restored, sim::CheckMemo* memo) {
   const VfsCounters after = vfs.counters();
   const bool wrote = after.writes + after.truncates + after.deletes >
                      before.writes + before.truncates + before.deletes;
-  auto with_recovery = [&](sim::AppState s) {
+  auto with_recovery = [&](explore::AppState s) {
     if (!evidence.empty() || wrote) {
       s.recovered = true;
       s.recovery_detail =
@@ -1070,7 +1070,7 @@ sim::AppState SqlApp::inspect(sim::Machine& restored, sim::CheckMemo* memo) {
   // commit, which its recovery recorded in the wal-index (mxFrame).
   // tests/workloads/check_memo_test.cc checks that the memo never changes a
   // result.
-  const std::optional<sim::Digest> recovered_files =
+  const std::optional<explore::Digest> recovered_files =
       restored.visible_files([&](uint32_t disk, const std::string& name, uint64_t size) -> uint64_t {
         for (const auto& d : spec_.databases) {
           if (d.disk != disk) continue;
@@ -1080,9 +1080,9 @@ sim::AppState SqlApp::inspect(sim::Machine& restored, sim::CheckMemo* memo) {
         return size;
       });
   if (memo && recovered_files) {
-    if (const sim::AppState* hit = memo->find(*recovered_files)) return with_recovery(*hit);
+    if (const explore::AppState* hit = memo->find(*recovered_files)) return with_recovery(*hit);
   }
-  sim::AppState checked = check_recovered(spec_, *conns, restored);
+  explore::AppState checked = check_recovered(spec_, *conns, restored);
   if (memo && recovered_files) memo->store(*recovered_files, checked);
   return with_recovery(std::move(checked));
 }

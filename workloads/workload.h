@@ -1,6 +1,6 @@
 // Workload: an application run inside the simulator, with its parameters.
 //
-// A workload is a sim::Scenario (setup, clients, live digest, inspect of a
+// A workload is a explore::Scenario (setup, clients, live digest, inspect of a
 // restored image) plus a name and resolved parameters. Built-in workloads
 // are listed in workloads/registry.h; see docs/architecture.md for how to
 // add one.
@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "cow/status.h"
-#include "sim/scenario.h"
+#include "explore/scenario.h"
 
 namespace snapsim::workloads {
 
@@ -50,7 +50,7 @@ class Params {
   std::map<std::string, std::string> values_;
 };
 
-class Workload : public sim::Scenario {
+class Workload : public explore::Scenario {
  public:
   virtual std::string name() const = 0;
   virtual const Params& params() const = 0;

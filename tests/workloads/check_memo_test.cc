@@ -12,7 +12,7 @@
 #include <rapidcheck/boost_test.h>
 
 #include "checkers/suite.h"
-#include "sim/explorer.h"
+#include "explore/explorer.h"
 #include "workloads/registry.h"
 
 using namespace snapsim;
@@ -25,15 +25,15 @@ struct Config {
   uint64_t seed = 1;
   sim::Writeback writeback = sim::Writeback::kRandom;
   bool ordered = true;
-  sim::Model model = sim::Model::kSnapshot;
+  explore::Model model = explore::Model::kSnapshot;
 };
 
-std::vector<sim::PointRecord> explore(const Config& c, sim::ExploreOptions::Restore restore,
-                                      sim::Quiesce level) {
+std::vector<explore::PointRecord> run_explore(const Config& c, explore::ExploreOptions::Restore restore,
+                                      explore::Quiesce level) {
   auto w = workloads::make_workload(c.workload, c.params);
   RC_ASSERT(w.is_ok());
   auto suite = checkers::CheckerSuite::standard();
-  sim::ExploreOptions o;
+  explore::ExploreOptions o;
   o.seed = c.seed;
   o.writeback = c.writeback;
   o.ordered_data = c.ordered;
@@ -41,14 +41,14 @@ std::vector<sim::PointRecord> explore(const Config& c, sim::ExploreOptions::Rest
   o.levels = {level};
   o.record_points = true;
   o.restore = restore;
-  auto r = sim::explore(**w, suite, o);
+  auto r = explore::explore(**w, suite, o);
   RC_ASSERT(r.is_ok());
   return r->levels[0].records;
 }
 
-void same_results(const Config& c, sim::Quiesce level = sim::Quiesce::kNone) {
-  const auto memo = explore(c, sim::ExploreOptions::Restore::kClone, level);
-  const auto scratch = explore(c, sim::ExploreOptions::Restore::kFullCopy, level);
+void same_results(const Config& c, explore::Quiesce level = explore::Quiesce::kNone) {
+  const auto memo = run_explore(c, explore::ExploreOptions::Restore::kClone, level);
+  const auto scratch = run_explore(c, explore::ExploreOptions::Restore::kFullCopy, level);
   RC_ASSERT(memo.size() == scratch.size());
   RC_ASSERT(!memo.empty());
   for (size_t i = 0; i < memo.size(); ++i) {
@@ -56,8 +56,8 @@ void same_results(const Config& c, sim::Quiesce level = sim::Quiesce::kNone) {
     RC_ASSERT(memo[i].image == scratch[i].image);
     if (memo[i].verdict != scratch[i].verdict || memo[i].detail != scratch[i].detail) {
       RC_FAIL("point " + std::to_string(memo[i].point) + ": memo says " +
-              sim::verdict_name(memo[i].verdict) + " (" + memo[i].detail + "), from scratch " +
-              sim::verdict_name(scratch[i].verdict) + " (" + scratch[i].detail + ")");
+              explore::verdict_name(memo[i].verdict) + " (" + memo[i].detail + "), from scratch " +
+              explore::verdict_name(scratch[i].verdict) + " (" + scratch[i].detail + ")");
     }
   }
 }
@@ -126,7 +126,7 @@ RC_BOOST_PROP(memo_never_changes_a_result_under_power_loss, ()) {
               "invoices=1"};
   c.seed = *rc::gen::inRange<uint64_t>(1, 1000);
   c.writeback = *writebacks();
-  c.model = sim::Model::kCrash;
+  c.model = explore::Model::kCrash;
   RC_TAG(c.workload + " " + jm);
   same_results(c);
 }
@@ -139,7 +139,7 @@ RC_BOOST_PROP(memo_never_changes_a_result_frozen_levels, ()) {
   c.params = {"journal_mode=" + jm, "synchronous=" + *rc::gen::element<std::string>("off", "full"),
               "invoices=2"};
   c.seed = *rc::gen::inRange<uint64_t>(1, 1000);
-  same_results(c, *rc::gen::element(sim::Quiesce::kFsfreeze, sim::Quiesce::kApp));
+  same_results(c, *rc::gen::element(explore::Quiesce::kFsfreeze, explore::Quiesce::kApp));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "checkers/suite.h"
-#include "sim/explorer.h"
+#include "explore/explorer.h"
 #include "workloads/registry.h"
 #include "workloads/script.h"
 
@@ -46,9 +46,9 @@ cow::Status load_and_setup(const std::string& text, std::vector<std::string> ove
   if (!spec) return spec.status();
   workloads::SqlApp app(*spec, workloads::Params::resolve("t", {}, {}).value());
   auto suite = checkers::CheckerSuite::standard();
-  sim::ExploreOptions o;
-  o.levels = {sim::Quiesce::kApp};
-  auto r = sim::explore(app, suite, o);
+  explore::ExploreOptions o;
+  o.levels = {explore::Quiesce::kApp};
+  auto r = explore::explore(app, suite, o);
   return r.is_ok() ? cow::Status::ok() : r.status();
 }
 
@@ -60,11 +60,11 @@ void expect_error(const std::string& text, const std::string& needle,
   BOOST_TEST(st.message().find('\n') == std::string::npos, "not one line: " << st.message());
 }
 
-sim::ExploreResult explore(workloads::Workload& w, uint64_t seed) {
+explore::ExploreResult run_explore(workloads::Workload& w, uint64_t seed) {
   auto suite = checkers::CheckerSuite::standard();
-  sim::ExploreOptions o;
+  explore::ExploreOptions o;
   o.seed = seed;
-  auto r = sim::explore(w, suite, o);
+  auto r = explore::explore(w, suite, o);
   BOOST_REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
   return std::move(r).value();
 }
@@ -131,9 +131,9 @@ BOOST_AUTO_TEST_CASE(cache_size_and_pragmas_reach_sqlite) {
     BOOST_REQUIRE_MESSAGE(spec.is_ok(), spec.status().to_string());
     workloads::SqlApp app(*spec, workloads::Params::resolve("t", {}, {}).value());
     auto suite = checkers::CheckerSuite::standard();
-    sim::ExploreOptions o;
-    o.levels = {sim::Quiesce::kNone};
-    auto r = sim::explore(app, suite, o);
+    explore::ExploreOptions o;
+    o.levels = {explore::Quiesce::kNone};
+    auto r = explore::explore(app, suite, o);
     BOOST_REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
     return r->levels[0].points;
   };
@@ -157,8 +157,8 @@ BOOST_AUTO_TEST_CASE(scripted_twins_equal_the_builtin_workloads) {
     auto builtin = workloads::make_workload(name, {}).value();
     auto script = workloads::load_script(std::string(SNAPSIM_SOURCE_DIR) + "/workloads/scripts/" + name + ".toml", {})
                       .value();
-    const auto a = explore(*builtin, 3);
-    const auto b = explore(*script, 3);
+    const auto a = run_explore(*builtin, 3);
+    const auto b = run_explore(*script, 3);
     BOOST_TEST(a.trace_hash == b.trace_hash, name);
     for (size_t i = 0; i < a.levels.size(); ++i) {
       BOOST_TEST(a.levels[i].verdicts == b.levels[i].verdicts, name);
@@ -169,7 +169,7 @@ BOOST_AUTO_TEST_CASE(scripted_twins_equal_the_builtin_workloads) {
 BOOST_AUTO_TEST_CASE(the_example_script_loads_and_runs) {
   auto w = workloads::load_script(std::string(SNAPSIM_SOURCE_DIR) + "/examples/bank-transfer.toml", {});
   BOOST_REQUIRE_MESSAGE(w.is_ok(), w.status().to_string());
-  const auto r = explore(**w, 1);
+  const auto r = run_explore(**w, 1);
   BOOST_TEST(r.commits == 8u);
 }
 
@@ -209,10 +209,10 @@ RC_BOOST_PROP(mangled_scripts_never_crash, ()) {
   spec->transactions = std::min(spec->transactions, 2);
   workloads::SqlApp app(*spec, workloads::Params::resolve("f", {}, {}).value());
   auto suite = checkers::CheckerSuite::standard();
-  sim::ExploreOptions o;
-  o.levels = {sim::Quiesce::kApp};
+  explore::ExploreOptions o;
+  o.levels = {explore::Quiesce::kApp};
   o.limits.max_steps = 10000;
-  auto r = sim::explore(app, suite, o);
+  auto r = explore::explore(app, suite, o);
   if (!r) RC_ASSERT(r.status().message().find('\n') == std::string::npos);
 }
 

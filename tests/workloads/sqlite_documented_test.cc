@@ -6,31 +6,31 @@
 #include <boost/test/unit_test.hpp>
 
 #include "checkers/suite.h"
-#include "sim/explorer.h"
+#include "explore/explorer.h"
 #include "workloads/registry.h"
 
 using namespace snapsim;
-using sim::Quiesce;
-using sim::Verdict;
+using explore::Quiesce;
+using explore::Verdict;
 
 namespace {
 
-sim::VerdictCounts run(const std::string& workload, std::vector<std::string> params, uint64_t seed,
+explore::VerdictCounts run(const std::string& workload, std::vector<std::string> params, uint64_t seed,
                        sim::Writeback wb, Quiesce level = Quiesce::kNone) {
   auto w = workloads::make_workload(workload, params).value();
   auto suite = checkers::CheckerSuite::standard();
-  sim::ExploreOptions o;
+  explore::ExploreOptions o;
   o.seed = seed;
   o.writeback = wb;
   o.levels = {level};
-  auto r = sim::explore(*w, suite, o);
+  auto r = explore::explore(*w, suite, o);
   BOOST_REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
   return r->levels[0].verdicts;
 }
 
-uint64_t count(const sim::VerdictCounts& v, Verdict from) {
+uint64_t count(const explore::VerdictCounts& v, Verdict from) {
   uint64_t n = 0;
-  for (size_t i = static_cast<size_t>(from); i < sim::kVerdictCount; ++i) n += v[i];
+  for (size_t i = static_cast<size_t>(from); i < explore::kVerdictCount; ++i) n += v[i];
   return n;
 }
 

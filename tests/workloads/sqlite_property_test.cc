@@ -37,12 +37,12 @@
 #include <fmt/format.h>
 
 #include "checkers/suite.h"
-#include "sim/explorer.h"
+#include "explore/explorer.h"
 #include "workloads/registry.h"
 
 using namespace snapsim;
-using sim::Quiesce;
-using sim::Verdict;
+using explore::Quiesce;
+using explore::Verdict;
 
 namespace {
 
@@ -52,7 +52,7 @@ struct Config {
   sim::Writeback writeback = sim::Writeback::kRandom;
   bool ordered_data = true;
   int clients = 1, invoices = 1;
-  sim::Model model = sim::Model::kSnapshot;
+  explore::Model model = explore::Model::kSnapshot;
   uint64_t seed = 1;
 
   std::vector<std::string> params() const {
@@ -64,15 +64,15 @@ struct Config {
     std::string s;
     for (const auto& p : params()) s += p + " ";
     return s + fmt::format("writeback={} data={} model={} seed={}", sim::writeback_name(writeback),
-                           ordered_data ? "ordered" : "writeback", sim::model_name(model), seed);
+                           ordered_data ? "ordered" : "writeback", explore::model_name(model), seed);
   }
 };
 
 void showValue(const Config& c, std::ostream& os) { os << c.show(); }
 
 struct Outcome {
-  sim::VerdictCounts none{};
-  std::optional<sim::VerdictCounts> app;  // snapshot model only
+  explore::VerdictCounts none{};
+  std::optional<explore::VerdictCounts> app;  // snapshot model only
   std::string first;                      // first failure at `none`, for messages
 };
 
@@ -80,14 +80,14 @@ Outcome run(const Config& c) {
   auto w = workloads::make_workload("invoice-sqlite", c.params());
   if (!w) throw std::runtime_error(w.status().to_string());
   auto suite = checkers::CheckerSuite::standard();
-  sim::ExploreOptions o;
+  explore::ExploreOptions o;
   o.seed = c.seed;
   o.model = c.model;
   o.writeback = c.writeback;
   o.ordered_data = c.ordered_data;
-  o.levels = c.model == sim::Model::kCrash ? std::vector<Quiesce>{Quiesce::kNone}
+  o.levels = c.model == explore::Model::kCrash ? std::vector<Quiesce>{Quiesce::kNone}
                                            : std::vector<Quiesce>{Quiesce::kNone, Quiesce::kApp};
-  auto r = sim::explore(**w, suite, o);
+  auto r = explore::explore(**w, suite, o);
   if (!r) throw std::runtime_error(r.status().to_string());
   Outcome out;
   for (const auto& l : r->levels) {
@@ -95,7 +95,7 @@ Outcome run(const Config& c) {
       out.none = l.verdicts;
       if (l.first_failure) {
         out.first = fmt::format("point {}: {}: {}", l.first_failure->point,
-                                sim::verdict_name(l.first_failure->verdict), l.first_failure->detail);
+                                explore::verdict_name(l.first_failure->verdict), l.first_failure->detail);
       }
     } else {
       out.app = l.verdicts;
@@ -104,9 +104,9 @@ Outcome run(const Config& c) {
   return out;
 }
 
-uint64_t at_least(const sim::VerdictCounts& v, Verdict from) {
+uint64_t at_least(const explore::VerdictCounts& v, Verdict from) {
   uint64_t n = 0;
-  for (size_t i = static_cast<size_t>(from); i < sim::kVerdictCount; ++i) n += v[i];
+  for (size_t i = static_cast<size_t>(from); i < explore::kVerdictCount; ++i) n += v[i];
   return n;
 }
 
@@ -121,7 +121,7 @@ rc::Gen<Config> any_config() {
     c.ordered_data = *rc::gen::element(true, false);
     c.clients = *rc::gen::inRange(1, 5);
     c.invoices = *rc::gen::inRange(1, 64 / c.clients + 1);
-    c.model = *rc::gen::element(sim::Model::kSnapshot, sim::Model::kCrash);
+    c.model = *rc::gen::element(explore::Model::kSnapshot, explore::Model::kCrash);
     c.seed = *rc::gen::inRange<uint64_t>(1, 1u << 20);
     return c;
   });
@@ -138,7 +138,7 @@ BOOST_AUTO_TEST_SUITE(SqliteProperty)
 
 RC_BOOST_PROP(documented_guarantees_hold_at_every_point, ()) {
   const Config c = *any_config();
-  RC_TAG(c.journal_mode, c.synchronous, sim::model_name(c.model));
+  RC_TAG(c.journal_mode, c.synchronous, explore::model_name(c.model));
   const Outcome o = run(c);
   RC_LOG() << c.show() << "\n  first failure: " << o.first << "\n";
   if (rollback(c) && durable_sync(c) && c.ordered_data) {
@@ -174,7 +174,7 @@ BOOST_AUTO_TEST_CASE(documented_warnings_show_up_at_size) {
       {"off", "full", Verdict::kTornTransaction},
   };
   for (const auto& w : warnings) {
-    for (auto model : {sim::Model::kSnapshot, sim::Model::kCrash}) {
+    for (auto model : {explore::Model::kSnapshot, explore::Model::kCrash}) {
       uint64_t shown = 0;
       std::string tried;
       for (int clients : {1, 3}) {
@@ -193,8 +193,8 @@ BOOST_AUTO_TEST_CASE(documented_warnings_show_up_at_size) {
           }
         }
       }
-      BOOST_TEST(shown > 0u, w.journal_mode << "/" << w.synchronous << " under " << sim::model_name(model)
-                                          << " never showed " << sim::verdict_name(w.from) << ": " << tried);
+      BOOST_TEST(shown > 0u, w.journal_mode << "/" << w.synchronous << " under " << explore::model_name(model)
+                                          << " never showed " << explore::verdict_name(w.from) << ": " << tried);
     }
   }
 }

@@ -7,17 +7,17 @@
 #include <string>
 #include <vector>
 
-#include "sim/cow_bench.h"
+#include "cowbench/cow_bench.h"
 
-namespace snapsim::reports {
+namespace snapsim::cowbench {
 
 struct CowBenchRun {
   std::string source;  // "randwrite 4k x 10000" or "workload invoice-sqlite"
-  std::vector<sim::CowBenchResult> results;
+  std::vector<CowBenchResult> results;
 };
 
 std::string cow_bench_table(const CowBenchRun& run);
 std::string cow_bench_json(const CowBenchRun& run);
 std::string cow_bench_html(const CowBenchRun& run);
 
-}  // namespace snapsim::reports
+}  // namespace snapsim::cowbench

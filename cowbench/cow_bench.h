@@ -21,9 +21,14 @@
 #include "cow/cost_model.h"
 #include "cow/pool.h"
 #include "sim/prng.h"
-#include "sim/scenario.h"
+#include "explore/scenario.h"
 
-namespace snapsim::sim {
+namespace snapsim::cowbench {
+
+using cow::Result;
+using cow::Status;
+using explore::Scenario;
+using sim::Prng;
 
 struct IoOp {
   enum Kind : uint8_t { kWrite, kRead, kFlush } kind = kWrite;
@@ -99,4 +104,4 @@ cow::Result<CowBenchResult> run_cow_bench(const CowBenchConfig& config, const st
 // "4k", "64k", "1m", "512" -> bytes; errors name the bad size.
 cow::Result<uint64_t> parse_size(const std::string& text);
 
-}  // namespace snapsim::sim
+}  // namespace snapsim::cowbench

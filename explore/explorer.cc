@@ -1,4 +1,4 @@
-#include "sim/explorer.h"
+#include "explore/explorer.h"
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,7 +15,7 @@
 #include <fmt/format.h>
 #include <xxhash.h>
 
-namespace snapsim::sim {
+namespace snapsim::explore {
 
 const char* quiesce_name(Quiesce q) {
   switch (q) {
@@ -251,7 +251,7 @@ class Execution {
 
   // Crash model: power is lost while disk `d` holds the writes issued since
   // its last FLUSH (`pending`) in its volatile cache. Adds the points of
-  // plan_crash_states() (sim/crash_states.h). With `advance` (a FLUSH or FUA
+  // plan_crash_states() (explore/crash_states.h). With `advance` (a FLUSH or FUA
   // write is about to make those writes durable) the next epoch starts: the
   // disk as issued is durable. The other disks lose power too: with every
   // write they issued (even states) or only what their last FLUSH made
@@ -545,7 +545,7 @@ Status export_files(Machine& m, const std::string& dir, std::vector<std::string>
   return Status::ok();
 }
 
-// Per-process memo of checks by recovered files (see sim::CheckMemo).
+// Per-process memo of checks by recovered files (see explore::CheckMemo).
 CheckMemo& check_memo() {
   static CheckMemo memo;
   return memo;
@@ -973,4 +973,4 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
   return result;
 }
 
-}  // namespace snapsim::sim
+}  // namespace snapsim::explore

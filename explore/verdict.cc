@@ -1,6 +1,6 @@
-#include "sim/verdict.h"
+#include "explore/verdict.h"
 
-namespace snapsim::sim {
+namespace snapsim::explore {
 
 namespace {
 constexpr const char* kNames[kVerdictCount] = {
@@ -17,4 +17,4 @@ std::optional<Verdict> parse_verdict(std::string_view name) {
   return std::nullopt;
 }
 
-}  // namespace snapsim::sim
+}  // namespace snapsim::explore

@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-namespace snapsim::sim {
+namespace snapsim::explore {
 
 enum class Verdict : uint8_t {
   kConsistent = 0,      // opened without recovery, every check passed
@@ -38,4 +38,4 @@ inline uint64_t failure_count(const VerdictCounts& v) {
   return n;
 }
 
-}  // namespace snapsim::sim
+}  // namespace snapsim::explore

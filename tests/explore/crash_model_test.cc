@@ -1,6 +1,6 @@
 // The crash (power-loss) model: at every FLUSH, the disk as of its previous
 // FLUSH plus subsets of the writes issued since, some torn at sector
-// granularity (sim/explorer.h, ExploreOptions::crash_states).
+// granularity (explore/explorer.h, ExploreOptions::crash_states).
 #define BOOST_TEST_MODULE crash_model
 #include <boost/test/unit_test.hpp>
 #include <rapidcheck.h>
@@ -14,35 +14,35 @@
 #include <utility>
 
 #include "checkers/suite.h"
-#include "sim/explorer.h"
+#include "explore/explorer.h"
 #include "workloads/registry.h"
 
 using namespace snapsim;
-using sim::Quiesce;
-using sim::Verdict;
+using explore::Quiesce;
+using explore::Verdict;
 
 namespace {
 
-sim::ExploreResult explore(const std::string& name, std::vector<std::string> params, sim::ExploreOptions o) {
+explore::ExploreResult run_explore(const std::string& name, std::vector<std::string> params, explore::ExploreOptions o) {
   auto w = workloads::make_workload(name, params).value();
   auto suite = checkers::CheckerSuite::standard();
-  auto r = sim::explore(*w, suite, o);
+  auto r = explore::explore(*w, suite, o);
   BOOST_REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
   return std::move(r).value();
 }
 
-sim::ExploreOptions crash(uint64_t seed = 1) {
-  sim::ExploreOptions o;
-  o.model = sim::Model::kCrash;
+explore::ExploreOptions crash(uint64_t seed = 1) {
+  explore::ExploreOptions o;
+  o.model = explore::Model::kCrash;
   o.levels = {Quiesce::kNone};
   o.seed = seed;
   o.record_points = true;
   return o;
 }
 
-uint64_t count_from(const sim::VerdictCounts& v, Verdict from) {
+uint64_t count_from(const explore::VerdictCounts& v, Verdict from) {
   uint64_t n = 0;
-  for (size_t i = static_cast<size_t>(from); i < sim::kVerdictCount; ++i) n += v[i];
+  for (size_t i = static_cast<size_t>(from); i < explore::kVerdictCount; ++i) n += v[i];
   return n;
 }
 
@@ -58,18 +58,18 @@ RC_BOOST_PROP(crash_images_extend_the_snapshot_images, ()) {
   const std::string jm = *rc::gen::element<std::string>("delete", "truncate", "persist", "wal", "off");
   const std::string sync = *rc::gen::element<std::string>("off", "normal", "full");
   const std::vector<std::string> params = {"journal_mode=" + jm, "synchronous=" + sync, "invoices=1"};
-  sim::ExploreOptions snap;
+  explore::ExploreOptions snap;
   snap.levels = {Quiesce::kNone};
   snap.seed = *rc::gen::inRange<uint64_t>(1, 500);
   snap.writeback = *rc::gen::element(sim::Writeback::kRandom, sim::Writeback::kLazy, sim::Writeback::kEager);
   snap.record_points = true;
-  sim::ExploreOptions cr = snap;
-  cr.model = sim::Model::kCrash;
+  explore::ExploreOptions cr = snap;
+  cr.model = explore::Model::kCrash;
   cr.crash_states = *rc::gen::inRange<uint32_t>(2, 40);
   auto w = workloads::make_workload("invoice-sqlite", params).value();
   auto suite = checkers::CheckerSuite::standard();
-  auto a = sim::explore(*w, suite, snap);
-  auto b = sim::explore(*w, suite, cr);
+  auto a = explore::explore(*w, suite, snap);
+  auto b = explore::explore(*w, suite, cr);
   RC_ASSERT(a.is_ok());
   RC_ASSERT(b.is_ok());
   RC_ASSERT(a->trace_hash == b->trace_hash);
@@ -91,7 +91,7 @@ RC_BOOST_PROP(crash_images_extend_the_snapshot_images, ()) {
       RC_ASSERT(p.image == snaps.front().image);
       continue;
     }
-    const sim::CrashFault& f = *p.fault;
+    const explore::CrashFault& f = *p.fault;
     RC_ASSERT(f.fates.size() == f.unflushed);
     RC_ASSERT(f.write_lbas && f.write_lbas->size() == f.unflushed);
     RC_ASSERT(f.persisted + f.lost_count + f.torn_count == f.unflushed);
@@ -130,7 +130,7 @@ RC_BOOST_PROP(crash_images_extend_the_snapshot_images, ()) {
 // can fail.
 namespace {
 
-size_t ordering_violations(const sim::ExploreResult& r, const sim::SimFsLayout& layout) {
+size_t ordering_violations(const explore::ExploreResult& r, const sim::SimFsLayout& layout) {
   size_t bad = 0;
   for (const auto& p : r.levels[0].records) {
     if (!p.fault || p.fault->disk != 0) continue;
@@ -138,12 +138,12 @@ size_t ordering_violations(const sim::ExploreResult& r, const sim::SimFsLayout& 
     const auto& fate = p.fault->fates;
     for (size_t j = 0; j < lbas.size(); ++j) {
       const auto ino = layout.inode_of(lbas[j]);
-      if (!ino || fate[j] != sim::WriteFate::kPersisted) continue;
+      if (!ino || fate[j] != explore::WriteFate::kPersisted) continue;
       for (size_t k = 0; k < j; ++k) {
-        if (layout.data_owner_of(lbas[k]) != ino || fate[k] == sim::WriteFate::kPersisted) continue;
+        if (layout.data_owner_of(lbas[k]) != ino || fate[k] == explore::WriteFate::kPersisted) continue;
         bool replaced = false;
         for (size_t l = k + 1; l < lbas.size() && !replaced; ++l) {
-          replaced = lbas[l] == lbas[k] && fate[l] == sim::WriteFate::kPersisted;
+          replaced = lbas[l] == lbas[k] && fate[l] == explore::WriteFate::kPersisted;
         }
         bad += !replaced;
       }
@@ -165,7 +165,7 @@ RC_BOOST_PROP(crash_images_keep_data_before_the_inode_that_exposes_it, ()) {
                                            "invoices=" + std::to_string(invoices)};
   auto w = workloads::make_workload("invoice-sqlite", params).value();
   auto suite = checkers::CheckerSuite::standard();
-  auto r = sim::explore(*w, suite, o);
+  auto r = explore::explore(*w, suite, o);
   RC_ASSERT(r.is_ok());
   const auto layout = sim::SimFsLayout::of(w->machine_config().fs, o.block_size);
   RC_ASSERT(ordering_violations(*r, layout) == 0u);
@@ -178,7 +178,7 @@ BOOST_AUTO_TEST_CASE(the_ordering_checker_finds_states_data_writeback_allows) {
     o.ordered_data = false;
     auto w = workloads::make_workload("invoice-sqlite", {"invoices=2"}).value();
     auto suite = checkers::CheckerSuite::standard();
-    auto r = sim::explore(*w, suite, o);
+    auto r = explore::explore(*w, suite, o);
     BOOST_REQUIRE(r.is_ok());
     bad += ordering_violations(*r, sim::SimFsLayout::of(w->machine_config().fs, o.block_size));
   }
@@ -190,18 +190,18 @@ BOOST_AUTO_TEST_CASE(the_ordering_checker_finds_states_data_writeback_allows) {
 BOOST_AUTO_TEST_CASE(plan_enumerates_when_the_states_fit) {
   sim::Prng rng(1);
   // 3 writes: 8 subsets, and 3 x 4 with one of them torn.
-  const auto p = sim::plan_crash_states(3, 32, true, rng);
+  const auto p = explore::plan_crash_states(3, 32, true, rng);
   BOOST_TEST(p.possible == 20u);
   BOOST_TEST(p.enumerated);
   BOOST_TEST(p.states.size() == 20u);
-  for (const auto& s : p.states) BOOST_TEST(std::count(s.begin(), s.end(), sim::WriteFate::kTorn) <= 1);
-  const auto big = sim::plan_crash_states(60, 32, true, rng);
-  BOOST_TEST(big.possible == sim::kCrashStatesCap);
-  for (const auto& s : big.states) BOOST_TEST(std::count(s.begin(), s.end(), sim::WriteFate::kTorn) <= 1);
-  const auto q = sim::plan_crash_states(5, 32, false, rng);
+  for (const auto& s : p.states) BOOST_TEST(std::count(s.begin(), s.end(), explore::WriteFate::kTorn) <= 1);
+  const auto big = explore::plan_crash_states(60, 32, true, rng);
+  BOOST_TEST(big.possible == explore::kCrashStatesCap);
+  for (const auto& s : big.states) BOOST_TEST(std::count(s.begin(), s.end(), explore::WriteFate::kTorn) <= 1);
+  const auto q = explore::plan_crash_states(5, 32, false, rng);
   BOOST_TEST(q.possible == 32u);
   BOOST_TEST(q.enumerated);
-  const auto z = sim::plan_crash_states(0, 32, true, rng);
+  const auto z = explore::plan_crash_states(0, 32, true, rng);
   BOOST_TEST(z.states.size() == 1u);
   BOOST_TEST(z.enumerated);
 }
@@ -209,13 +209,13 @@ BOOST_AUTO_TEST_CASE(plan_enumerates_when_the_states_fit) {
 BOOST_AUTO_TEST_CASE(plan_samples_large_sets_across_the_whole_epoch) {
   sim::Prng rng(1);
   const size_t n = 1000;
-  const auto p = sim::plan_crash_states(n, 32, true, rng);
+  const auto p = explore::plan_crash_states(n, 32, true, rng);
   BOOST_TEST(!p.enumerated);
-  BOOST_TEST(p.possible == sim::kCrashStatesCap);
+  BOOST_TEST(p.possible == explore::kCrashStatesCap);
   BOOST_TEST(p.states.size() == 32u);
-  std::set<std::vector<sim::WriteFate>> distinct(p.states.begin(), p.states.end());
+  std::set<std::vector<explore::WriteFate>> distinct(p.states.begin(), p.states.end());
   BOOST_TEST(distinct.size() == 32u);
-  using F = sim::WriteFate;
+  using F = explore::WriteFate;
   auto has = [&](auto pred) {
     return std::any_of(p.states.begin(), p.states.end(), pred);
   };
@@ -241,16 +241,16 @@ BOOST_AUTO_TEST_CASE(plan_samples_large_sets_across_the_whole_epoch) {
 BOOST_AUTO_TEST_CASE(sqlite_survives_power_loss_as_documented) {
   for (uint64_t seed : {1, 2}) {
     for (const char* jm : {"delete", "truncate", "persist", "wal"}) {
-      const auto r = explore("invoice-sqlite", {std::string("journal_mode=") + jm, "synchronous=full"}, crash(seed));
+      const auto r = run_explore("invoice-sqlite", {std::string("journal_mode=") + jm, "synchronous=full"}, crash(seed));
       BOOST_TEST(count_from(r.levels[0].verdicts, Verdict::kTornTransaction) == 0u, jm << " seed " << seed);
     }
-    const auto extra = explore("invoice-sqlite", {"journal_mode=delete", "synchronous=extra"}, crash(seed));
+    const auto extra = run_explore("invoice-sqlite", {"journal_mode=delete", "synchronous=extra"}, crash(seed));
     BOOST_TEST(count_from(extra.levels[0].verdicts, Verdict::kLostCommitted) == 0u);
-    const auto wal = explore("invoice-sqlite", {"journal_mode=wal", "synchronous=full"}, crash(seed));
+    const auto wal = run_explore("invoice-sqlite", {"journal_mode=wal", "synchronous=full"}, crash(seed));
     BOOST_TEST(count_from(wal.levels[0].verdicts, Verdict::kLostCommitted) == 0u);
-    const auto memory = explore("invoice-sqlite", {"journal_mode=memory"}, crash(seed));
+    const auto memory = run_explore("invoice-sqlite", {"journal_mode=memory"}, crash(seed));
     BOOST_TEST(count_from(memory.levels[0].verdicts, Verdict::kCorrupt) > 0u);
-    const auto off = explore("invoice-sqlite", {"synchronous=off"}, crash(seed));
+    const auto off = run_explore("invoice-sqlite", {"synchronous=off"}, crash(seed));
     BOOST_TEST(count_from(off.levels[0].verdicts, Verdict::kLostCommitted) > 0u);
   }
 }
@@ -259,9 +259,9 @@ BOOST_AUTO_TEST_CASE(sqlite_survives_power_loss_as_documented) {
 // ATTACH in a rollback mode is atomic across both (the super-journal); in WAL
 // mode it is atomic per file only, as SQLite documents (lang_attach.html).
 BOOST_AUTO_TEST_CASE(attached_databases_on_two_disks_under_power_loss) {
-  const auto rollback = explore("invoice-multidisk", {"journal_mode=delete"}, crash());
+  const auto rollback = run_explore("invoice-multidisk", {"journal_mode=delete"}, crash());
   BOOST_TEST(count_from(rollback.levels[0].verdicts, Verdict::kLostCommitted) == 0u);
-  const auto wal = explore("invoice-multidisk", {"journal_mode=wal"}, crash());
+  const auto wal = run_explore("invoice-multidisk", {"journal_mode=wal"}, crash());
   BOOST_TEST(count_from(wal.levels[0].verdicts, Verdict::kTornTransaction) > 0u);
   // Both ways of losing the other disk's writes are explored.
   size_t others_lost = 0;
@@ -276,7 +276,7 @@ BOOST_AUTO_TEST_CASE(writes_tear_at_sector_granularity) {
   auto torn = [](uint32_t sector) {
     auto o = crash();
     o.sector_size = sector;
-    const auto r = explore("invoice-sqlite", {}, o);
+    const auto r = run_explore("invoice-sqlite", {}, o);
     size_t n = 0;
     for (const auto& p : r.levels[0].records) n += p.fault && p.fault->torn_count > 0;
     return n;
@@ -289,11 +289,11 @@ BOOST_AUTO_TEST_CASE(writes_tear_at_sector_granularity) {
 BOOST_AUTO_TEST_CASE(crash_states_bound_the_enumeration_deterministically) {
   auto o = crash();
   o.crash_states = 4;
-  const auto few = explore("invoice-sqlite", {}, o);
+  const auto few = run_explore("invoice-sqlite", {}, o);
   o.crash_states = 64;
-  const auto many = explore("invoice-sqlite", {}, o);
+  const auto many = run_explore("invoice-sqlite", {}, o);
   BOOST_TEST(few.levels[0].points < many.levels[0].points);
-  const auto again = explore("invoice-sqlite", {}, o);
+  const auto again = run_explore("invoice-sqlite", {}, o);
   BOOST_REQUIRE(again.levels[0].records.size() == many.levels[0].records.size());
   for (size_t i = 0; i < many.levels[0].records.size(); ++i) {
     BOOST_TEST(again.levels[0].records[i].image == many.levels[0].records[i].image);
@@ -306,7 +306,7 @@ BOOST_AUTO_TEST_CASE(crash_model_has_no_quiesce_levels) {
   auto suite = checkers::CheckerSuite::standard();
   auto o = crash();
   o.levels = {Quiesce::kNone, Quiesce::kApp};
-  auto r = sim::explore(*w, suite, o);
+  auto r = explore::explore(*w, suite, o);
   BOOST_TEST(!r.is_ok());
   BOOST_TEST(r.status().message().find("quiesce") != std::string::npos);
 }

@@ -1,4 +1,4 @@
-#include "sim/cow_bench.h"
+#include "cowbench/cow_bench.h"
 
 #include <algorithm>
 #include <chrono>
@@ -10,7 +10,15 @@
 #include "sim/machine.h"
 #include "sim/scheduler.h"
 
-namespace snapsim::sim {
+namespace snapsim::cowbench {
+
+using explore::CommitLog;
+using sim::Client;
+using sim::EventKind;
+using sim::Machine;
+using sim::RandomChoices;
+using sim::ScheduleLimits;
+using sim::run_schedule;
 
 cow::Result<uint64_t> parse_size(const std::string& text) {
   if (text.empty()) return Status::invalid_argument("empty size");
@@ -246,4 +254,4 @@ cow::Result<CowBenchResult> run_cow_bench(const CowBenchConfig& config, const st
   return r;
 }
 
-}  // namespace snapsim::sim
+}  // namespace snapsim::cowbench

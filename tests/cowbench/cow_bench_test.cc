@@ -7,19 +7,19 @@
 #define BOOST_TEST_MODULE cow_bench
 #include <boost/test/unit_test.hpp>
 
-#include "sim/cow_bench.h"
+#include "cowbench/cow_bench.h"
 
 using namespace snapsim;
-using sim::CowBenchConfig;
+using cowbench::CowBenchConfig;
 
 namespace {
 
-sim::CowBenchResult bench(cow::WritePolicy policy, uint32_t snapshots, uint32_t block_size,
+cowbench::CowBenchResult bench(cow::WritePolicy policy, uint32_t snapshots, uint32_t block_size,
                           const std::string& pattern = "randwrite", uint32_t io = 4096,
                           uint64_t ios = 2000, uint64_t volume = 4 << 20) {
-  auto ops = sim::make_pattern({pattern, io, ios, 0, volume}, 1).value();
+  auto ops = cowbench::make_pattern({pattern, io, ios, 0, volume}, 1).value();
   CowBenchConfig c{policy, block_size, snapshots, cow::find_device("ssd").value(), 0, 0};
-  auto r = sim::run_cow_bench(c, ops, volume, {});
+  auto r = cowbench::run_cow_bench(c, ops, volume, {});
   BOOST_REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
   return std::move(r).value();
 }
@@ -90,26 +90,26 @@ BOOST_AUTO_TEST_CASE(snapshot_space_grows_with_overwritten_blocks_and_stays_belo
 }
 
 BOOST_AUTO_TEST_CASE(retention_keeps_the_last_snapshots) {
-  auto ops = sim::make_pattern({"randwrite", 4096, 2000, 0, 1 << 20}, 1).value();
+  auto ops = cowbench::make_pattern({"randwrite", 4096, 2000, 0, 1 << 20}, 1).value();
   CowBenchConfig c{cow::WritePolicy::kRedirectOnWrite, 4096, 0, cow::default_device(), 300, 2};
-  auto r = sim::run_cow_bench(c, ops, 1 << 20, {}).value();
+  auto r = cowbench::run_cow_bench(c, ops, 1 << 20, {}).value();
   BOOST_TEST(r.snapshot_exclusive_blocks.size() == 2u);
 }
 
 BOOST_AUTO_TEST_CASE(bad_input_is_named) {
-  BOOST_TEST(sim::make_pattern({"zigzag", 4096, 10, 0, 1 << 20}, 1).status().message().find("zigzag") != std::string::npos);
-  BOOST_TEST(!sim::make_pattern({"randrw:170", 4096, 10, 0, 1 << 20}, 1).is_ok());
-  BOOST_TEST(!sim::make_pattern({"randwrite", 4096, 0, 0, 1 << 20}, 1).is_ok());
-  BOOST_TEST(!sim::make_pattern({"randwrite", 8 << 20, 10, 0, 1 << 20}, 1).is_ok());
-  BOOST_TEST(sim::parse_size("64k").value() == 65536u);
-  BOOST_TEST(sim::parse_size("1m").value() == 1048576u);
-  BOOST_TEST(!sim::parse_size("12q").is_ok());
-  BOOST_TEST(!sim::parse_size("-4k").is_ok());
-  auto ops = sim::make_pattern({"randwrite", 4096, 100, 0, 1 << 20}, 1).value();
-  sim::CowBenchOptions small;
+  BOOST_TEST(cowbench::make_pattern({"zigzag", 4096, 10, 0, 1 << 20}, 1).status().message().find("zigzag") != std::string::npos);
+  BOOST_TEST(!cowbench::make_pattern({"randrw:170", 4096, 10, 0, 1 << 20}, 1).is_ok());
+  BOOST_TEST(!cowbench::make_pattern({"randwrite", 4096, 0, 0, 1 << 20}, 1).is_ok());
+  BOOST_TEST(!cowbench::make_pattern({"randwrite", 8 << 20, 10, 0, 1 << 20}, 1).is_ok());
+  BOOST_TEST(cowbench::parse_size("64k").value() == 65536u);
+  BOOST_TEST(cowbench::parse_size("1m").value() == 1048576u);
+  BOOST_TEST(!cowbench::parse_size("12q").is_ok());
+  BOOST_TEST(!cowbench::parse_size("-4k").is_ok());
+  auto ops = cowbench::make_pattern({"randwrite", 4096, 100, 0, 1 << 20}, 1).value();
+  cowbench::CowBenchOptions small;
   small.pool_bytes = 256 << 10;
   CowBenchConfig c{cow::WritePolicy::kCopyOut, 4096, 1, cow::default_device(), 0, 0};
-  auto r = sim::run_cow_bench(c, ops, 1 << 20, small);
+  auto r = cowbench::run_cow_bench(c, ops, 1 << 20, small);
   BOOST_TEST(!r.is_ok());
   BOOST_TEST(r.status().message().find("pool") != std::string::npos);
 }

@@ -14,7 +14,7 @@
 
 #include "cow/content_hash.h"
 
-namespace snapsim::sim {
+namespace snapsim::explore {
 
 using Digest = cow::Hash128;
 
@@ -56,4 +56,4 @@ class CommitLog {
   uint64_t busy_since_ns_ = 0;
 };
 
-}  // namespace snapsim::sim
+}  // namespace snapsim::explore

@@ -8,12 +8,34 @@
 #include <string>
 #include <vector>
 
-#include "sim/commit_log.h"
+#include "explore/commit_log.h"
 #include "sim/machine.h"
 #include "sim/scheduler.h"
-#include "sim/verdict.h"
+#include "explore/verdict.h"
 
-namespace snapsim::sim {
+namespace snapsim::explore {
+
+// What this layer drives, from the layer below (sim/: the deterministic
+// kernel and the guest storage stack).
+using cow::Result;
+using cow::Status;
+using sim::ChoiceSource;
+using sim::Client;
+using sim::Machine;
+using sim::MachineConfig;
+using sim::Prng;
+using sim::StepResult;
+using sim::BlockWriteRecord;
+using sim::CostModel;
+using sim::Event;
+using sim::EventKind;
+using sim::PageCache;
+using sim::RandomChoices;
+using sim::ScheduleLimits;
+using sim::ScriptedChoices;
+using sim::VirtualDisk;
+using sim::Writeback;
+using sim::run_schedule;
 
 // What an application found when it opened a restored image. Filled in by
 // the workload's inspect(); judged by a Classifier.
@@ -96,4 +118,4 @@ class Classifier {
   virtual Judgement classify(const AppState& state, const PointContext& ctx) const = 0;
 };
 
-}  // namespace snapsim::sim
+}  // namespace snapsim::explore

@@ -31,7 +31,7 @@
 
 #include "sim/prng.h"
 
-namespace snapsim::sim {
+namespace snapsim::explore {
 
 enum class WriteFate : uint8_t { kLost = 0, kPersisted = 1, kTorn = 2 };
 
@@ -45,7 +45,7 @@ struct CrashPlan {
 inline constexpr uint64_t kCrashStatesCap = uint64_t{1} << 53;
 
 // REQUIRES: cap >= 1. `rng` is drawn from only when sampling.
-CrashPlan plan_crash_states(size_t n, size_t cap, bool tearable, Prng& rng);
+CrashPlan plan_crash_states(size_t n, size_t cap, bool tearable, sim::Prng& rng);
 
 // What one power cut did, kept as data beside its image (prose is rendered
 // from it by describe()).
@@ -73,4 +73,4 @@ inline constexpr size_t kFaultListed = 12;
 // flush persisted; lost: lba 12, 41028 and 199 more".
 std::string describe(const CrashFault& f);
 
-}  // namespace snapsim::sim
+}  // namespace snapsim::explore

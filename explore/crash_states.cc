@@ -1,4 +1,4 @@
-#include "sim/crash_states.h"
+#include "explore/crash_states.h"
 
 #include <algorithm>
 #include <cassert>
@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-namespace snapsim::sim {
+namespace snapsim::explore {
 
 namespace {
 
@@ -25,7 +25,7 @@ std::vector<size_t> spread(size_t lo, size_t hi, size_t m) {
 
 }  // namespace
 
-CrashPlan plan_crash_states(size_t n, size_t cap, bool tearable, Prng& rng) {
+CrashPlan plan_crash_states(size_t n, size_t cap, bool tearable, sim::Prng& rng) {
   assert(cap >= 1);
   CrashPlan plan;
   // 2^n subsets, and with tearing n * 2^(n-1) more: capped, never overflowing.
@@ -113,4 +113,4 @@ std::string describe(const CrashFault& f) {
   return out;
 }
 
-}  // namespace snapsim::sim
+}  // namespace snapsim::explore

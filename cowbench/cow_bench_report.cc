@@ -1,4 +1,4 @@
-#include "reports/cow_bench_report.h"
+#include "cowbench/cow_bench_report.h"
 
 #include <cmath>
 #include <map>
@@ -6,9 +6,11 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "reports/junit.h"
+#include "cow/markup.h"
 
-namespace snapsim::reports {
+namespace snapsim::cowbench {
+
+using cow::xml_escape;
 
 namespace {
 
@@ -174,4 +176,4 @@ std::string cow_bench_html(const CowBenchRun& run) {
   return h;
 }
 
-}  // namespace snapsim::reports
+}  // namespace snapsim::cowbench

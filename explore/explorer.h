@@ -25,10 +25,10 @@
 #include <string>
 #include <vector>
 
-#include "sim/crash_states.h"
-#include "sim/scenario.h"
+#include "explore/crash_states.h"
+#include "explore/scenario.h"
 
-namespace snapsim::sim {
+namespace snapsim::explore {
 
 enum class Quiesce { kNone = 0, kFsfreeze, kApp };
 const char* quiesce_name(Quiesce q);
@@ -54,7 +54,7 @@ struct ExploreOptions {
   // Crash model: a crash point at every FLUSH and FUA write (just before
   // it makes the disk's unflushed writes durable), right after every
   // acknowledged commit and at the end of the run; at each, up to
-  // crash_states images chosen by plan_crash_states() (sim/crash_states.h:
+  // crash_states images chosen by plan_crash_states() (explore/crash_states.h:
   // every state when they fit, else a documented sample). Other disks keep
   // every write they issued (even states) or only their last FLUSH's (odd
   // states). Identical images are checked once.
@@ -183,4 +183,4 @@ struct ExploreResult {
 cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classifier,
                                    const ExploreOptions& options);
 
-}  // namespace snapsim::sim
+}  // namespace snapsim::explore

@@ -1,0 +1,1 @@
+#include "explore/commit_log.h"

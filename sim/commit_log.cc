@@ -1,1 +1,0 @@
-#include "sim/commit_log.h"
