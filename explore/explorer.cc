@@ -15,6 +15,8 @@
 #include <fmt/format.h>
 #include <xxhash.h>
 
+#include "explore/failure_model.h"
+
 namespace snapsim::explore {
 
 const char* quiesce_name(Quiesce q) {
@@ -51,27 +53,7 @@ cow::Result<std::vector<Quiesce>> parse_quiesce_list(const std::string& list) {
   return out;
 }
 
-const char* model_name(Model m) { return m == Model::kCrash ? "crash" : "snapshot"; }
-
-cow::Result<Model> parse_model(const std::string& name) {
-  if (name == "snapshot") return Model::kSnapshot;
-  if (name == "crash") return Model::kCrash;
-  return Status::invalid_argument(fmt::format("unknown model '{}' (expected snapshot or crash)", name));
-}
-
 namespace {
-
-struct Point {
-  std::vector<cow::SnapshotId> snaps;  // one per disk
-  std::string note;                    // crash model: which writes persisted
-  std::optional<CrashFault> fault;     // crash model: the same, as data
-  uint64_t writes = 0;                 // replay baseline: length of the write log before it
-  uint64_t time_ns = 0;
-  uint64_t acked = 0;
-  uint64_t issued = 0;
-  size_t trace_pos = 0;
-  double freeze_ms = 0;
-};
 
 struct LevelState {
   bool wanted = false;
@@ -81,12 +63,13 @@ struct LevelState {
 };
 
 // Everything one execution needs; destroyed (pool and all) after judging.
-class Execution {
+// The failure model takes the points through the RunView this implements.
+class Execution : public RunView {
  public:
   Execution(Scenario& scenario, const ExploreOptions& o, uint32_t schedule)
-      : scenario_(scenario), options_(o), schedule_(schedule) {}
+      : scenario_(scenario), options_(o), schedule_(schedule), model_(make_failure_model(o.model)) {}
 
-  Status run(ChoiceSource& choices, std::array<LevelState, 3>& levels) {
+  Status run(ChoiceSource& choices, std::array<LevelState, kQuiesceCount>& levels) {
     levels_ = &levels;
     auto pool = cow::Pool::create(
         cow::PoolOptions{.block_size = options_.block_size, .capacity_blocks = options_.pool_blocks});
@@ -121,82 +104,41 @@ class Execution {
     for (auto& c : *clients) raw.push_back(c.get());
     mc.trace().add(EventKind::kNote, 0, 0, mc.clock().now_ns(), "exploration starts");
 
-    // The initial image is a point of every level.
-    for (Quiesce q : {Quiesce::kNone, Quiesce::kFsfreeze, Quiesce::kApp}) {
-      if (level(q).wanted) SNAPSIM_RETURN_IF_ERROR(capture(q));
-    }
-    last_app_trace_ = mc.trace().size();
+    SNAPSIM_RETURN_IF_ERROR(model_->start(*this));
     const bool log_writes = options_.restore == ExploreOptions::Restore::kReplay;
-    const bool crash = options_.model == Model::kCrash;
-    if (crash) {
-      // Everything is synced: each disk's durable image is its volume now.
-      crash_.resize(mc.disk_count());
-      for (uint32_t d = 0; d < mc.disk_count(); ++d) {
-        auto s = pool_->snapshot(mc.disk(d).volume());
-        if (!s) return s.status();
-        crash_[d].durable = *s;
-      }
-      mc.set_flush_hook([this](uint32_t disk) {
-        if (pending_.is_ok()) pending_ = crash_point(disk, "FLUSH", true);
-      });
-    }
-    mc.set_write_hook([this, log_writes, crash](uint32_t disk) {
+    // Hooks run inside the guest's I/O: an error waits in pending_ until
+    // the step ends.
+    mc.set_flush_hook([this](uint32_t disk) {
+      if (pending_.is_ok()) pending_ = model_->on_flush(disk);
+    });
+    mc.set_write_hook([this, log_writes](uint32_t disk) {
       if (log_writes) write_log_.push_back(machine_->disk(disk).last_write());
-      if (crash) {
-        VirtualDisk& vd = machine_->disk(disk);
-        // The write's data stays reachable through an O(1) snapshot, shared
-        // (not copied) into the crash images.
-        auto after = pool_->snapshot(vd.volume());
-        if (!after) {
-          if (pending_.is_ok()) pending_ = after.status();
-          return;
-        }
-        crash_[disk].pending.push_back(PendingWrite{vd.last_lba(), *after});
-        // A FUA write is durable at once, with everything before it.
-        if (vd.writes_durable() == vd.writes_issued() && pending_.is_ok()) {
-          pending_ = crash_point(disk, "FUA write", true);
-        }
-        return;
-      }
-      if (level(Quiesce::kNone).wanted && pending_.is_ok()) pending_ = capture(Quiesce::kNone);
+      if (pending_.is_ok()) pending_ = model_->on_block_write(disk);
     });
     mc.set_op_hook([this](const std::string&) {
-      if (level(Quiesce::kFsfreeze).wanted && pending_.is_ok()) {
-        pending_ = capture(Quiesce::kFsfreeze);
-      }
+      if (pending_.is_ok()) pending_ = model_->on_file_op();
     });
-    auto after_step = [this, crash]() -> Status {
+    auto after_step = [this]() -> Status {
       SNAPSIM_RETURN_IF_ERROR(pending_);
-      // A snapshot (or a power cut) can come right after a commit returns,
-      // before anything else reaches the disk: that point decides whether
-      // the acknowledged commit survives.
-      if (log_.acked() != last_ack_seen_) {
-        last_ack_seen_ = log_.acked();
-        if (crash) {
-          SNAPSIM_RETURN_IF_ERROR(crash_after_ack());
-        } else if (level(Quiesce::kNone).wanted) {
-          SNAPSIM_RETURN_IF_ERROR(capture(Quiesce::kNone));
-        }
-      }
-      if (level(Quiesce::kApp).wanted && log_.quiescent() &&
-          machine_->trace().size() != last_app_trace_) {
-        SNAPSIM_RETURN_IF_ERROR(capture(Quiesce::kApp));
-        last_app_trace_ = machine_->trace().size();
-      }
-      return Status::ok();
+      const bool acked = log_.acked() != last_ack_seen_;
+      last_ack_seen_ = log_.acked();
+      return model_->after_step(acked);
     };
     Status st = run_schedule(raw, choices, after_step, options_.limits);
     mc.set_write_hook(nullptr);
     mc.set_op_hook(nullptr);
     mc.set_flush_hook(nullptr);
     SNAPSIM_RETURN_IF_ERROR(pending_);
-    if (st.is_ok() && crash) {
-      // Power lost after the last write: what no FLUSH made durable.
-      for (uint32_t d = 0; d < mc.disk_count(); ++d) {
-        if (!crash_[d].pending.empty()) SNAPSIM_RETURN_IF_ERROR(crash_point(d, "the end of the run", true));
-      }
-    }
+    if (st.is_ok()) SNAPSIM_RETURN_IF_ERROR(model_->finish());
     return st;
+  }
+
+  // After judging needs them in order: let the model rearrange the points.
+  void post_process() {
+    LevelPoints points;
+    for (size_t q = 0; q < kQuiesceCount; ++q) points[q] = std::move((*levels_)[q].points);
+    model_->post_process(machine_config(), points);
+    for (size_t q = 0; q < kQuiesceCount; ++q) (*levels_)[q].points = std::move(points[q]);
   }
 
   MachineConfig machine_config() const {
@@ -206,259 +148,31 @@ class Execution {
     return c;
   }
 
-  cow::Pool& pool() { return *pool_; }
-  Machine& machine() { return *machine_; }
+  // RunView
+  Machine& machine() override { return *machine_; }
+  cow::Pool& pool() override { return *pool_; }
+  const CommitLog& log() const override { return log_; }
+  const ExploreOptions& options() const override { return options_; }
+  uint32_t schedule() const override { return schedule_; }
+  bool wants(Quiesce q) const override { return (*levels_)[static_cast<size_t>(q)].wanted; }
+  void add_point(Quiesce q, Point p) override { (*levels_)[static_cast<size_t>(q)].points.push_back(std::move(p)); }
+  uint64_t writes_logged() const override { return write_log_.size(); }
+
   const std::vector<BlockWriteRecord>& write_log() const { return write_log_; }
-  const CommitLog& log() const { return log_; }
-  const CrashCoverage& coverage() const { return coverage_; }
+  CrashCoverage coverage() const { return model_->coverage(); }
 
  private:
-  LevelState& level(Quiesce q) { return (*levels_)[static_cast<size_t>(q)]; }
-
-  Status capture(Quiesce q) {
-    Machine& mc = *machine_;
-    const CostModel& cost = mc.cost();
-    Point p;
-    p.acked = log_.acked();
-    p.issued = log_.issued();
-    p.trace_pos = mc.trace().size();
-    p.time_ns = mc.clock().now_ns();
-    p.writes = write_log_.size();  // replay baseline: its log prefix (from mkfs)
-    double window_us = cost.device.snapshot_create_us;
-    if (q == Quiesce::kNone) {
-      for (uint32_t d = 0; d < mc.disk_count(); ++d) {
-        auto s = pool_->snapshot(mc.disk(d).volume());
-        if (!s) return s.status();
-        p.snaps.push_back(*s);
-      }
-    } else {
-      size_t dirty = 0;
-      for (uint32_t d = 0; d < mc.disk_count(); ++d) {
-        auto s = frozen_image(mc.disk(d).volume(), mc.cache(d), &dirty);
-        if (!s) return s.status();
-        p.snaps.push_back(*s);
-      }
-      window_us += static_cast<double>(dirty) * cost.device.write_us +
-                   mc.disk_count() * cost.device.flush_us + cost.freeze_bookkeeping_us;
-      if (q == Quiesce::kApp && log_.acked() > 0) {
-        window_us += static_cast<double>(mc.clock().now_ns() - log_.busy_since_ns()) / 1000.0;
-      }
-    }
-    p.freeze_ms = window_us / 1000.0;
-    level(q).points.push_back(std::move(p));
-    return Status::ok();
-  }
-
-  // Crash model: power is lost while disk `d` holds the writes issued since
-  // its last FLUSH (`pending`) in its volatile cache. Adds the points of
-  // plan_crash_states() (explore/crash_states.h). With `advance` (a FLUSH or FUA
-  // write is about to make those writes durable) the next epoch starts: the
-  // disk as issued is durable. The other disks lose power too: with every
-  // write they issued (even states) or only what their last FLUSH made
-  // durable (odd states).
-  Status crash_point(uint32_t d, const std::string& cause, bool advance) {
-    Machine& mc = *machine_;
-    CrashDisk& cd = crash_[d];
-    const auto& w = cd.pending;
-    const size_t n = w.size();
-    const uint32_t bs = pool_->block_size();
-    const uint32_t sector = std::min(options_.sector_size, bs);
-    const bool tearable = bs / sector >= 2;
-    Prng rng = Prng(options_.seed).fork("crash", schedule_).fork("point", crash_points_++);
-    const CrashPlan plan = plan_crash_states(n, std::max<uint32_t>(options_.crash_states, 1), tearable, rng);
-    CrashCoverage& cov = coverage_;
-    cov.points++;
-    if (!plan.enumerated) cov.points_sampled++;
-    cov.states_possible = std::min(kCrashStatesCap, cov.states_possible + plan.possible);
-    if (plan.possible >= kCrashStatesCap || cov.states_possible >= kCrashStatesCap) cov.states_possible_capped = true;
-    cov.states_explored += plan.states.size();
-    cov.max_unflushed_writes = std::max<uint64_t>(cov.max_unflushed_writes, n);
-    std::vector<cow::SnapshotId> others(mc.disk_count());
-    std::vector<cow::SnapshotId> others_durable(mc.disk_count());
-    bool others_pending = false;
-    for (uint32_t o = 0; o < mc.disk_count(); ++o) {
-      if (o == d) continue;
-      auto s = pool_->snapshot(mc.disk(o).volume());
-      if (!s) return s.status();
-      others[o] = *s;
-      if (crash_[o].pending.empty()) {
-        others_durable[o] = *s;
-        continue;
-      }
-      // A snapshot of its own (the durable one is dropped at its next FLUSH).
-      auto c = pool_->clone(crash_[o].durable, cow::WritePolicy::kRedirectOnWrite);
-      if (!c) return c.status();
-      auto cs = pool_->snapshot(*c);
-      if (!cs) return cs.status();
-      SNAPSIM_RETURN_IF_ERROR(pool_->delete_volume(*c));
-      others_durable[o] = *cs;
-      others_pending = true;
-    }
-    std::shared_ptr<const std::vector<uint64_t>> lbas;
-    if (options_.record_points) {
-      auto v = std::make_shared<std::vector<uint64_t>>();
-      for (const auto& pw : w) v->push_back(pw.lba);
-      lbas = std::move(v);
-    }
-    // Each touched block ends up as its last persisted (or torn) write, or
-    // as it was durable. The touched blocks, each with its last write.
-    std::vector<uint64_t> blocks;
-    for (const auto& pw : w) blocks.push_back(pw.lba);
-    std::sort(blocks.begin(), blocks.end());
-    blocks.erase(std::unique(blocks.begin(), blocks.end()), blocks.end());
-    std::vector<uint32_t> slot(n);
-    std::vector<size_t> last_write(blocks.size());
-    for (size_t i = 0; i < n; ++i) {
-      slot[i] = static_cast<uint32_t>(std::lower_bound(blocks.begin(), blocks.end(), w[i].lba) - blocks.begin());
-      last_write[slot[i]] = i;
-    }
-    auto issued = pool_->snapshot(mc.disk(d).volume());
-    if (!issued) return issued.status();
-    const uint32_t half = bs / sector / 2 * sector;  // bytes a torn write puts down
-    std::vector<std::byte> buf(bs);
-    constexpr size_t kDurable = SIZE_MAX;
-    std::vector<size_t> holds(blocks.size());  // per block: the write it holds, or kDurable
-    size_t state_index = 0;
-    for (const auto& s : plan.states) {
-      std::fill(holds.begin(), holds.end(), kDurable);
-      std::map<uint32_t, std::vector<std::byte>> torn;  // slot -> its bytes, when its last kept write tore
-      CrashFault fault;
-      fault.disk = d;
-      fault.cause = cause;
-      fault.unflushed = n;
-      fault.torn_sectors = bs / sector / 2;
-      fault.sectors = bs / sector;
-      for (size_t i = 0; i < n; ++i) {
-        const uint32_t k = slot[i];
-        if (s[i] == WriteFate::kLost) {
-          if (fault.lost_count++ < kFaultListed) fault.lost_head.push_back(w[i].lba);
-          continue;
-        }
-        if (s[i] == WriteFate::kTorn) {  // the block as it was, then the write's first sectors
-          auto prev = torn.find(k);
-          std::vector<std::byte> bytes(bs);
-          if (prev != torn.end()) {
-            bytes = prev->second;
-          } else {
-            const cow::SnapshotId before = holds[k] != kDurable ? w[holds[k]].after : cd.durable;
-            SNAPSIM_RETURN_IF_ERROR(pool_->read_blocks(before, w[i].lba, bytes));
-          }
-          SNAPSIM_RETURN_IF_ERROR(pool_->read_blocks(w[i].after, w[i].lba, buf));
-          std::memcpy(bytes.data(), buf.data(), half);
-          torn[k] = std::move(bytes);
-          if (fault.torn_count++ < kFaultListed) fault.torn_head.push_back(w[i].lba);
-        } else {
-          torn.erase(k);
-          fault.persisted++;
-        }
-        holds[k] = i;
-      }
-      // An image is written on whichever base needs fewer block writes: the
-      // durable image (write every block some kept write touched) or the
-      // disk as issued (rewrite every block whose last write was lost or
-      // torn); equal contents either way.
-      size_t kept = 0, from_issued = 0;
-      for (size_t k = 0; k < blocks.size(); ++k) {
-        kept += holds[k] != kDurable;
-        from_issued += holds[k] != last_write[k] || torn.count(static_cast<uint32_t>(k));
-      }
-      const bool on_issued = from_issued < kept;
-      auto vol = pool_->clone(on_issued ? *issued : cd.durable, cow::WritePolicy::kRedirectOnWrite);
-      if (!vol) return vol.status();
-      for (size_t k = 0; k < blocks.size(); ++k) {
-        auto t = torn.find(static_cast<uint32_t>(k));
-        if (t != torn.end()) {
-          SNAPSIM_RETURN_IF_ERROR(pool_->write_blocks(*vol, blocks[k], t->second));
-        } else if (holds[k] == kDurable) {
-          if (on_issued) SNAPSIM_RETURN_IF_ERROR(pool_->share_block(cd.durable, *vol, blocks[k]));
-        } else if (!on_issued || holds[k] != last_write[k]) {
-          SNAPSIM_RETURN_IF_ERROR(pool_->share_block(w[holds[k]].after, *vol, blocks[k]));
-        }
-      }
-      auto snap = pool_->snapshot(*vol);
-      if (!snap) return snap.status();
-      SNAPSIM_RETURN_IF_ERROR(pool_->delete_volume(*vol));
-      Point p;
-      p.acked = log_.acked();
-      p.issued = log_.issued();
-      p.trace_pos = mc.trace().size();
-      p.time_ns = mc.clock().now_ns();
-      fault.others_lost = others_pending && state_index++ % 2 == 1;
-      p.snaps = fault.others_lost ? others_durable : others;
-      p.snaps[d] = *snap;
-      if (options_.record_points) {
-        fault.write_lbas = lbas;
-        fault.fates = s;
-      }
-      p.note = describe(fault);
-      p.fault = std::move(fault);
-      level(Quiesce::kNone).points.push_back(std::move(p));
-    }
-    if (!advance) return pool_->delete_snapshot(*issued);
-    // The next epoch starts from the disk as issued: the FLUSH (or FUA)
-    // makes all of it durable.
-    SNAPSIM_RETURN_IF_ERROR(pool_->delete_snapshot(cd.durable));
-    for (const auto& pw : cd.pending) SNAPSIM_RETURN_IF_ERROR(pool_->delete_snapshot(pw.after));
-    cd.durable = *issued;
-    cd.pending.clear();
-    return Status::ok();
-  }
-
-  // Crash model, right after a commit was acknowledged: power can fail at
-  // any moment, not only at a FLUSH. Every disk with unflushed writes gets
-  // its states; with none, the one state is the disk as it is.
-  Status crash_after_ack() {
-    bool any = false;
-    for (uint32_t d = 0; d < machine_->disk_count(); ++d) {
-      if (crash_[d].pending.empty()) continue;
-      any = true;
-      SNAPSIM_RETURN_IF_ERROR(crash_point(d, "acknowledgement", false));
-    }
-    return any ? Status::ok() : crash_point(0, "acknowledgement", false);
-  }
-
-  // The disk as it would be after FIFREEZE: its blocks plus every dirty page.
-  cow::Result<cow::SnapshotId> frozen_image(cow::VolumeId vol, const PageCache& cache,
-                                            size_t* dirty) {
-    auto base = pool_->snapshot(vol);
-    if (!base) return base.status();
-    auto pages = cache.dirty_pages();
-    *dirty += pages.size();
-    if (pages.empty()) return *base;
-    auto clone = pool_->clone(*base);
-    if (!clone) return clone.status();
-    for (const auto& [block, data] : pages) {
-      SNAPSIM_RETURN_IF_ERROR(pool_->write_blocks(*clone, block, data));
-    }
-    auto frozen = pool_->snapshot(*clone);
-    if (!frozen) return frozen.status();
-    SNAPSIM_RETURN_IF_ERROR(pool_->delete_volume(*clone));
-    SNAPSIM_RETURN_IF_ERROR(pool_->delete_snapshot(*base));
-    return *frozen;
-  }
-
   Scenario& scenario_;
   const ExploreOptions& options_;
   uint32_t schedule_;
-  std::array<LevelState, 3>* levels_ = nullptr;
+  std::unique_ptr<FailureModel> model_;
+  std::array<LevelState, kQuiesceCount>* levels_ = nullptr;
   std::unique_ptr<cow::Pool> pool_;
   std::unique_ptr<Machine> machine_;
   CommitLog log_;
   Status pending_;  // an error inside a hook, surfaced after the step
   std::vector<BlockWriteRecord> write_log_;  // replay baseline only
-  struct PendingWrite {
-    uint64_t lba = 0;
-    cow::SnapshotId after;                    // the disk right after the write
-  };
-  struct CrashDisk {
-    cow::SnapshotId durable;                  // the disk as of its last FLUSH
-    std::vector<PendingWrite> pending;        // issued since, in order
-  };
-  std::vector<CrashDisk> crash_;              // crash model, per disk
-  uint64_t crash_points_ = 0;                 // names each point's Prng stream
-  CrashCoverage coverage_;
-  uint64_t last_ack_seen_ = 0;                // acknowledgements already given a point
-  size_t last_app_trace_ = 0;
+  uint64_t last_ack_seen_ = 0;               // acknowledgements already seen
 };
 
 // Restores a `none` point the slow ways, into fresh volumes, for the
@@ -722,14 +436,7 @@ Status inspect_parallel(Scenario& scenario, cow::Pool& pool, const MachineConfig
 cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classifier,
                                    const ExploreOptions& options) {
   if (options.levels.empty()) return Status::invalid_argument("no quiesce level to explore");
-  if (options.model == Model::kCrash &&
-      (options.levels.size() != 1 || options.levels[0] != Quiesce::kNone)) {
-    return Status::invalid_argument(
-        "the crash model (power loss) has no quiesce level: use --quiesce none");
-  }
-  if (options.model == Model::kCrash && options.restore == ExploreOptions::Restore::kReplay) {
-    return Status::invalid_argument("a crash image is not a prefix of the write log: no replay restore");
-  }
+  SNAPSIM_RETURN_IF_ERROR(make_failure_model(options.model)->validate(options));
   if (options.sector_size < 512 || (options.sector_size & (options.sector_size - 1)) ||
       options.sector_size > options.block_size) {
     return Status::invalid_argument(fmt::format(
@@ -740,7 +447,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
     return Status::invalid_argument("--schedules must be at least 1");
   }
   ExploreResult result;
-  std::array<LevelState, 3> levels;
+  std::array<LevelState, kQuiesceCount> levels;
   for (Quiesce q : options.levels) levels[static_cast<size_t>(q)].wanted = true;
   std::array<LevelResult, 3> out;
   std::array<uint64_t, 3> base{};  // global point index offset per level
@@ -812,24 +519,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
       }
     }
     const MachineConfig config = ex.machine_config();
-    if (config.sequential_group && config.disks > 1 && options.model == Model::kSnapshot) {
-      // A sequential group snapshot takes disk 0 at the point, then each next
-      // disk one group gap (cost model) later while the guest's I/O goes on:
-      // disk d comes from the latest point at or before t + d * create.
-      // Frozen levels block I/O during the freeze, so only `none` changes.
-      auto& pts = levels[static_cast<size_t>(Quiesce::kNone)].points;
-      const uint64_t step_ns = static_cast<uint64_t>(config.cost.group_gap_us * 1000.0);
-      std::vector<Point> seq = pts;
-      for (size_t i = 0; i < pts.size(); ++i) {
-        size_t j = i;
-        for (uint32_t d = 1; d < config.disks; ++d) {
-          while (j + 1 < pts.size() && pts[j + 1].time_ns <= pts[i].time_ns + d * step_ns) ++j;
-          seq[i].snaps[d] = pts[j].snaps[d];
-          seq[i].issued = pts[j].issued;
-        }
-      }
-      pts = std::move(seq);
-    }
+    ex.post_process();
     const bool replaying = options.only_point.has_value();
     auto selected = [&](Quiesce q, uint64_t global) {
       if (replaying) return options.only_point->first == q && options.only_point->second == global;

@@ -1,23 +1,13 @@
-// Explorer: snapshot at every point, restore each, recover, check.
+// Explorer: take a point at every moment a failure model names, restore
+// each, recover, check.
 //
-// One execution per schedule. While it runs, the explorer takes an O(1) COW
-// snapshot at every snapshot point of every requested quiesce level:
-//   none      after every block write the guest issues (a prefix of the
-//             issued write stream; the page cache is not captured)
-//   fsfreeze  after every file operation, with the page cache flushed: the
-//             image is the disk plus every dirty page (FIFREEZE)
-//   app       at every moment no client is inside a transaction, flushed
-//             likewise (pre-freeze hook: drain, flush, freeze)
-// Points never alter the execution: a frozen image is built on a clone, and
-// the run goes on as if the freeze had thawed at once. Afterwards each point
-// is cloned (O(1)), booted (simfs mount = reboot), inspected by the workload
-// (its recovery runs) and classified by the checkers. Images with the same
-// content hash are inspected once.
-//
-// Freeze window per point (simulated, from the cost model): none = snapshot
-// create; fsfreeze = write back the dirty pages + FLUSH + freeze bookkeeping
-// + snapshot create; app = fsfreeze's plus the time the hook waits for the
-// in-flight transactions (from the first begin to quiescence).
+// One execution per schedule. While it runs, the failure model
+// (failure_model.h: snapshot_model.cc with its quiesce levels, or
+// crash_model.cc) takes O(1) COW snapshots at its points; points never
+// alter the execution. Afterwards each point is cloned (O(1)), booted (simfs
+// mount = reboot), inspected by the workload (its recovery runs) and
+// classified by the checkers. Equal images, equal visible files and equal
+// recovered states are inspected once.
 #pragma once
 
 #include <functional>
@@ -31,19 +21,19 @@
 namespace snapsim::explore {
 
 enum class Quiesce { kNone = 0, kFsfreeze, kApp };
+inline constexpr size_t kQuiesceCount = 3;
 const char* quiesce_name(Quiesce q);
 cow::Result<Quiesce> parse_quiesce(const std::string& name);
 // "none,fsfreeze" -> levels; errors name the bad item.
 cow::Result<std::vector<Quiesce>> parse_quiesce_list(const std::string& list);
 
-// Failure model (DESIGN.md, persistence model 4 and 5).
+// Failure model (DESIGN.md, persistence model 4 and 5), each explained at
+// the top of its file:
 //   snapshot  a hypervisor snapshot: a prefix of the issued block writes
-//             (with the quiesce levels)
-//   crash     power loss: for every disk, its writes up to its last FLUSH,
-//             plus any subset of the writes issued since, a write possibly
-//             torn at sector granularity. Level `none` only (nothing is
-//             quiesced before a power cut).
-// Both take a point right after every acknowledged commit, too.
+//             (with the quiesce levels)             snapshot_model.cc
+//   crash     power loss: unflushed writes lost in any subset, one torn
+//             at sector granularity; level `none`   crash_model.cc
+// Names and factories are in failure_model.cc's table.
 enum class Model { kSnapshot = 0, kCrash };
 const char* model_name(Model m);
 cow::Result<Model> parse_model(const std::string& name);

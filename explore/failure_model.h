@@ -1,0 +1,97 @@
+// FailureModel: where the points of a run are, and how each point's image
+// is built. One implementation per model, each in its own file with the
+// model explained at its top:
+//   snapshot_model.cc  a hypervisor snapshot, with the quiesce levels
+//   crash_model.cc     power loss: unflushed writes lost, one torn
+// The run loop (explorer.cc) owns the execution and calls the model's hooks;
+// the model adds points through the RunView. A model never changes the
+// execution: every image is built on snapshots and clones.
+//
+// To add a model: a new file defining a FailureModel and its factory, a
+// value in `Model` (explorer.h) and one line in failure_model.cc's table.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "explore/crash_states.h"
+#include "explore/explorer.h"
+
+namespace snapsim::explore {
+
+// One point of one execution: the image of every disk at one moment and
+// what the oracle needs to judge it.
+struct Point {
+  std::vector<cow::SnapshotId> snaps;  // one per disk
+  std::string note;                    // crash model: which writes persisted
+  std::optional<CrashFault> fault;     // crash model: the same, as data
+  uint64_t writes = 0;                 // replay baseline: length of the write log before it
+  uint64_t time_ns = 0;
+  uint64_t acked = 0;
+  uint64_t issued = 0;
+  size_t trace_pos = 0;
+  double freeze_ms = 0;
+};
+
+using LevelPoints = std::array<std::vector<Point>, kQuiesceCount>;
+
+// What a failure model sees of the running execution.
+class RunView {
+ public:
+  virtual ~RunView() = default;
+  virtual Machine& machine() = 0;
+  virtual cow::Pool& pool() = 0;
+  virtual const CommitLog& log() const = 0;
+  virtual const ExploreOptions& options() const = 0;
+  virtual uint32_t schedule() const = 0;
+  // True when `level` is being explored in this run.
+  virtual bool wants(Quiesce level) const = 0;
+  // Records a point of `level`, in the order points are taken.
+  virtual void add_point(Quiesce level, Point p) = 0;
+  // Block writes logged so far (the replay baseline's log prefix), 0 when
+  // no log is kept.
+  virtual uint64_t writes_logged() const = 0;
+};
+
+class FailureModel {
+ public:
+  virtual ~FailureModel() = default;
+  virtual Model id() const = 0;
+  // Options this model cannot run with (levels, restore mode): an error
+  // whose message names the problem.
+  virtual Status validate(const ExploreOptions& /*options*/) const { return Status::ok(); }
+  // Called once per execution, after setup (everything synced, the initial
+  // state durable) and before the first step. Takes the initial points.
+  virtual Status start(RunView& run) = 0;
+  // After each block write the guest issued (the disk already holds it).
+  virtual Status on_block_write(uint32_t /*disk*/) { return Status::ok(); }
+  // When a FLUSH is issued, before it makes the disk's writes durable.
+  virtual Status on_flush(uint32_t /*disk*/) { return Status::ok(); }
+  // After each completed file operation.
+  virtual Status on_file_op() { return Status::ok(); }
+  // After each client step; `acked` says a commit was acknowledged in it.
+  virtual Status after_step(bool /*acked*/) { return Status::ok(); }
+  // After the last step, when the execution ran to its end.
+  virtual Status finish() { return Status::ok(); }
+  // After the execution: may rearrange its points (sequential group
+  // snapshots take each disk at a later moment).
+  virtual void post_process(const MachineConfig& /*config*/, LevelPoints& /*points*/) {}
+  // Crash model: how much of the state space this execution covered.
+  virtual CrashCoverage coverage() const { return {}; }
+};
+
+// A fresh model for one execution.
+std::unique_ptr<FailureModel> make_failure_model(Model m);
+
+// The implementations (one file each).
+std::unique_ptr<FailureModel> make_snapshot_model();
+std::unique_ptr<FailureModel> make_crash_model();
+
+// The `none` point of this moment: a snapshot of every disk as issued (the
+// page cache is not captured). Shared by the models that take one.
+Result<Point> snapshot_now(RunView& run);
+
+}  // namespace snapsim::explore
