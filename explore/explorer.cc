@@ -16,6 +16,7 @@
 #include <xxhash.h>
 
 #include "explore/failure_model.h"
+#include "explore/inspector.h"
 
 namespace snapsim::explore {
 
@@ -226,211 +227,6 @@ cow::Result<std::vector<cow::VolumeId>> slow_restore(ExploreOptions::Restore mod
   return vols;
 }
 
-std::pair<uint64_t, uint64_t> image_key(cow::Pool& pool, const std::vector<cow::SnapshotId>& snaps) {
-  uint64_t lo = 0x9e3779b97f4a7c15ULL, hi = 0;
-  for (size_t d = 0; d < snaps.size(); ++d) {
-    const cow::Hash128 h = pool.content_hash(snaps[d]).value();
-    const uint64_t buf[3] = {h.lo, h.hi, d};
-    lo = XXH3_64bits_withSeed(buf, sizeof buf, lo);
-    hi = XXH3_64bits_withSeed(buf, sizeof buf, hi ^ lo);
-  }
-  return {lo, hi};
-}
-
-// Boots a machine from clones of the snapshots and lets the workload open it.
-Status export_files(Machine& m, const std::string& dir, std::vector<std::string>* written) {
-  std::error_code ec;
-  for (uint32_t d = 0; d < m.disk_count(); ++d) {
-    const std::filesystem::path sub = std::filesystem::path(dir) / fmt::format("disk{}", d);
-    std::filesystem::create_directories(sub, ec);
-    if (ec) return Status::error(cow::Code::kIoError, fmt::format("cannot create {}: {}", sub.string(), ec.message()));
-    for (const auto& name : m.fs(d).list()) {
-      auto ref = m.fs(d).lookup(name).value();
-      std::string data(m.fs(d).size(ref).value(), '\0');
-      auto n = m.fs(d).read(ref, 0, std::as_writable_bytes(std::span(data)));
-      if (!n) return n.status();
-      const auto path = sub / name;
-      std::ofstream out(path, std::ios::binary | std::ios::trunc);
-      out.write(data.data(), static_cast<std::streamsize>(data.size()));
-      if (!out) return Status::error(cow::Code::kIoError, fmt::format("cannot write {}", path.string()));
-      written->push_back(path.string());
-    }
-  }
-  return Status::ok();
-}
-
-// Per-process memo of checks by recovered files (see explore::CheckMemo).
-CheckMemo& check_memo() {
-  static CheckMemo memo;
-  return memo;
-}
-
-// Per-process memo of inspections by visible files (Machine::visible_files).
-std::map<std::pair<uint64_t, uint64_t>, AppState>& visible_cache() {
-  static std::map<std::pair<uint64_t, uint64_t>, AppState> cache;
-  return cache;
-}
-
-AppState inspect_point(Scenario& scenario, cow::Pool& pool, const MachineConfig& config,
-                       const std::vector<cow::SnapshotId>& snaps, uint64_t seed,
-                       std::vector<std::string>* files, const std::string& export_dir = {},
-                       std::vector<std::string>* exported = nullptr, Status* export_status = nullptr) {
-  std::vector<cow::VolumeId> vols;
-  AppState state;
-  for (auto s : snaps) {
-    auto c = pool.clone(s);
-    if (!c) {
-      state.open_error = c.status().to_string();
-      break;
-    }
-    vols.push_back(*c);
-  }
-  if (vols.size() == snaps.size()) {
-    auto m = Machine::boot_restored(&pool, config, vols, Prng(seed).fork("restore"));
-    if (!m) {
-      state.open_error = "file system does not mount: " + m.status().to_string();
-    } else {
-      if (files) {
-        for (uint32_t d = 0; d < (*m)->disk_count(); ++d) {
-          for (const auto& f : (*m)->fs(d).list()) {
-            auto ref = (*m)->fs(d).lookup(f);
-            const uint64_t size = ref ? (*m)->fs(d).size(*ref).value() : 0;
-            files->push_back(fmt::format("disk{}:{} ({} bytes)", d, f, size));
-          }
-        }
-      }
-      if (!export_dir.empty()) *export_status = export_files(**m, export_dir, exported);
-      const std::optional<Digest> v = (*m)->visible_files();
-      auto& memo = visible_cache();
-      auto it = v ? memo.find({v->lo, v->hi}) : memo.end();
-      if (it != memo.end() && export_dir.empty()) {
-        state = it->second;
-      } else {
-        state = scenario.inspect(**m, &check_memo());
-        if (v) memo[{v->lo, v->hi}] = state;
-      }
-    }
-  }
-  for (auto v : vols) (void)pool.delete_volume(v);
-  return state;
-}
-
-void put_str(std::string& out, const std::string& v) {
-  const uint64_t n = v.size();
-  out.append(reinterpret_cast<const char*>(&n), sizeof n);
-  out += v;
-}
-bool get_str(const std::string& in, size_t& pos, std::string* v) {
-  uint64_t n = 0;
-  if (pos + sizeof n > in.size()) return false;
-  std::memcpy(&n, in.data() + pos, sizeof n);
-  pos += sizeof n;
-  if (pos + n > in.size()) return false;
-  *v = in.substr(pos, n);
-  pos += n;
-  return true;
-}
-
-std::string encode_state(const AppState& s) {
-  std::string out;
-  out += static_cast<char>(s.opened);
-  out += static_cast<char>(s.recovered);
-  put_str(out, s.open_error);
-  put_str(out, s.recovery_detail);
-  put_str(out, s.integrity_error);
-  put_str(out, s.summary);
-  put_str(out, std::string(reinterpret_cast<const char*>(&s.digest), sizeof s.digest));
-  put_str(out, std::string(reinterpret_cast<const char*>(&s.store_digest), sizeof s.store_digest));
-  put_str(out, std::to_string(s.invariant_failures.size()));
-  for (const auto& f : s.invariant_failures) put_str(out, f);
-  return out;
-}
-
-bool decode_state(const std::string& in, size_t& pos, AppState* s) {
-  if (pos + 2 > in.size()) return false;
-  s->opened = in[pos++] != 0;
-  s->recovered = in[pos++] != 0;
-  std::string digest, store, count;
-  if (!get_str(in, pos, &s->open_error) || !get_str(in, pos, &s->recovery_detail) ||
-      !get_str(in, pos, &s->integrity_error) || !get_str(in, pos, &s->summary) ||
-      !get_str(in, pos, &digest) || digest.size() != sizeof s->digest || !get_str(in, pos, &store) ||
-      store.size() != sizeof s->store_digest || !get_str(in, pos, &count)) {
-    return false;
-  }
-  std::memcpy(&s->digest, digest.data(), sizeof s->digest);
-  std::memcpy(&s->store_digest, store.data(), sizeof s->store_digest);
-  const size_t n = std::stoul(count);
-  s->invariant_failures.resize(n);
-  for (size_t i = 0; i < n; ++i) {
-    if (!get_str(in, pos, &s->invariant_failures[i])) return false;
-  }
-  return true;
-}
-
-using ImageKey = std::pair<uint64_t, uint64_t>;
-struct Todo {
-  ImageKey key;
-  std::vector<cow::SnapshotId> snaps;
-};
-
-// Inspects every image in `todo` on `jobs` forked workers; each worker gets
-// a copy-on-write copy of the whole process (pool, SQLite state) and
-// inspects one contiguous slice of them (neighbouring points mostly recover
-// to the same state, so each worker's check memo keeps hitting), then sends
-// its results back in one write.
-// Inspection is deterministic per image, so the results do not depend on
-// the number of workers.
-Status inspect_parallel(Scenario& scenario, cow::Pool& pool, const MachineConfig& config,
-                        const std::vector<Todo>& todo, uint64_t seed, uint32_t jobs,
-                        std::map<ImageKey, AppState>* cache) {
-  std::vector<std::pair<pid_t, int>> workers;
-  auto slice = [&](uint32_t w) { return todo.size() * w / jobs; };
-  for (uint32_t w = 0; w < jobs; ++w) {
-    int fds[2];
-    if (::pipe(fds) != 0) return Status::error(cow::Code::kIoError, "pipe failed");
-    std::fflush(nullptr);
-    const pid_t pid = ::fork();
-    if (pid < 0) return Status::error(cow::Code::kIoError, "fork failed");
-    if (pid == 0) {
-      ::close(fds[0]);
-      std::string out;
-      for (size_t i = slice(w); i < slice(w + 1); ++i) {
-        out += encode_state(inspect_point(scenario, pool, config, todo[i].snaps, seed, nullptr));
-      }
-      size_t done = 0;
-      while (done < out.size()) {
-        const ssize_t n = ::write(fds[1], out.data() + done, out.size() - done);
-        if (n <= 0) ::_exit(1);
-        done += static_cast<size_t>(n);
-      }
-      ::_exit(0);
-    }
-    ::close(fds[1]);
-    workers.emplace_back(pid, fds[0]);
-  }
-  Status result;
-  for (uint32_t w = 0; w < jobs; ++w) {
-    std::string in;
-    char buf[65536];
-    ssize_t n;
-    while ((n = ::read(workers[w].second, buf, sizeof buf)) > 0) in.append(buf, static_cast<size_t>(n));
-    ::close(workers[w].second);
-    int status = 0;
-    ::waitpid(workers[w].first, &status, 0);
-    size_t pos = 0;
-    for (size_t i = slice(w); i < slice(w + 1); ++i) {
-      AppState st;
-      if (!decode_state(in, pos, &st)) {
-        result = Status::error(cow::Code::kIoError,
-                               fmt::format("inspection worker {} failed (exit status {})", w, status));
-        break;
-      }
-      (*cache)[todo[i].key] = std::move(st);
-    }
-  }
-  return result;
-}
-
 }  // namespace
 
 cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classifier,
@@ -452,8 +248,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
   std::array<LevelResult, 3> out;
   std::array<uint64_t, 3> base{};  // global point index offset per level
   std::map<ImageKey, AppState> cache;
-  visible_cache().clear();  // valid for one scenario only
-  check_memo().clear();
+  Inspector inspector(scenario, options.seed);
   std::array<uint64_t, 3> total_points{};
   const uint32_t shards = std::max<uint32_t>(options.shard_count, 1);
   if (options.shard_index >= shards) {
@@ -540,7 +335,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
         }
       }
       if (todo.size() >= 2 * options.jobs) {
-        Status st = inspect_parallel(scenario, ex.pool(), config, todo, options.seed, options.jobs, &cache);
+        Status st = inspector.inspect_parallel(ex.pool(), config, todo, options.jobs, &cache);
         if (!st.is_ok()) {
           XXH3_freeState(th);
           return st;
@@ -582,9 +377,8 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
         }
         auto it = cache.find(key);
         if (it == cache.end() || replaying) {
-          AppState state = inspect_point(scenario, ex.pool(), config, p.snaps, options.seed,
-                                         replaying ? &files : nullptr, options.export_dir,
-                                         &exported, &export_status);
+          AppState state = inspector.inspect(ex.pool(), config, p.snaps, replaying ? &files : nullptr,
+                                             options.export_dir, &exported, &export_status);
           if (!export_status.is_ok()) {
             XXH3_freeState(th);
             return export_status;

@@ -49,6 +49,7 @@ struct AppState {
   Digest digest;                   // logical state, comparable with CommitLog digests
   Digest store_digest;             // its main store alone (see CommitLog), or zero
   std::string summary;             // one line for people: "3 invoices, next number 4"
+  friend bool operator==(const AppState&, const AppState&) = default;
 };
 
 // Checks already run in one exploration, keyed by what the application sees

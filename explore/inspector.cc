@@ -1,0 +1,202 @@
+#include "explore/inspector.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <xxhash.h>
+
+namespace snapsim::explore {
+
+namespace {
+
+Status os_error(const std::string& what) {
+  return Status::error(cow::Code::kIoError, fmt::format("{}: {}", what, std::strerror(errno)));
+}
+
+// Writes the restored files of every disk under dir/disk<N>/.
+Status export_files(Machine& m, const std::string& dir, std::vector<std::string>* written) {
+  std::error_code ec;
+  for (uint32_t d = 0; d < m.disk_count(); ++d) {
+    const std::filesystem::path sub = std::filesystem::path(dir) / fmt::format("disk{}", d);
+    std::filesystem::create_directories(sub, ec);
+    if (ec) return Status::error(cow::Code::kIoError, fmt::format("cannot create {}: {}", sub.string(), ec.message()));
+    for (const auto& name : m.fs(d).list()) {
+      auto ref = m.fs(d).lookup(name).value();
+      std::string data(m.fs(d).size(ref).value(), '\0');
+      auto n = m.fs(d).read(ref, 0, std::as_writable_bytes(std::span(data)));
+      if (!n) return n.status();
+      const auto path = sub / name;
+      std::ofstream out(path, std::ios::binary | std::ios::trunc);
+      out.write(data.data(), static_cast<std::streamsize>(data.size()));
+      if (!out) return Status::error(cow::Code::kIoError, fmt::format("cannot write {}", path.string()));
+      written->push_back(path.string());
+    }
+  }
+  return Status::ok();
+}
+
+// Every field of AppState travels. A field added to AppState changes its
+// size and stops the build here until it is added to to_wire and from_wire
+// (then update the size).
+static_assert(sizeof(AppState) == 200, "AppState changed: add the new field to the workers' wire format");
+
+nlohmann::json to_wire(const AppState& s) {
+  return nlohmann::json{{"opened", s.opened},
+                        {"open_error", s.open_error},
+                        {"recovered", s.recovered},
+                        {"recovery_detail", s.recovery_detail},
+                        {"integrity_error", s.integrity_error},
+                        {"invariant_failures", s.invariant_failures},
+                        {"digest", {s.digest.lo, s.digest.hi}},
+                        {"store_digest", {s.store_digest.lo, s.store_digest.hi}},
+                        {"summary", s.summary}};
+}
+
+AppState from_wire(const nlohmann::json& j) {
+  AppState s;
+  s.opened = j.at("opened").get<bool>();
+  s.open_error = j.at("open_error").get<std::string>();
+  s.recovered = j.at("recovered").get<bool>();
+  s.recovery_detail = j.at("recovery_detail").get<std::string>();
+  s.integrity_error = j.at("integrity_error").get<std::string>();
+  s.invariant_failures = j.at("invariant_failures").get<std::vector<std::string>>();
+  s.digest = Digest{j.at("digest").at(0).get<uint64_t>(), j.at("digest").at(1).get<uint64_t>()};
+  s.store_digest = Digest{j.at("store_digest").at(0).get<uint64_t>(), j.at("store_digest").at(1).get<uint64_t>()};
+  s.summary = j.at("summary").get<std::string>();
+  return s;
+}
+
+}  // namespace
+
+ImageKey image_key(cow::Pool& pool, const std::vector<cow::SnapshotId>& snaps) {
+  uint64_t lo = 0x9e3779b97f4a7c15ULL, hi = 0;
+  for (size_t d = 0; d < snaps.size(); ++d) {
+    const cow::Hash128 h = pool.content_hash(snaps[d]).value();
+    const uint64_t buf[3] = {h.lo, h.hi, d};
+    lo = XXH3_64bits_withSeed(buf, sizeof buf, lo);
+    hi = XXH3_64bits_withSeed(buf, sizeof buf, hi ^ lo);
+  }
+  return {lo, hi};
+}
+
+std::vector<uint8_t> encode_states(const std::vector<AppState>& states) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& s : states) j.push_back(to_wire(s));
+  return nlohmann::json::to_msgpack(j);
+}
+
+Result<std::vector<AppState>> decode_states(const std::vector<uint8_t>& bytes) {
+  const nlohmann::json j = nlohmann::json::from_msgpack(bytes, true, false);
+  if (j.is_discarded() || !j.is_array()) {
+    return Status::error(cow::Code::kIoError, "an inspection worker sent a malformed message");
+  }
+  std::vector<AppState> out;
+  try {
+    for (const auto& e : j) out.push_back(from_wire(e));
+  } catch (const nlohmann::json::exception& e) {
+    return Status::error(cow::Code::kIoError, fmt::format("an inspection worker's message lacks a field: {}", e.what()));
+  }
+  return out;
+}
+
+AppState Inspector::inspect(cow::Pool& pool, const MachineConfig& config, const std::vector<cow::SnapshotId>& snaps,
+                            std::vector<std::string>* files, const std::string& export_dir,
+                            std::vector<std::string>* exported, Status* export_status) {
+  std::vector<cow::VolumeId> vols;
+  AppState state;
+  for (auto s : snaps) {
+    auto c = pool.clone(s);
+    if (!c) {
+      state.open_error = c.status().to_string();
+      break;
+    }
+    vols.push_back(*c);
+  }
+  if (vols.size() == snaps.size()) {
+    auto m = Machine::boot_restored(&pool, config, vols, Prng(seed_).fork("restore"));
+    if (!m) {
+      state.open_error = "file system does not mount: " + m.status().to_string();
+    } else {
+      if (files) {
+        for (uint32_t d = 0; d < (*m)->disk_count(); ++d) {
+          for (const auto& f : (*m)->fs(d).list()) {
+            auto ref = (*m)->fs(d).lookup(f);
+            const uint64_t size = ref ? (*m)->fs(d).size(*ref).value() : 0;
+            files->push_back(fmt::format("disk{}:{} ({} bytes)", d, f, size));
+          }
+        }
+      }
+      if (!export_dir.empty()) *export_status = export_files(**m, export_dir, exported);
+      const std::optional<Digest> v = (*m)->visible_files();
+      auto it = v ? visible_.find({v->lo, v->hi}) : visible_.end();
+      if (it != visible_.end() && export_dir.empty()) {
+        state = it->second;
+      } else {
+        state = scenario_.inspect(**m, &check_memo_);
+        if (v) visible_[{v->lo, v->hi}] = state;
+      }
+    }
+  }
+  for (auto v : vols) (void)pool.delete_volume(v);
+  return state;
+}
+
+Status Inspector::inspect_parallel(cow::Pool& pool, const MachineConfig& config, const std::vector<Todo>& todo,
+                                   uint32_t jobs, std::map<ImageKey, AppState>* cache) {
+  std::vector<std::pair<pid_t, int>> workers;
+  auto slice = [&](uint32_t w) { return todo.size() * w / jobs; };
+  for (uint32_t w = 0; w < jobs; ++w) {
+    int fds[2];
+    if (::pipe(fds) != 0) return os_error("cannot make a pipe for an inspection worker");
+    std::fflush(nullptr);
+    const pid_t pid = ::fork();
+    if (pid < 0) return os_error("cannot fork an inspection worker");
+    if (pid == 0) {
+      ::close(fds[0]);
+      std::vector<AppState> states;
+      for (size_t i = slice(w); i < slice(w + 1); ++i) states.push_back(inspect(pool, config, todo[i].snaps));
+      const std::vector<uint8_t> out = encode_states(states);
+      size_t done = 0;
+      while (done < out.size()) {
+        const ssize_t n = ::write(fds[1], out.data() + done, out.size() - done);
+        if (n <= 0) ::_exit(1);
+        done += static_cast<size_t>(n);
+      }
+      ::_exit(0);
+    }
+    ::close(fds[1]);
+    workers.emplace_back(pid, fds[0]);
+  }
+  Status result;
+  for (uint32_t w = 0; w < jobs; ++w) {
+    std::vector<uint8_t> in;
+    uint8_t buf[65536];
+    ssize_t n;
+    while ((n = ::read(workers[w].second, buf, sizeof buf)) > 0) in.insert(in.end(), buf, buf + n);
+    ::close(workers[w].second);
+    int status = 0;
+    ::waitpid(workers[w].first, &status, 0);
+    if (!result.is_ok()) continue;
+    auto states = decode_states(in);
+    const size_t want = slice(w + 1) - slice(w);
+    if (!states || states->size() != want) {
+      result = Status::error(cow::Code::kIoError,
+                             fmt::format("inspection worker {} failed (exit status {}{})", w, status,
+                                         states ? "" : ": " + states.status().message()));
+      continue;
+    }
+    for (size_t i = 0; i < want; ++i) (*cache)[todo[slice(w) + i].key] = std::move((*states)[i]);
+  }
+  return result;
+}
+
+}  // namespace snapsim::explore

@@ -1,0 +1,68 @@
+// Inspector: restores points and lets the workload judge what it finds.
+//
+// A point is restored on O(1) clones of its snapshots, booted (simfs mount =
+// reboot) and handed to the workload's inspect(), which runs the
+// application's recovery and its checks. Equal work is done once, by three
+// memos the inspector owns (so one exploration never sees another's, and
+// explore() is re-entrant): the caller's images by content hash, machines
+// with equal visible files (Machine::visible_files), and the workload's own
+// CheckMemo of recovered states. Each is a pure optimisation
+// (tests/workloads/check_memo_test.cc compares with inspection from scratch).
+#pragma once
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "explore/scenario.h"
+
+namespace snapsim::explore {
+
+using ImageKey = std::pair<uint64_t, uint64_t>;
+
+// The content hash of a point's images (every disk), equal for equal bytes.
+ImageKey image_key(cow::Pool& pool, const std::vector<cow::SnapshotId>& snaps);
+
+// An image still to inspect, for the parallel workers.
+struct Todo {
+  ImageKey key;
+  std::vector<cow::SnapshotId> snaps;
+};
+
+class Inspector {
+ public:
+  Inspector(Scenario& scenario, uint64_t seed) : scenario_(scenario), seed_(seed) {}
+
+  // Boots a machine from clones of `snaps` and lets the workload open it.
+  // With `files`: lists the restored files. With `export_dir`: writes them
+  // (before recovery) there, one subdirectory per disk; a write failure is
+  // returned in *export_status. Never fails otherwise: problems are in the
+  // AppState.
+  AppState inspect(cow::Pool& pool, const MachineConfig& config, const std::vector<cow::SnapshotId>& snaps,
+                   std::vector<std::string>* files = nullptr, const std::string& export_dir = {},
+                   std::vector<std::string>* exported = nullptr, Status* export_status = nullptr);
+
+  // Inspects every image in `todo` on `jobs` forked workers and stores each
+  // state in *cache. Each worker gets a copy-on-write copy of the whole
+  // process (pool, SQLite state, these memos) and inspects one contiguous
+  // slice (neighbouring points mostly recover to the same state, so each
+  // worker's memos keep hitting), then sends its states back in one
+  // message. Inspection is deterministic per image, so the results do not
+  // depend on the number of workers.
+  Status inspect_parallel(cow::Pool& pool, const MachineConfig& config, const std::vector<Todo>& todo,
+                          uint32_t jobs, std::map<ImageKey, AppState>* cache);
+
+ private:
+  Scenario& scenario_;
+  uint64_t seed_;
+  CheckMemo check_memo_;                  // checks by recovered files
+  std::map<ImageKey, AppState> visible_;  // inspections by visible files
+};
+
+// The workers' wire format (MessagePack): every AppState field. Exposed for
+// its round-trip test.
+std::vector<uint8_t> encode_states(const std::vector<AppState>& states);
+Result<std::vector<AppState>> decode_states(const std::vector<uint8_t>& bytes);
+
+}  // namespace snapsim::explore
