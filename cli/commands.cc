@@ -219,7 +219,7 @@ cow::Result<std::vector<reports::RunRecord>> explore_workload(workloads::Workloa
     rec.params = w.params().all();
     rec.overrides = named_overrides(overrides);
     rec.seed = c.options.seed;
-    rec.model = explore::model_name(c.options.model);
+    rec.model = c.options.model;
     rec.crash_states = c.options.crash_states;
     rec.sector_size = c.options.sector_size;
     rec.writeback = sim::writeback_name(c.options.writeback);

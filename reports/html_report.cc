@@ -21,7 +21,7 @@ const char* kColor[explore::kVerdictCount] = {"#2e7d32", "#66bb6a", "#f9a825", "
 std::string config_of(const RunRecord& r) {
   std::string c;
   for (const auto& [k, v] : r.params) c += fmt::format("{}{}={}", c.empty() ? "" : " ", k, v);
-  if (r.model != "snapshot") c += " model=" + r.model;
+  if (r.model != explore::Model::kSnapshot) c += std::string(" model=") + explore::model_name(r.model);
   return c;
 }
 

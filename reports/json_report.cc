@@ -23,7 +23,7 @@ std::string to_json(const std::vector<RunRecord>& runs) {
     j["params"] = json::object();
     for (const auto& [k, v] : r.params) j["params"][k] = v;
     j["quiesce"] = explore::quiesce_name(r.level.level);
-    j["model"] = r.model;
+    j["model"] = explore::model_name(r.model);
     j["seed"] = r.seed;
     j["writeback"] = r.writeback;
     j["fs_data"] = r.fs_data;
@@ -41,7 +41,7 @@ std::string to_json(const std::vector<RunRecord>& runs) {
     j["freeze_window_ms"] = ms(r.level.freeze_window_ms);
     j["freeze_window_ms_mean"] = ms(r.level.freeze_window_ms_mean);
     j["trace_hash"] = fmt::format("{:016x}", r.trace_hash);
-    if (r.model == "crash") {
+    if (r.model == explore::Model::kCrash) {
       const auto& c = r.crash;
       j["crash_coverage"] = {{"points", c.points},
                              {"sampled_points", c.points_sampled},

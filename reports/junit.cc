@@ -22,7 +22,7 @@ std::string to_junit(const std::vector<RunRecord>& runs, const std::vector<explo
     for (auto v : gate) bad += r.level.verdicts[static_cast<size_t>(v)];
     std::string config;
     for (const auto& [k, v] : r.params) config += fmt::format("{}{}={}", config.empty() ? "" : " ", k, v);
-    if (r.model != "snapshot") config += " model=" + r.model;
+    if (r.model != explore::Model::kSnapshot) config += std::string(" model=") + explore::model_name(r.model);
     cases += fmt::format("    <testcase classname=\"snapsim.{}\" name=\"{} quiesce={}\" time=\"{:.6f}\">\n",
                          xml_escape(r.workload), xml_escape(config), explore::quiesce_name(r.level.level),
                          r.sim_time_ms / 1000.0);

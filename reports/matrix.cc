@@ -16,7 +16,7 @@ const char* kShort[explore::kVerdictCount] = {"cons", "rec", "lost", "torn", "in
 std::string row_key(const RunRecord& r) {
   std::string k = r.workload;
   for (const auto& [p, v] : r.params) k += fmt::format(" {}={}", p, v);
-  if (r.model != "snapshot") k += " model=" + r.model;
+  if (r.model != explore::Model::kSnapshot) k += std::string(" model=") + explore::model_name(r.model);
   return k;
 }
 
@@ -64,7 +64,7 @@ std::string render_matrix(const std::vector<RunRecord>& runs, bool color) {
     } else {
       for (const auto& k : varying[any->workload]) label += fmt::format(" {}={}", k, any->params.at(k));
     }
-    if (any->model != "snapshot") label += " [" + any->model + "]";
+    if (any->model != explore::Model::kSnapshot) label += fmt::format(" [{}]", explore::model_name(any->model));
     labels[key] = label;
     width = std::max(width, label.size() + 1);
   }
@@ -106,7 +106,7 @@ std::string render_matrix(const std::vector<RunRecord>& runs, bool color) {
       auto it = cells.find(q);
       if (it == cells.end()) continue;
       const auto& l = it->second->level;
-      if (explore::failure_count(l.verdicts) == 0 && it->second->model == "crash") {
+      if (explore::failure_count(l.verdicts) == 0 && it->second->model == explore::Model::kCrash) {
         verdict = fmt::format("{}survives power loss{}: every one of {} crash images restored consistent",
                               green, reset, l.points);
         break;
@@ -119,7 +119,7 @@ std::string render_matrix(const std::vector<RunRecord>& runs, bool color) {
       }
     }
     if (verdict.empty()) {
-      verdict = red + (any->model == "crash" ? std::string("does not survive power loss")
+      verdict = red + (any->model == explore::Model::kCrash ? std::string("does not survive power loss")
                                              : std::string("not safe at any explored level")) +
                 reset;
     }

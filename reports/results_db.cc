@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <map>
 #include <set>
@@ -90,7 +91,7 @@ cow::Status write_results_db(const std::string& path, const std::vector<RunRecor
     text(run_st, i++, r.source);
     text(run_st, i++, params.dump());
     text(run_st, i++, explore::quiesce_name(r.level.level));
-    text(run_st, i++, r.model);
+    text(run_st, i++, explore::model_name(r.model));
     sqlite3_bind_int64(run_st, i++, static_cast<int64_t>(r.seed));
     text(run_st, i++, r.writeback);
     text(run_st, i++, r.fs_data);
@@ -116,7 +117,7 @@ cow::Status write_results_db(const std::string& path, const std::vector<RunRecor
     }
     sqlite3_bind_int64(run_st, i++, r.distinct_traces);
     sqlite3_bind_double(run_st, i++, r.sim_time_ms);
-    if (r.model == "crash") {
+    if (r.model == explore::Model::kCrash) {
       const auto& c = r.crash;
       text(run_st, i++, nlohmann::ordered_json{{"points", c.points},
                                                {"sampled_points", c.points_sampled},
@@ -189,10 +190,20 @@ cow::Result<std::vector<RunRecord>> read_results_db(const std::string& path) {
     const unsigned char* t = sqlite3_column_text(st, i);
     return std::string(t ? reinterpret_cast<const char*>(t) : "");
   };
+  // A shard file may come from anywhere: every value is checked, and a bad
+  // one is a one-line error naming the file and the run, never a crash.
+  auto bad = [&](sqlite3_stmt* s, const std::string& why) {
+    const std::string e = fmt::format("{} is not a snapsim results database: {}", path, why);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return cow::Status::invalid_argument(e);
+  };
   std::vector<int64_t> ids;
-  while (sqlite3_step(st) == SQLITE_ROW) {
+  int rc = 0;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     RunRecord r;
-    ids.push_back(sqlite3_column_int64(st, 0));
+    const int64_t id = sqlite3_column_int64(st, 0);
+    ids.push_back(id);
     r.workload = col(1);
     r.source = col(2);
     const nlohmann::json params = nlohmann::json::parse(col(3), nullptr, false);
@@ -201,8 +212,12 @@ cow::Result<std::vector<RunRecord>> read_results_db(const std::string& path) {
         if (it.value().is_string()) r.params[it.key()] = it.value().get<std::string>();
       }
     }
-    r.level.level = explore::parse_quiesce(col(4)).value();
-    r.model = col(5);
+    auto level = explore::parse_quiesce(col(4));
+    if (!level) return bad(st, fmt::format("run {}: {}", id, level.status().message()));
+    r.level.level = *level;
+    auto model = explore::parse_model(col(5));
+    if (!model) return bad(st, fmt::format("run {}: {}", id, model.status().message()));
+    r.model = *model;
     r.seed = static_cast<uint64_t>(sqlite3_column_int64(st, 6));
     r.writeback = col(7);
     r.fs_data = col(8);
@@ -215,11 +230,19 @@ cow::Result<std::vector<RunRecord>> read_results_db(const std::string& path) {
     }
     r.level.freeze_window_ms = sqlite3_column_double(st, 20);
     r.level.freeze_window_ms_mean = sqlite3_column_double(st, 21);
-    r.trace_hash = std::stoull(col(22), nullptr, 16);
+    {
+      const std::string h = col(22);
+      auto [end, ec] = std::from_chars(h.data(), h.data() + h.size(), r.trace_hash, 16);
+      if (h.empty() || ec != std::errc() || end != h.data() + h.size()) {
+        return bad(st, fmt::format("run {}: trace hash '{}' is not hexadecimal", id, h));
+      }
+    }
     if (sqlite3_column_type(st, 23) != SQLITE_NULL) {
       explore::PointFailure f;
       f.point = static_cast<uint64_t>(sqlite3_column_int64(st, 23));
-      f.verdict = *explore::parse_verdict(col(24));
+      auto verdict = explore::parse_verdict(col(24));
+      if (!verdict) return bad(st, fmt::format("run {}: unknown verdict '{}'", id, col(24)));
+      f.verdict = *verdict;
       f.detail = col(25);
       f.schedule = static_cast<uint32_t>(sqlite3_column_int64(st, 26));
       r.level.first_failure = f;
@@ -239,20 +262,26 @@ cow::Result<std::vector<RunRecord>> read_results_db(const std::string& path) {
     }
     runs.push_back(std::move(r));
   }
+  if (rc != SQLITE_DONE) return bad(st, sqlite3_errmsg(db));
   sqlite3_finalize(st);
   sqlite3_stmt* ps = nullptr;
-  sqlite3_prepare_v2(db,
-                     "SELECT point, schedule, verdict, acked, issued, trace_pos, time_ns, freeze_ms, detail, image "
-                     "FROM point WHERE run_id = ? ORDER BY point",
-                     -1, &ps, nullptr);
-  for (size_t i = 0; i < runs.size() && ps; ++i) {
+  if (sqlite3_prepare_v2(db,
+                         "SELECT point, schedule, verdict, acked, issued, trace_pos, time_ns, freeze_ms, detail, image "
+                         "FROM point WHERE run_id = ? ORDER BY point",
+                         -1, &ps, nullptr) != SQLITE_OK) {
+    return bad(ps, sqlite3_errmsg(db));
+  }
+  for (size_t i = 0; i < runs.size(); ++i) {
     sqlite3_reset(ps);
     sqlite3_bind_int64(ps, 1, ids[i]);
-    while (sqlite3_step(ps) == SQLITE_ROW) {
+    while ((rc = sqlite3_step(ps)) == SQLITE_ROW) {
       explore::PointRecord p;
       p.point = static_cast<uint64_t>(sqlite3_column_int64(ps, 0));
       p.schedule = static_cast<uint32_t>(sqlite3_column_int64(ps, 1));
-      p.verdict = *explore::parse_verdict(reinterpret_cast<const char*>(sqlite3_column_text(ps, 2)));
+      const unsigned char* v = sqlite3_column_text(ps, 2);
+      auto verdict = explore::parse_verdict(v ? reinterpret_cast<const char*>(v) : "");
+      if (!verdict) return bad(ps, fmt::format("run {} point {}: unknown verdict", ids[i], p.point));
+      p.verdict = *verdict;
       p.acked = static_cast<uint64_t>(sqlite3_column_int64(ps, 3));
       p.issued = static_cast<uint64_t>(sqlite3_column_int64(ps, 4));
       p.trace_pos = static_cast<uint64_t>(sqlite3_column_int64(ps, 5));
@@ -264,6 +293,7 @@ cow::Result<std::vector<RunRecord>> read_results_db(const std::string& path) {
       p.image = im ? reinterpret_cast<const char*>(im) : "";
       runs[i].level.records.push_back(std::move(p));
     }
+    if (rc != SQLITE_DONE) return bad(ps, sqlite3_errmsg(db));
   }
   sqlite3_finalize(ps);
   sqlite3_close(db);
@@ -278,7 +308,7 @@ cow::Result<std::vector<RunRecord>> merge_runs(const std::vector<std::vector<Run
   for (const auto& shard : shards) {
     for (const auto& r : shard) {
       std::string key = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}", r.workload, r.source,
-                                    explore::quiesce_name(r.level.level), r.model, r.seed, r.writeback,
+                                    explore::quiesce_name(r.level.level), explore::model_name(r.model), r.seed, r.writeback,
                                     r.fs_data, r.schedules, r.trace_hash);
       for (const auto& [k, v] : r.params) key += "|" + k + "=" + v;
       auto it = index.find(key);

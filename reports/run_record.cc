@@ -12,8 +12,8 @@ std::string replay_command(const RunRecord& r, uint64_t point) {
   cmd += fmt::format(" --seed {} --writeback {} --fs-data {} --schedules {} --quiesce {} --point {}",
                      r.seed, r.writeback, r.fs_data, r.schedules, explore::quiesce_name(r.level.level),
                      point);
-  if (r.model != "snapshot") {
-    cmd += fmt::format(" --model {}", r.model);
+  if (r.model != explore::Model::kSnapshot) {
+    cmd += fmt::format(" --model {}", explore::model_name(r.model));
     if (r.crash_states != 32) cmd += fmt::format(" --crash-states {}", r.crash_states);
     if (r.sector_size != 512) cmd += fmt::format(" --sector-size {}", r.sector_size);
   }
@@ -37,7 +37,7 @@ std::optional<explore::PointFailure> first_of(const RunRecord& r, const std::vec
 
 std::string crash_coverage_line(const RunRecord& r) {
   const auto& c = r.crash;
-  if (r.model != "crash" || c.points == 0) return {};
+  if (r.model != explore::Model::kCrash || c.points == 0) return {};
   const std::string possible =
       c.states_possible_capped ? fmt::format("more than {}", c.states_possible) : std::to_string(c.states_possible);
   std::string line = fmt::format("{} crash states explored of {} possible at {} crash point(s)",

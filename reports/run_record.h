@@ -18,7 +18,7 @@ struct RunRecord {
   // The settings given with -p (or by the suite), in order: what tells a
   // matrix row apart from its neighbours.
   std::vector<std::pair<std::string, std::string>> overrides;
-  std::string model = "snapshot";
+  explore::Model model = explore::Model::kSnapshot;
   uint32_t crash_states = 32;  // crash model settings (in the replay command)
   uint32_t sector_size = 512;
   uint64_t seed = 0;

@@ -362,6 +362,42 @@ check("merged runs equal the unsharded runs", rows(merged, "run") == rows(whole,
 check("merged points equal the unsharded points", rows(merged, "point") == rows(whole, "point"))
 shard_points = [rows(p, "run")[0][11] for p in parts]
 check("each shard judged about a third", all(0 < n < rows(whole, "run")[0][11] for n in shard_points))
+# A malformed or foreign shard file is bad input (exit 2, one line), never a crash.
+import shutil  # noqa: E402
+data = open(parts[0], "rb").read()
+trunc = os.path.join(tmp, "truncated.db")
+open(trunc, "wb").write(data[: len(data) // 3])
+r = run("merge", os.path.join(tmp, "t.db"), trunc)
+check("merging a truncated shard file is exit 2 with one line",
+      r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "truncated.db" in r.stderr, r.stderr)
+for column, value in (("model", "meteor"), ("first_failure_verdict", "bogus"), ("trace_hash", "zz"),
+                      ("quiesce", "sometimes")):
+    tampered = os.path.join(tmp, f"tampered-{column}.db")
+    shutil.copy(parts[0], tampered)
+    con = sqlite3.connect(tampered)
+    con.execute(f"UPDATE run SET {column} = ?", (value,))
+    con.execute("UPDATE run SET first_failure_point = 0 WHERE first_failure_verdict IS NOT NULL")
+    con.commit()
+    con.close()
+    r = run("merge", os.path.join(tmp, "t.db"), tampered)
+    check(f"merging a shard with a tampered {column} is exit 2 naming it",
+          r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and value in r.stderr, r.stderr)
+tampered = os.path.join(tmp, "tampered-point.db")
+shutil.copy(parts[0], tampered)
+con = sqlite3.connect(tampered)
+con.execute("UPDATE point SET verdict = 'bogus' WHERE point = (SELECT MIN(point) FROM point)")
+con.commit()
+con.close()
+r = run("merge", os.path.join(tmp, "t.db"), tampered)
+check("merging a shard with a tampered point verdict is exit 2", r.returncode == 2 and "verdict" in r.stderr, r.stderr)
+foreign = os.path.join(tmp, "foreign.db")
+con = sqlite3.connect(foreign)
+con.execute("CREATE TABLE t(x)")
+con.commit()
+con.close()
+r = run("merge", os.path.join(tmp, "t.db"), foreign)
+check("merging a foreign SQLite file is exit 2", r.returncode == 2 and "not a snapsim results database" in r.stderr,
+      r.stderr)
 r = run("merge", os.path.join(tmp, "dup.db"), parts[0], parts[0])
 check("merging overlapping shards is exit 2", r.returncode == 2 and "overlap" in r.stderr, r.stderr)
 env = dict(os.environ, JOB_COMPLETION_INDEX="2")
