@@ -13,6 +13,8 @@
 #include <span>
 #include <string>
 
+struct XXH3_state_s;  // xxhash.h
+
 namespace snapsim::cow {
 
 struct Hash128 {
@@ -39,6 +41,44 @@ struct Hash128Hasher {
 };
 
 Hash128 hash_bytes(std::span<const std::byte> bytes);
+
+// Streaming XXH3 that owns its state: no manual free on any path.
+class Hasher128 {
+ public:
+  Hasher128();
+  ~Hasher128();
+  Hasher128(const Hasher128&) = delete;
+  Hasher128& operator=(const Hasher128&) = delete;
+  void reset();
+  Hasher128& update(const void* data, size_t n);
+  // The bytes of a trivially copyable value.
+  template <typename T>
+  Hasher128& update_value(const T& v) {
+    return update(&v, sizeof v);
+  }
+  Hash128 digest() const;
+
+ private:
+  ::XXH3_state_s* state_;
+};
+
+// The same, 64 bits wide (trace hashes).
+class Hasher64 {
+ public:
+  Hasher64();
+  ~Hasher64();
+  Hasher64(const Hasher64&) = delete;
+  Hasher64& operator=(const Hasher64&) = delete;
+  Hasher64& update(const void* data, size_t n);
+  template <typename T>
+  Hasher64& update_value(const T& v) {
+    return update(&v, sizeof v);
+  }
+  uint64_t digest() const;
+
+ private:
+  ::XXH3_state_s* state_;
+};
 // The term one block adds to its image's hash. Zero for a zero block.
 Hash128 block_contribution(uint64_t lba, const Hash128& block_hash, const Hash128& zero_hash);
 

@@ -255,8 +255,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
     return Status::invalid_argument(
         fmt::format("shard index {} is not below the shard count {}", options.shard_index, shards));
   }
-  XXH3_state_t* th = XXH3_createState();
-  XXH3_64bits_reset(th);
+  cow::Hasher64 th;  // every schedule's trace hash
 
   std::vector<size_t> prefix;
   std::set<uint64_t> traces;  // distinct executions
@@ -264,7 +263,6 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
   for (uint32_t s = 0;; ++s) {
     if (options.all_schedules) {
       if (s >= options.max_schedules) {
-        XXH3_freeState(th);
         return Status::invalid_argument(fmt::format(
             "--schedules all: more than {} interleavings; use --schedules N to sample",
             options.max_schedules));
@@ -281,11 +279,10 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
                                                   : static_cast<ChoiceSource&>(random);
     Status st = ex.run(choices, levels);
     if (!st.is_ok()) {
-      XXH3_freeState(th);
       return st;
     }
     const uint64_t h = ex.machine().trace().hash();
-    XXH3_64bits_update(th, &h, sizeof h);
+    th.update_value(h);
     traces.insert(h);
     result.sim_time_ms_total += ex.machine().clock().now_ms();
     {
@@ -337,7 +334,6 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
       if (todo.size() >= 2 * options.jobs) {
         Status st = inspector.inspect_parallel(ex.pool(), config, todo, options.jobs, &cache);
         if (!st.is_ok()) {
-          XXH3_freeState(th);
           return st;
         }
       }
@@ -362,7 +358,6 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
         if (options.restore != ExploreOptions::Restore::kClone) {
           auto vols = slow_restore(options.restore, ex.pool(), p.snaps, ex.write_log(), p.writes);
           if (!vols) {
-            XXH3_freeState(th);
             return vols.status();
           }
           AppState state;
@@ -380,7 +375,6 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
           AppState state = inspector.inspect(ex.pool(), config, p.snaps, replaying ? &files : nullptr,
                                              options.export_dir, &exported, &export_status);
           if (!export_status.is_ok()) {
-            XXH3_freeState(th);
             return export_status;
           }
           it = cache.insert_or_assign(key, std::move(state)).first;
@@ -438,9 +432,8 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
     if (options.all_schedules && !scripted.next_prefix(&prefix)) break;
     if (options.only_point && result.replayed) break;
   }
-  result.trace_hash = XXH3_64bits_digest(th);
+  result.trace_hash = th.digest();
   result.distinct_traces = static_cast<uint32_t>(traces.size());
-  XXH3_freeState(th);
   for (Quiesce q : options.levels) {
     const size_t li = static_cast<size_t>(q);
     out[li].distinct_images = levels[li].images.size();

@@ -89,26 +89,18 @@ std::optional<cow::Hash128> Machine::visible_files() { return visible_files(null
 
 std::optional<cow::Hash128> Machine::visible_files(
     const std::function<uint64_t(uint32_t, const std::string&, uint64_t)>& prefix) {
-  XXH3_state_t* h = XXH3_createState();
-  XXH3_128bits_reset(h);
+  cow::Hasher128 h;
   for (uint32_t d = 0; d < disk_count(); ++d) {
     for (const auto& name : fs(d).list()) {
       auto ref = fs(d).lookup(name).value();
       const uint64_t size = fs(d).size(ref).value();
       const uint64_t n = prefix ? std::min(size, prefix(d, name, size)) : size;
       auto c = fs(d).content_hash(ref, n);
-      if (!c) {  // unreadable: no key (the caller inspects without a memo)
-        XXH3_freeState(h);
-        return std::nullopt;
-      }
-      XXH3_128bits_update(h, name.data(), name.size() + 1);
-      XXH3_128bits_update(h, &d, sizeof d);
-      XXH3_128bits_update(h, &*c, sizeof *c);
+      if (!c) return std::nullopt;  // unreadable: no key (the caller inspects without a memo)
+      h.update(name.data(), name.size() + 1).update_value(d).update_value(*c);
     }
   }
-  const XXH128_hash_t r = XXH3_128bits_digest(h);
-  XXH3_freeState(h);
-  return cow::Hash128{r.low64, r.high64};
+  return h.digest();
 }
 
 }  // namespace snapsim::sim

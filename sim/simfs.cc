@@ -309,9 +309,8 @@ Result<cow::Hash128> SimFs::content_hash(FileRef f, uint64_t prefix) {
   SNAPSIM_RETURN_IF_ERROR(check(f));
   const uint64_t n = std::min(inodes_[f.ino].size, prefix);
   const uint32_t bs = cache_->block_size();
-  XXH3_state_t* h = XXH3_createState();
-  XXH3_128bits_reset(h);
-  XXH3_128bits_update(h, &n, sizeof n);
+  cow::Hasher128 h;
+  h.update_value(n);
   Status st;
   for (uint64_t b = 0; b * bs < n && st.is_ok(); ++b) {
     const uint64_t block = data_block(f.ino, b);
@@ -321,20 +320,18 @@ Result<cow::Hash128> SimFs::content_hash(FileRef f, uint64_t prefix) {
         st = bh.status();
         break;
       }
-      XXH3_128bits_update(h, &*bh, sizeof *bh);
+      h.update_value(*bh);
     } else {
       auto p = cache_->page(block);
       if (!p) {
         st = p.status();
         break;
       }
-      XXH3_128bits_update(h, *p, static_cast<size_t>(n - b * bs));
+      h.update(*p, static_cast<size_t>(n - b * bs));
     }
   }
-  const XXH128_hash_t r = XXH3_128bits_digest(h);
-  XXH3_freeState(h);
   if (!st.is_ok()) return st;
-  return cow::Hash128{r.low64, r.high64};
+  return h.digest();
 }
 
 Result<size_t> SimFs::read(FileRef f, uint64_t offset, std::span<std::byte> out) {

@@ -37,8 +37,6 @@ std::string Event::to_string() const {
   return s;
 }
 
-Trace::Trace() : state_(XXH3_createState()) { XXH3_64bits_reset(state_); }
-Trace::~Trace() { XXH3_freeState(state_); }
 
 void Trace::add(EventKind kind, uint32_t a, uint64_t b, uint64_t time_ns, std::string text) {
   unsigned char buf[1 + 4 + 8 + 8 + 4];
@@ -51,11 +49,10 @@ void Trace::add(EventKind kind, uint32_t a, uint64_t b, uint64_t time_ns, std::s
   put(b, 8);
   put(time_ns, 8);
   put(text.size(), 4);
-  XXH3_64bits_update(state_, buf, n);
-  XXH3_64bits_update(state_, text.data(), text.size());
+  hash_.update(buf, n).update(text.data(), text.size());
   events_.push_back(Event{kind, a, b, time_ns, std::move(text)});
 }
 
-uint64_t Trace::hash() const { return XXH3_64bits_digest(state_); }
+uint64_t Trace::hash() const { return hash_.digest(); }
 
 }  // namespace snapsim::sim

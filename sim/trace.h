@@ -6,11 +6,12 @@
 // around a snapshot point.
 #pragma once
 
+#include "cow/content_hash.h"
+
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include <xxhash.h>
 
 namespace snapsim::sim {
 
@@ -38,8 +39,7 @@ struct Event {
 
 class Trace {
  public:
-  Trace();
-  ~Trace();
+  Trace() = default;
   Trace(const Trace&) = delete;
   Trace& operator=(const Trace&) = delete;
 
@@ -50,7 +50,7 @@ class Trace {
 
  private:
   std::vector<Event> events_;
-  XXH3_state_t* state_;
+  cow::Hasher64 hash_;
 };
 
 }  // namespace snapsim::sim

@@ -219,22 +219,14 @@ std::vector<std::string> invariants(const State& st) {
 }
 
 Result<explore::Digest> files_digest(SimFs& fs) {
-  XXH3_state_t* s = XXH3_createState();
-  XXH3_128bits_reset(s);
+  cow::Hasher128 s;
   for (const char* name : kDataFiles) {
     auto d = read_all(fs, name);
-    if (!d) {
-      XXH3_freeState(s);
-      return d.status();
-    }
+    if (!d) return d.status();
     const uint64_t len = d->size();
-    XXH3_128bits_update(s, name, std::strlen(name) + 1);
-    XXH3_128bits_update(s, &len, sizeof len);
-    XXH3_128bits_update(s, d->data(), d->size());
+    s.update(name, std::strlen(name) + 1).update_value(len).update(d->data(), d->size());
   }
-  XXH128_hash_t h = XXH3_128bits_digest(s);
-  XXH3_freeState(s);
-  return explore::Digest{h.low64, h.high64};
+  return s.digest();
 }
 
 // --- the redo log -------------------------------------------------------

@@ -318,27 +318,27 @@ size_t db_index(const SqlSpec& spec, const std::string& name) {
 
 // Hashes column c of the current row: type tag, then the value (text and
 // blobs with their length).
-void hash_column(XXH3_state_t* h, sqlite3_stmt* st, int c) {
+void hash_column(cow::Hasher128& h, sqlite3_stmt* st, int c) {
   const int type = sqlite3_column_type(st, c);
   const char tag = static_cast<char>(type);
-  XXH3_128bits_update(h, &tag, 1);
+  h.update(&tag, 1);
   switch (type) {
     case SQLITE_INTEGER: {
       const int64_t i = sqlite3_column_int64(st, c);
-      XXH3_128bits_update(h, &i, sizeof i);
+      h.update(&i, sizeof i);
       break;
     }
     case SQLITE_FLOAT: {
       const double d = sqlite3_column_double(st, c);
-      XXH3_128bits_update(h, &d, sizeof d);
+      h.update(&d, sizeof d);
       break;
     }
     case SQLITE_NULL: break;
     default: {
       const void* p = type == SQLITE_BLOB ? sqlite3_column_blob(st, c) : sqlite3_column_text(st, c);
       const uint64_t n = static_cast<uint64_t>(sqlite3_column_bytes(st, c));
-      XXH3_128bits_update(h, &n, sizeof n);
-      if (n) XXH3_128bits_update(h, p, n);
+      h.update(&n, sizeof n);
+      if (n) h.update(p, n);
     }
   }
 }
@@ -348,14 +348,10 @@ void hash_column(XXH3_state_t* h, sqlite3_stmt* st, int c) {
 // *rc when a query fails (corruption shows up here).
 Result<explore::Digest> logical_digest(const SqlSpec& spec, Connections& c, sim::Machine& m,
                                    int* rc_out, std::string* summary, explore::Digest* store = nullptr) {
-  XXH3_state_t* h = XXH3_createState();
-  XXH3_128bits_reset(h);
-  XXH3_state_t* store_h = XXH3_createState();  // the databases alone
-  XXH3_128bits_reset(store_h);
+  cow::Hasher128 h;
+  cow::Hasher128 store_h;  // the databases alone
   std::string sum;
   auto fail = [&](const Outcome& o, const std::string& what) -> Status {
-    XXH3_freeState(h);
-    XXH3_freeState(store_h);
     if (rc_out) *rc_out = o.rc;
     return Status::error(cow::Code::kIoError, fmt::format("{}: {}", what, o.error));
   };
@@ -373,8 +369,7 @@ Result<explore::Digest> logical_digest(const SqlSpec& spec, Connections& c, sim:
       // read in primary-key order, which is what a plain scan gives.
       // Rows are hashed as they come (into `rows_h`), then appended after
       // the table's name and row count.
-      XXH3_state_t* rows_h = XXH3_createState();
-      XXH3_128bits_reset(rows_h);
+      cow::Hasher128 rows_h;
       uint64_t n = 0;
       auto each = [&](sqlite3_stmt* st) {
         ++n;
@@ -383,16 +378,13 @@ Result<explore::Digest> logical_digest(const SqlSpec& spec, Connections& c, sim:
       auto rows = conn.exec(fmt::format("SELECT * FROM {}.\"{}\" ORDER BY rowid", alias, table), {}, each);
       if (rows.rc != SQLITE_OK && rows.error.find("rowid") != std::string::npos) {
         n = 0;
-        XXH3_128bits_reset(rows_h);
+        rows_h.reset();
         rows = conn.exec(fmt::format("SELECT * FROM {}.\"{}\"", alias, table), {}, each);
       }
-      const XXH128_hash_t rows_digest = XXH3_128bits_digest(rows_h);
-      XXH3_freeState(rows_h);
+      const explore::Digest rows_digest = rows_h.digest();
       if (rows.rc != SQLITE_OK) return fail(rows, "reading table " + table);
-      for (XXH3_state_t* s : {h, store_h}) {
-        XXH3_128bits_update(s, table.data(), table.size() + 1);
-        XXH3_128bits_update(s, &n, sizeof n);
-        XXH3_128bits_update(s, &rows_digest, sizeof rows_digest);
+      for (cow::Hasher128* s : {&h, &store_h}) {
+        s->update(table.data(), table.size() + 1).update_value(n).update_value(rows_digest);
       }
       sum += fmt::format("{}{} {}", sum.empty() ? "" : ", ", n, table);
     }
@@ -405,10 +397,8 @@ Result<explore::Digest> logical_digest(const SqlSpec& spec, Connections& c, sim:
       auto ref = fs.lookup(f).value();
       std::string s(fs.size(ref).value(), '\0');
       (void)fs.read(ref, 0, std::as_writable_bytes(std::span(s)));
-      XXH3_128bits_update(h, f.data(), f.size() + 1);
       const uint64_t n = s.size();
-      XXH3_128bits_update(h, &n, sizeof n);
-      XXH3_128bits_update(h, s.data(), s.size());
+      h.update(f.data(), f.size() + 1).update_value(n).update(s.data(), s.size());
       ++files;
     }
   }
@@ -419,14 +409,10 @@ Result<explore::Digest> logical_digest(const SqlSpec& spec, Connections& c, sim:
     sum += files ? fmt::format(", {} file(s) outside the databases", files)
                  : std::string(", no file outside the databases");
   }
-  XXH128_hash_t d = XXH3_128bits_digest(h);
-  XXH3_freeState(h);
-  const XXH128_hash_t sd = XXH3_128bits_digest(store_h);
-  XXH3_freeState(store_h);
   // Only an application with files outside its databases has a separate store.
-  if (store) *store = spec.files.empty() ? explore::Digest{} : explore::Digest{sd.low64, sd.high64};
+  if (store) *store = spec.files.empty() ? explore::Digest{} : store_h.digest();
   if (summary) *summary = sum;
-  return explore::Digest{d.low64, d.high64};
+  return h.digest();
 }
 
 // --- generators and templates -------------------------------------------
