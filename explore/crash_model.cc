@@ -195,6 +195,8 @@ class CrashModel : public FailureModel {
           std::memcpy(bytes.data(), buf.data(), half);
           torn[k] = std::move(bytes);
           if (fault.torn_count++ < kFaultListed) fault.torn_head.push_back(w[i].lba);
+          run_->probes().hit(Probe::kTornWrite);
+          if (holds[k] != kDurable) run_->probes().hit(Probe::kTornOverKept);
         } else {
           torn.erase(k);
           fault.persisted++;
@@ -232,6 +234,7 @@ class CrashModel : public FailureModel {
       p.trace_pos = mc.trace().size();
       p.time_ns = mc.clock().now_ns();
       fault.others_lost = others_pending && state_index++ % 2 == 1;
+      if (fault.others_lost) run_->probes().hit(Probe::kOthersLost);
       p.snaps = fault.others_lost ? others_durable : others;
       p.snaps[d] = *snap;
       if (options.record_points) {

@@ -67,8 +67,9 @@ struct LevelState {
 // The failure model takes the points through the RunView this implements.
 class Execution : public RunView {
  public:
-  Execution(Scenario& scenario, const ExploreOptions& o, uint32_t schedule)
-      : scenario_(scenario), options_(o), schedule_(schedule), model_(make_failure_model(o.model)) {}
+  Execution(Scenario& scenario, const ExploreOptions& o, uint32_t schedule, Probes* probes)
+      : scenario_(scenario), options_(o), schedule_(schedule), model_(make_failure_model(o.model)),
+        probes_(probes) {}
 
   Status run(ChoiceSource& choices, std::array<LevelState, kQuiesceCount>& levels) {
     levels_ = &levels;
@@ -158,6 +159,7 @@ class Execution : public RunView {
   bool wants(Quiesce q) const override { return (*levels_)[static_cast<size_t>(q)].wanted; }
   void add_point(Quiesce q, Point p) override { (*levels_)[static_cast<size_t>(q)].points.push_back(std::move(p)); }
   uint64_t writes_logged() const override { return write_log_.size(); }
+  Probes& probes() override { return *probes_; }
 
   const std::vector<BlockWriteRecord>& write_log() const { return write_log_; }
   CrashCoverage coverage() const { return model_->coverage(); }
@@ -167,6 +169,7 @@ class Execution : public RunView {
   const ExploreOptions& options_;
   uint32_t schedule_;
   std::unique_ptr<FailureModel> model_;
+  Probes* probes_;
   std::array<LevelState, kQuiesceCount>* levels_ = nullptr;
   std::unique_ptr<cow::Pool> pool_;
   std::unique_ptr<Machine> machine_;
@@ -248,7 +251,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
   std::array<LevelResult, 3> out;
   std::array<uint64_t, 3> base{};  // global point index offset per level
   std::map<ImageKey, AppState> cache;
-  Inspector inspector(scenario, options.seed);
+  Inspector inspector(scenario, options.seed, &result.probes);
   std::array<uint64_t, 3> total_points{};
   const uint32_t shards = std::max<uint32_t>(options.shard_count, 1);
   if (options.shard_index >= shards) {
@@ -259,6 +262,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
 
   std::vector<size_t> prefix;
   std::set<uint64_t> traces;  // distinct executions
+  std::set<ImageKey> judged_images;
   uint64_t judged = 0;
   for (uint32_t s = 0;; ++s) {
     if (options.all_schedules) {
@@ -272,7 +276,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
     }
     if (options.progress) options.progress(s, options.all_schedules ? 0 : options.schedules, judged);
     for (auto& l : levels) l.points.clear();
-    Execution ex(scenario, options, s);
+    Execution ex(scenario, options, s, &result.probes);
     RandomChoices random(Prng(options.seed).fork("schedule", s));
     ScriptedChoices scripted(prefix);
     ChoiceSource& choices = options.all_schedules ? static_cast<ChoiceSource&>(scripted)
@@ -370,6 +374,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
           for (auto v : *vols) (void)ex.pool().delete_volume(v);
           cache.insert_or_assign(key, std::move(state));
         }
+        if (!judged_images.insert(key).second) result.probes.hit(Probe::kImageMemoHit);
         auto it = cache.find(key);
         if (it == cache.end() || replaying) {
           AppState state = inspector.inspect(ex.pool(), config, p.snaps, replaying ? &files : nullptr,

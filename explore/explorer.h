@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "explore/crash_states.h"
+#include "explore/probes.h"
 #include "explore/scenario.h"
 
 namespace snapsim::explore {
@@ -163,6 +164,7 @@ struct ExploreResult {
   uint32_t distinct_traces = 0;      // schedules whose executions differ (by trace hash)
   double sim_time_ms_total = 0;      // simulated time of every schedule
   CrashCoverage crash;               // crash model only
+  Probes probes;                     // rare paths that ran (this process only)
   uint64_t commits = 0;              // in the first schedule
   double run_time_ms = 0;            // simulated time of the first schedule
   std::optional<ReplayedPoint> replayed;

@@ -54,6 +54,8 @@ class RunView {
   // Block writes logged so far (the replay baseline's log prefix), 0 when
   // no log is kept.
   virtual uint64_t writes_logged() const = 0;
+  // Coverage probes of this exploration.
+  virtual Probes& probes() = 0;
 };
 
 class FailureModel {

@@ -139,9 +139,12 @@ AppState Inspector::inspect(cow::Pool& pool, const MachineConfig& config, const 
       const std::optional<Digest> v = (*m)->visible_files();
       auto it = v ? visible_.find({v->lo, v->hi}) : visible_.end();
       if (it != visible_.end() && export_dir.empty()) {
+        probes_->hit(Probe::kVisibleMemoHit);
         state = it->second;
       } else {
+        const uint64_t hits = check_memo_.hits();
         state = scenario_.inspect(**m, &check_memo_);
+        probes_->hit(Probe::kRecoveredMemoHit, check_memo_.hits() - hits);
         if (v) visible_[{v->lo, v->hi}] = state;
       }
     }
@@ -189,9 +192,13 @@ Status Inspector::inspect_parallel(cow::Pool& pool, const MachineConfig& config,
     auto states = decode_states(in);
     const size_t want = slice(w + 1) - slice(w);
     if (!states || states->size() != want) {
+      probes_->hit(Probe::kWorkerFailed);
+      const std::string how = WIFEXITED(status)     ? fmt::format("exit status {}", WEXITSTATUS(status))
+                              : WIFSIGNALED(status) ? fmt::format("killed by signal {}", WTERMSIG(status))
+                                                    : fmt::format("wait status {}", status);
       result = Status::error(cow::Code::kIoError,
-                             fmt::format("inspection worker {} failed (exit status {}{})", w, status,
-                                         states ? "" : ": " + states.status().message()));
+                             fmt::format("inspection worker {} failed ({}{})", w, how,
+                                         states ? "" : "; " + states.status().message()));
       continue;
     }
     for (size_t i = 0; i < want; ++i) (*cache)[todo[slice(w) + i].key] = std::move((*states)[i]);

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "explore/probes.h"
 #include "explore/scenario.h"
 
 namespace snapsim::explore {
@@ -32,7 +33,8 @@ struct Todo {
 
 class Inspector {
  public:
-  Inspector(Scenario& scenario, uint64_t seed) : scenario_(scenario), seed_(seed) {}
+  Inspector(Scenario& scenario, uint64_t seed, Probes* probes)
+      : scenario_(scenario), seed_(seed), probes_(probes) {}
 
   // Boots a machine from clones of `snaps` and lets the workload open it.
   // With `files`: lists the restored files. With `export_dir`: writes them
@@ -56,6 +58,7 @@ class Inspector {
  private:
   Scenario& scenario_;
   uint64_t seed_;
+  Probes* probes_;
   CheckMemo check_memo_;                  // checks by recovered files
   std::map<ImageKey, AppState> visible_;  // inspections by visible files
 };

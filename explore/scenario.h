@@ -62,8 +62,12 @@ class CheckMemo {
  public:
   const AppState* find(const Digest& recovered) const {
     auto it = map_.find({recovered.lo, recovered.hi});
-    return it == map_.end() ? nullptr : &it->second;
+    if (it == map_.end()) return nullptr;
+    ++hits_;
+    return &it->second;
   }
+  // How many find() calls hit (a coverage probe).
+  uint64_t hits() const { return hits_; }
   void store(const Digest& recovered, const AppState& checked) {
     map_.insert_or_assign({recovered.lo, recovered.hi}, checked);
   }
@@ -72,6 +76,7 @@ class CheckMemo {
 
  private:
   std::map<std::pair<uint64_t, uint64_t>, AppState> map_;
+  mutable uint64_t hits_ = 0;
 };
 
 class Scenario {

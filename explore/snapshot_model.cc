@@ -95,6 +95,7 @@ class SnapshotModel : public FailureModel {
       size_t j = i;
       for (uint32_t d = 1; d < config.disks; ++d) {
         while (j + 1 < pts.size() && pts[j + 1].time_ns <= pts[i].time_ns + d * step_ns) ++j;
+        if (j != i) run_->probes().hit(Probe::kSequentialSkew);
         seq[i].snaps[d] = pts[j].snaps[d];
         seq[i].issued = pts[j].issued;
       }
