@@ -61,7 +61,13 @@ void Machine::mounted(std::unique_ptr<SimFs> fs) {
     trace_.add(EventKind::kFileOp, index, 0, clock_.now_ns(), op);
     if (op_hook_) op_hook_(op);
   });
+  view_.push_back(fs.get());
   fs_.push_back(std::move(fs));
+}
+
+void Machine::wrap_fs(uint32_t disk, std::unique_ptr<GuestFs> wrapper) {
+  view_[disk] = wrapper.get();
+  wrappers_.push_back(std::move(wrapper));
 }
 
 Status Machine::sync_all() {

@@ -47,7 +47,13 @@ class Machine {
                                                         Prng prng);
 
   uint32_t disk_count() const { return static_cast<uint32_t>(disks_.size()); }
-  SimFs& fs(uint32_t disk = 0) { return *fs_[disk]; }
+  // The file system of `disk` as applications use it: simfs, or the
+  // outermost wrapper installed by wrap_fs().
+  GuestFs& fs(uint32_t disk = 0) { return *view_[disk]; }
+  // Puts `wrapper` (a GuestFsWrapper of the current view) in front of the
+  // file system of `disk`: every later fs(disk) call goes through it. The
+  // machine owns it.
+  void wrap_fs(uint32_t disk, std::unique_ptr<GuestFs> wrapper);
   PageCache& cache(uint32_t disk = 0) { return *caches_[disk]; }
   VirtualDisk& disk(uint32_t disk = 0) { return *disks_[disk]; }
   cow::Pool& pool() { return *pool_; }
@@ -94,6 +100,8 @@ class Machine {
   std::vector<std::unique_ptr<VirtualDisk>> disks_;
   std::vector<std::unique_ptr<PageCache>> caches_;
   std::vector<std::unique_ptr<SimFs>> fs_;
+  std::vector<std::unique_ptr<GuestFs>> wrappers_;
+  std::vector<GuestFs*> view_;  // per disk: simfs or its outermost wrapper
   SimFs::OpHook op_hook_;
 };
 

@@ -47,6 +47,7 @@
 #include <vector>
 
 #include "cow/status.h"
+#include "sim/guest_fs.h"
 #include "sim/page_cache.h"
 #include "sim/trace.h"
 
@@ -81,17 +82,11 @@ struct SimFsLayout {
   uint64_t blocks() const { return data_start + static_cast<uint64_t>(max_files) * file_blocks; }
 };
 
-// A handle: inode number plus generation, so a handle to a deleted file
-// fails instead of reaching a file that reused the inode.
-struct FileRef {
-  uint32_t ino = UINT32_MAX;
-  uint32_t gen = 0;
-  friend bool operator==(FileRef, FileRef) = default;
-};
-
 inline constexpr size_t kMaxNameLength = 47;
 
-class SimFs {
+// The GuestFs contract (sim/guest_fs.h) holds, with the ordering stated
+// above.
+class SimFs : public GuestFs {
  public:
   // Called after every completed file operation with a one-line description.
   using OpHook = std::function<void(const std::string& op)>;
@@ -103,33 +98,32 @@ class SimFs {
   // Reads and checks the file system on the cache's disk.
   static Result<SimFs> mount(PageCache& cache);
 
-  Result<FileRef> open(std::string_view name, bool create);
-  Result<FileRef> lookup(std::string_view name) const;
-  bool exists(std::string_view name) const { return lookup(name).is_ok(); }
-  std::vector<std::string> list() const;
+  Result<FileRef> open(std::string_view name, bool create) override;
+  Result<FileRef> lookup(std::string_view name) const override;
+  std::vector<std::string> list() const override;
 
   // A hash of the file's first min(size, prefix) bytes, equal for equal
   // bytes: whole blocks by their block hashes (cached page or disk, nothing
   // is read or cached), a partial last block by its bytes.
-  Result<cow::Hash128> content_hash(FileRef f, uint64_t prefix = UINT64_MAX);
+  Result<cow::Hash128> content_hash(FileRef f, uint64_t prefix = UINT64_MAX) override;
   // Reads up to out.size() bytes; returns how many (short at end of file).
-  Result<size_t> read(FileRef f, uint64_t offset, std::span<std::byte> out);
-  Status write(FileRef f, uint64_t offset, std::span<const std::byte> data);
-  Status truncate(FileRef f, uint64_t size);
-  Result<uint64_t> size(FileRef f) const;
-  Status unlink(std::string_view name);
-  Status rename(std::string_view from, std::string_view to);
+  Result<size_t> read(FileRef f, uint64_t offset, std::span<std::byte> out) override;
+  Status write(FileRef f, uint64_t offset, std::span<const std::byte> data) override;
+  Status truncate(FileRef f, uint64_t size) override;
+  Result<uint64_t> size(FileRef f) const override;
+  Status unlink(std::string_view name) override;
+  Status rename(std::string_view from, std::string_view to) override;
 
-  Status fsync(FileRef f);
-  Status fdatasync(FileRef f) { return fsync(f); }
-  Status sync_dir();
-  Status sync_all() { return cache_->sync_all(); }
+  Status fsync(FileRef f) override;
+  Status fdatasync(FileRef f) override { return fsync(f); }
+  Status sync_dir() override;
+  Status sync_all() override { return cache_->sync_all(); }
 
-  uint64_t max_file_size() const;
+  uint64_t max_file_size() const override;
   PageCache& cache() { return *cache_; }
   void set_op_hook(OpHook hook) { hook_ = std::move(hook); }
   // Names the fsck dropped or freed at mount, for recovery reports.
-  const std::vector<std::string>& mount_repairs() const { return repairs_; }
+  const std::vector<std::string>& mount_repairs() const override { return repairs_; }
 
  private:
   struct Inode {

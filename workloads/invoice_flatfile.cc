@@ -13,7 +13,7 @@ namespace snapsim::workloads {
 namespace {
 
 using sim::FileRef;
-using sim::SimFs;
+using sim::GuestFs;
 
 const char* const kDataFiles[] = {"counter.dat", "customers.dat", "invoices.dat", "lines.dat",
                                   "ledger.dat"};
@@ -40,7 +40,7 @@ std::span<const std::byte> bytes(const std::string& s) {
   return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
 }
 
-Result<std::string> read_all(SimFs& fs, const std::string& name) {
+Result<std::string> read_all(GuestFs& fs, const std::string& name) {
   auto f = fs.lookup(name);
   if (!f) return f.status();
   auto size = fs.size(*f);
@@ -51,7 +51,7 @@ Result<std::string> read_all(SimFs& fs, const std::string& name) {
   return s;
 }
 
-Status put(SimFs& fs, const std::string& name, uint64_t offset, const std::string& data) {
+Status put(GuestFs& fs, const std::string& name, uint64_t offset, const std::string& data) {
   auto f = fs.open(name, true);
   if (!f) return f.status();
   return fs.write(*f, offset, bytes(data));
@@ -111,7 +111,7 @@ void parse_records(const std::string& file, const std::string& data, size_t len,
   }
 }
 
-Result<State> read_state(SimFs& fs) {
+Result<State> read_state(GuestFs& fs) {
   State st;
   std::map<std::string, std::string> data;
   for (const char* name : kDataFiles) {
@@ -218,7 +218,7 @@ std::vector<std::string> invariants(const State& st) {
   return bad;
 }
 
-Result<explore::Digest> files_digest(SimFs& fs) {
+Result<explore::Digest> files_digest(GuestFs& fs) {
   cow::Hasher128 s;
   for (const char* name : kDataFiles) {
     auto d = read_all(fs, name);
@@ -300,7 +300,7 @@ class InvoiceClient : public sim::Client {
   }
 
   Result<sim::StepResult> step() override {
-    SimFs& fs = m_.fs();
+    GuestFs& fs = m_.fs();
     m_.app_step();
     if (phase_ == 0) {
       if (shared_.owner >= 0 && shared_.owner != static_cast<int>(id_)) {
@@ -363,7 +363,7 @@ class InvoiceClient : public sim::Client {
 
  private:
   // Reads the counter and the customer, and lays out every record to write.
-  Status plan(SimFs& fs) {
+  Status plan(GuestFs& fs) {
     auto st = read_state(fs);
     if (!st) return st.status();
     number_ = st->next;
@@ -459,7 +459,7 @@ sim::MachineConfig InvoiceFlatfile::machine_config() const {
 }
 
 Status InvoiceFlatfile::setup(sim::Machine& m) {
-  SimFs& fs = m.fs();
+  GuestFs& fs = m.fs();
   SNAPSIM_RETURN_IF_ERROR(put(fs, "counter.dat", 0, counter_rec(1)));
   std::string customers;
   for (int c = 1; c <= kCustomers; ++c) customers += customer_rec(c, 0);
@@ -493,7 +493,7 @@ Result<std::vector<std::unique_ptr<sim::Client>>> InvoiceFlatfile::make_clients(
 
 explore::AppState InvoiceFlatfile::inspect(sim::Machine& restored, explore::CheckMemo* /*memo*/) {
   explore::AppState out;
-  SimFs& fs = restored.fs();
+  GuestFs& fs = restored.fs();
   if (journaled_) {
     // Recovery: re-apply a complete intent, then clear the log.
     auto log = read_all(fs, "redo.log");

@@ -58,7 +58,7 @@ int guarded(int on_error, Fn fn) noexcept {
   }
 }
 
-sim::SimFs& fs_of(File* f) { return f->vfs->machine().fs(f->disk); }
+sim::GuestFs& fs_of(File* f) { return f->vfs->machine().fs(f->disk); }
 
 int x_close(sqlite3_file* pf) {
   File* f = F(pf);

@@ -51,7 +51,7 @@ using Files = std::map<std::string, std::string>;
 
 // Applies op to fs and to the model; ops that the model says must fail are
 // skipped for both (the property is about contents, errors are unit-tested).
-void apply(sim::SimFs& fs, Files& model, const Op& op) {
+void apply(sim::GuestFs& fs, Files& model, const Op& op) {
   const std::string name = name_of(op.file);
   const bool exists = model.count(name) > 0;
   switch (op.kind) {
@@ -97,7 +97,7 @@ void apply(sim::SimFs& fs, Files& model, const Op& op) {
   }
 }
 
-Files contents(sim::SimFs& fs) {
+Files contents(sim::GuestFs& fs) {
   Files out;
   for (const auto& n : fs.list()) out[n] = read_file(fs, n);
   return out;

@@ -46,7 +46,7 @@ inline std::span<const std::byte> bytes(const std::string& s) {
   return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
 }
 
-inline std::string read_file(sim::SimFs& fs, const std::string& name) {
+inline std::string read_file(sim::GuestFs& fs, const std::string& name) {
   auto f = fs.lookup(name);
   if (!f) return "<missing>";
   std::string s(fs.size(*f).value(), '\0');
