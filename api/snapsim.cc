@@ -38,6 +38,10 @@ cow::Result<RunSummary> run_workload(const RunOptions& options) {
   auto suite = checkers::CheckerSuite::standard();
   auto r = explore::explore(**w, suite, o);
   if (!r) return r.status();
+  const reports::RunSettings settings{(*w)->name(),
+                                      workloads::is_script_path(options.workload) ? options.workload : "",
+                                      (*w)->params().all(), {}, std::to_string(options.schedules), {}};
+  const auto records = reports::make_run_records(settings, o, *r);
   RunSummary out;
   out.workload = (*w)->name();
   out.trace_hash = r->trace_hash;
@@ -54,16 +58,7 @@ cow::Result<RunSummary> run_workload(const RunOptions& options) {
     if (l.first_failure) {
       s.first_failure = fmt::format("{} at point {}: {}", explore::verdict_name(l.first_failure->verdict),
                                     l.first_failure->point, l.first_failure->detail);
-      reports::RunRecord rec;
-      rec.workload = (*w)->name();
-      rec.source = workloads::is_script_path(options.workload) ? options.workload : "";
-      rec.params = (*w)->params().all();
-      rec.seed = options.seed;
-      rec.writeback = options.writeback;
-      rec.fs_data = options.ordered_data ? "ordered" : "writeback";
-      rec.schedules = std::to_string(options.schedules);
-      rec.level = l;
-      s.replay = reports::replay_command(rec, l.first_failure->point);
+      s.replay = records[&l - r->levels.data()].replay;
     }
     out.levels.push_back(std::move(s));
   }

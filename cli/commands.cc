@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <functional>
 #include <sstream>
 #include <cstdlib>
 #include <thread>
@@ -211,50 +212,27 @@ cow::Result<std::vector<reports::RunRecord>> explore_workload(workloads::Workloa
   }
   auto r = explore::explore(w, suite, o);
   if (!r) return r.status();
-  std::vector<reports::RunRecord> out;
-  for (const auto& l : r->levels) {
-    reports::RunRecord rec;
-    rec.workload = w.name();
-    rec.source = source;
-    rec.params = w.params().all();
-    rec.overrides = named_overrides(overrides);
-    rec.seed = c.options.seed;
-    rec.model = c.options.model;
-    rec.crash_states = c.options.crash_states;
-    rec.sector_size = c.options.sector_size;
-    rec.writeback = sim::writeback_name(c.options.writeback);
-    rec.fs_data = c.options.ordered_data ? "ordered" : "writeback";
-    rec.schedules = c.schedules_text;
-    rec.schedules_run = r->schedules_run;
-    rec.distinct_traces = r->distinct_traces;
-    rec.sim_time_ms = r->sim_time_ms_total;
-    rec.crash = r->crash;
-    rec.trace_hash = r->trace_hash;
-    rec.level = l;
-    rec.shard = c.shard;
-    rec.txns = r->txns;
-    rec.trace_events = r->trace_events;
-    if (l.first_failure) rec.replay = reports::replay_command(rec, l.first_failure->point);
-    out.push_back(std::move(rec));
-  }
-  return out;
+  const reports::RunSettings settings{w.name(), source, w.params().all(), named_overrides(overrides),
+                                      c.schedules_text, c.shard};
+  return reports::make_run_records(settings, c.options, *r);
 }
 
 int finish(const std::vector<reports::RunRecord>& runs, const RunFlags& f, const Config& c) {
-  if (!f.json.empty()) {
-    auto st = reports::write_file_atomically(f.json, reports::to_json(runs));
-    if (!st.is_ok()) return bad_input(st.message());
-  }
-  if (!f.junit.empty()) {
-    auto st = reports::write_file_atomically(f.junit, reports::to_junit(runs, c.fail_on));
-    if (!st.is_ok()) return bad_input(st.message());
-  }
-  if (!f.html.empty()) {
-    auto st = reports::write_file_atomically(f.html, reports::to_html(runs, "snapsim report"));
-    if (!st.is_ok()) return bad_input(st.message());
-  }
-  if (!f.db.empty()) {
-    auto st = reports::write_results_db(f.db, runs, c.shard);
+  // Every results file a run can write: its flag's value and its writer.
+  // A new format is one line here (and its flag in main.cc).
+  using Writer = std::function<cow::Status(const std::string& path)>;
+  auto text = [&](auto render) -> Writer {
+    return [&runs, render](const std::string& path) { return reports::write_file_atomically(path, render(runs)); };
+  };
+  const std::pair<const std::string&, Writer> writers[] = {
+      {f.json, text([](const auto& rs) { return reports::to_json(rs); })},
+      {f.junit, text([&c](const auto& rs) { return reports::to_junit(rs, c.fail_on); })},
+      {f.html, text([](const auto& rs) { return reports::to_html(rs, "snapsim report"); })},
+      {f.db, [&](const std::string& path) { return reports::write_results_db(path, runs, c.shard); }},
+  };
+  for (const auto& [path, write] : writers) {
+    if (path.empty()) continue;
+    auto st = write(path);
     if (!st.is_ok()) return bad_input(st.message());
   }
   fmt::print("{}", reports::render_matrix(runs, ::isatty(1) == 1));
@@ -287,11 +265,12 @@ int list_workloads() {
 
 uint64_t failures_of(const explore::LevelResult& l) { return explore::failure_count(l.verdicts); }
 
-// Greedy shrinking: for clients, then invoices (transactions for scripts),
-// then lines, the smallest value with which the workload still fails at a
-// level where it failed. Prints the shrunk configuration and its replay.
-void shrink(const std::string& name, const std::vector<reports::RunRecord>& runs, const RunFlags& f,
-            const Config& c) {
+// Greedy shrinking: for each shrinkable parameter of the workload, in its
+// declared order (clients, then invoices or transactions, then lines), the
+// smallest value with which it still fails at a level where it failed.
+// Prints the shrunk configuration and its replay.
+void shrink(const std::string& name, const std::vector<std::string>& shrinkable,
+            const std::vector<reports::RunRecord>& runs, const RunFlags& f, const Config& c) {
   std::vector<explore::Quiesce> failing;
   for (const auto& r : runs) {
     if (failures_of(r.level) > 0) failing.push_back(r.level.level);
@@ -319,9 +298,8 @@ void shrink(const std::string& name, const std::vector<reports::RunRecord>& runs
     }
     return std::nullopt;
   };
-  const bool script = workloads::is_script_path(name);
   std::optional<std::vector<reports::RunRecord>> best;
-  for (const char* key : {"clients", script ? "transactions" : "invoices", "lines"}) {
+  for (const auto& key : shrinkable) {
     auto it = params.find(key);
     if (it == params.end()) continue;
     const int64_t current = std::stoll(it->second);
@@ -340,9 +318,7 @@ void shrink(const std::string& name, const std::vector<reports::RunRecord>& runs
   for (const auto& rec : *best) {
     if (failures_of(rec.level) == 0 || !rec.level.first_failure) continue;
     std::string shown;
-    for (const char* key : {"clients", "invoices", "transactions", "lines"}) {
-      if (params.count(key)) shown += fmt::format(" {}={}", key, params.at(key));
-    }
+    for (const auto& key : shrinkable) shown += fmt::format(" {}={}", key, params.at(key));
     const auto& ff = *rec.level.first_failure;
     fmt::print("\nshrunk {} to{}: still fails under {}: {} at point {}: {}\n  replay: {}\n", name,
                shown, explore::quiesce_name(rec.level.level), explore::verdict_name(ff.verdict), ff.point,
@@ -373,41 +349,15 @@ int run_workloads(const std::vector<std::string>& names, const RunFlags& f) {
   }
   const int rc = finish(runs, f, c);
   if (f.shrink) {
-    for (size_t i = 0; i < names.size(); ++i) shrink(names[i], per_workload[i], f, c);
+    for (size_t i = 0; i < names.size(); ++i) shrink(names[i], ws[i]->params().shrinkable(), per_workload[i], f, c);
   }
   return rc;
-}
-
-// The built-in suite: each workload once with its defaults, plus the
-// configurations that show what the matrix is for.
-std::vector<std::pair<std::string, std::vector<std::string>>> suite_entries() {
-  std::vector<std::pair<std::string, std::vector<std::string>>> out = {
-      {"invoice-flatfile", {}},
-      {"invoice-flatfile-journaled", {}},
-  };
-  for (const char* jm : {"delete", "truncate", "persist", "memory", "wal", "off"}) {
-    for (const char* sync : {"off", "normal", "full", "extra"}) {
-      out.push_back({"invoice-sqlite",
-                     {fmt::format("journal_mode={}", jm), fmt::format("synchronous={}", sync)}});
-    }
-  }
-  // WAL checkpoints (SQLite's 1000-page default is never reached by the
-  // small default workload): with synchronous=off they corrupt.
-  out.push_back({"invoice-sqlite", {"journal_mode=wal", "synchronous=off", "wal_autocheckpoint=4"}});
-  out.push_back({"invoice-sqlite", {"journal_mode=wal", "synchronous=full", "wal_autocheckpoint=4"}});
-  out.push_back({"invoice-sqlite-document", {"document=before"}});
-  out.push_back({"invoice-sqlite-document", {"document=after"}});
-  out.push_back({"invoice-two-db", {"attach=true"}});
-  out.push_back({"invoice-two-db", {"attach=false"}});
-  out.push_back({"invoice-multidisk", {"group=atomic"}});
-  out.push_back({"invoice-multidisk", {"group=sequential"}});
-  return out;
 }
 
 int run_suite(const RunFlags& f) {
   Config c;
   if (auto e = make_config(f, &c); !e.empty()) return bad_input(e);
-  const auto entries = suite_entries();
+  const auto entries = workloads::builtin_suite();
   std::vector<std::string> levels;
   for (auto q : c.options.levels) levels.push_back(explore::quiesce_name(q));
   fmt::print("snapsim built-in suite: {} configurations, seed {}, writeback {}, {} schedule(s), "

@@ -6,6 +6,37 @@
 
 namespace snapsim::reports {
 
+std::vector<RunRecord> make_run_records(const RunSettings& settings, const explore::ExploreOptions& options,
+                                        const explore::ExploreResult& result) {
+  std::vector<RunRecord> out;
+  for (const auto& l : result.levels) {
+    RunRecord rec;
+    rec.workload = settings.workload;
+    rec.source = settings.source;
+    rec.params = settings.params;
+    rec.overrides = settings.overrides;
+    rec.seed = options.seed;
+    rec.model = options.model;
+    rec.crash_states = options.crash_states;
+    rec.sector_size = options.sector_size;
+    rec.writeback = sim::writeback_name(options.writeback);
+    rec.fs_data = options.ordered_data ? "ordered" : "writeback";
+    rec.schedules = settings.schedules;
+    rec.schedules_run = result.schedules_run;
+    rec.distinct_traces = result.distinct_traces;
+    rec.sim_time_ms = result.sim_time_ms_total;
+    rec.crash = result.crash;
+    rec.trace_hash = result.trace_hash;
+    rec.level = l;
+    rec.shard = settings.shard;
+    rec.txns = result.txns;
+    rec.trace_events = result.trace_events;
+    if (l.first_failure) rec.replay = replay_command(rec, l.first_failure->point);
+    out.push_back(std::move(rec));
+  }
+  return out;
+}
+
 std::string replay_command(const RunRecord& r, uint64_t point) {
   std::string cmd = "snapsim replay " + (r.source.empty() ? r.workload : r.source);
   for (const auto& [k, v] : r.params) cmd += fmt::format(" -p {}={}", k, v);

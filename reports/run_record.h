@@ -37,6 +37,21 @@ struct RunRecord {
   uint64_t trace_events = 0;       // first schedule
 };
 
+// What a run was asked to do, as its records show it.
+struct RunSettings {
+  std::string workload;
+  std::string source;                                           // script path, or empty
+  std::map<std::string, std::string> params;                    // every resolved parameter
+  std::vector<std::pair<std::string, std::string>> overrides;   // as given with -p
+  std::string schedules;                                        // "3" or "all"
+  std::string shard;                                            // "K/N", or empty
+};
+
+// One record per explored level of `result`, with the replay command of
+// each first failure: the one place a RunRecord is assembled (CLI and API).
+std::vector<RunRecord> make_run_records(const RunSettings& settings, const explore::ExploreOptions& options,
+                                        const explore::ExploreResult& result);
+
 // The command line that replays one point of a run.
 std::string replay_command(const RunRecord& r, uint64_t point);
 

@@ -422,9 +422,9 @@ class ClientsWithShared : public sim::Client {
 
 std::vector<ParamSpec> flatfile_params() {
   return {
-      {"clients", ParamKind::kInt, "2", "concurrent clients (serialized by the app's lock)", 1, 16, {}},
-      {"invoices", ParamKind::kInt, "3", "invoices entered by each client", 0, 1000, {}},
-      {"lines", ParamKind::kInt, "3", "lines per invoice", 1, 50, {}},
+      {"clients", ParamKind::kInt, "2", "concurrent clients (serialized by the app's lock)", 1, 16, {}, true},
+      {"invoices", ParamKind::kInt, "3", "invoices entered by each client", 0, 1000, {}, true},
+      {"lines", ParamKind::kInt, "3", "lines per invoice", 1, 50, {}, true},
   };
 }
 

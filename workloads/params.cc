@@ -10,7 +10,10 @@ namespace snapsim::workloads {
 Result<Params> Params::resolve(const std::string& workload, const std::vector<ParamSpec>& specs,
                                const std::vector<std::string>& overrides) {
   Params p;
-  for (const auto& s : specs) p.values_[s.name] = s.default_value;
+  for (const auto& s : specs) {
+    p.values_[s.name] = s.default_value;
+    if (s.shrinkable) p.shrinkable_.push_back(s.name);
+  }
   for (const auto& item : overrides) {
     const auto eq = item.find('=');
     if (eq == std::string::npos || eq == 0) {

@@ -46,4 +46,29 @@ Result<std::unique_ptr<Workload>> make_workload(const std::string& name,
   return info->make(*params);
 }
 
+std::vector<SuiteEntry> builtin_suite() {
+  std::vector<SuiteEntry> out = {
+      {"invoice-flatfile", {}},
+      {"invoice-flatfile-journaled", {}},
+  };
+  for (const char* jm : {"delete", "truncate", "persist", "memory", "wal", "off"}) {
+    for (const char* sync : {"off", "normal", "full", "extra"}) {
+      out.push_back({"invoice-sqlite",
+                     {fmt::format("journal_mode={}", jm), fmt::format("synchronous={}", sync)}});
+    }
+  }
+  // WAL checkpoints (SQLite's 1000-page default is never reached by the
+  // small default workload): with synchronous=off they corrupt.
+  out.push_back({"invoice-sqlite", {"journal_mode=wal", "synchronous=off", "wal_autocheckpoint=4"}});
+  out.push_back({"invoice-sqlite", {"journal_mode=wal", "synchronous=full", "wal_autocheckpoint=4"}});
+  out.push_back({"invoice-sqlite-document", {"document=before"}});
+  out.push_back({"invoice-sqlite-document", {"document=after"}});
+  out.push_back({"invoice-two-db", {"attach=true"}});
+  out.push_back({"invoice-two-db", {"attach=false"}});
+  out.push_back({"invoice-multidisk", {"group=atomic"}});
+  out.push_back({"invoice-multidisk", {"group=sequential"}});
+  return out;
+}
+
+
 }  // namespace snapsim::workloads

@@ -18,6 +18,14 @@ struct WorkloadInfo {
 };
 
 const std::vector<WorkloadInfo>& builtin_workloads();
+
+// The built-in suite (`snapsim` with no arguments): each workload once with
+// its defaults, plus the configurations that show what the matrix is for.
+struct SuiteEntry {
+  std::string workload;
+  std::vector<std::string> overrides;  // "key=value"
+};
+std::vector<SuiteEntry> builtin_suite();
 const WorkloadInfo* find_workload(const std::string& name);
 // Looks the workload up and resolves `overrides` ("key=value"). Errors are
 // one line naming the unknown workload, key or bad value.

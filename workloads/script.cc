@@ -382,8 +382,8 @@ Result<std::unique_ptr<Workload>> load_script(const std::string& path,
   std::vector<ParamSpec> shown = {
       {"journal_mode", ParamKind::kText, spec->journal_mode, "", 0, 0, {}},
       {"synchronous", ParamKind::kText, spec->synchronous, "", 0, 0, {}},
-      {"clients", ParamKind::kText, std::to_string(spec->clients), "", 0, 0, {}},
-      {"transactions", ParamKind::kText, std::to_string(spec->transactions), "", 0, 0, {}},
+      {"clients", ParamKind::kText, std::to_string(spec->clients), "", 0, 0, {}, true},
+      {"transactions", ParamKind::kText, std::to_string(spec->transactions), "", 0, 0, {}, true},
   };
   for (const auto& o : overrides) {
     const auto eq = o.find('=');

@@ -31,6 +31,9 @@ struct ParamSpec {
   int64_t min = 0;                   // kInt (kText: validated by the workload)
   int64_t max = 0;                   // kInt
   std::vector<std::string> choices;  // kChoice
+  // A size of the workload (clients, transactions, lines): --shrink tries
+  // smaller values of it, in the order the specs are declared.
+  bool shrinkable = false;
 };
 
 // Resolved parameters, every spec present, ordered by name.
@@ -45,9 +48,12 @@ class Params {
   const std::map<std::string, std::string>& all() const { return values_; }
   // "clients=2 invoices=3": for reproducer command lines.
   std::string to_flags() const;
+  // The shrinkable parameters (ParamSpec::shrinkable), in declared order.
+  const std::vector<std::string>& shrinkable() const { return shrinkable_; }
 
  private:
   std::map<std::string, std::string> values_;
+  std::vector<std::string> shrinkable_;
 };
 
 class Workload : public explore::Scenario {
