@@ -15,6 +15,7 @@
 #include <sys/resource.h>
 
 #include "checkers/suite.h"
+#include "bench/baselines.h"
 #include "explore/explorer.h"
 #include "workloads/registry.h"
 
@@ -28,14 +29,14 @@ std::vector<std::string> params_for(int64_t points) {
   return {"invoices=" + std::to_string(invoices)};
 }
 
-void run_explore(benchmark::State& state, explore::ExploreOptions::Restore restore, int64_t points,
+void run_explore(benchmark::State& state, explore::ExploreOptions::RestoreHooks baseline, int64_t points,
              explore::Model model = explore::Model::kSnapshot) {
   auto w = workloads::make_workload("invoice-sqlite", params_for(points)).value();
   auto suite = checkers::CheckerSuite::standard();
   explore::ExploreOptions o;
   o.levels = {explore::Quiesce::kNone};
   o.jobs = 1;
-  o.restore = restore;
+  o.baseline = std::move(baseline);
   o.model = model;
   uint64_t checked = 0, distinct = 0;
   for (auto _ : state) {
@@ -61,20 +62,20 @@ int main(int argc, char** argv) {
   for (int64_t points : {1000, 10000}) {
     benchmark::RegisterBenchmark(("BM_Explore/invoice-sqlite/" + std::to_string(points)).c_str(),
                                  [points](benchmark::State& s) {
-                                   run_explore(s, explore::ExploreOptions::Restore::kClone, points);
+                                   run_explore(s, {}, points);
                                  })
         ->Unit(benchmark::kMillisecond);
   }
   // The power-loss model on the same workload: crash images (lost and torn
   // unflushed writes, up to 32 per FLUSH) checked per second.
   benchmark::RegisterBenchmark("BM_Explore/crash/invoice-sqlite/1000", [](benchmark::State& s) {
-    run_explore(s, explore::ExploreOptions::Restore::kClone, 1000, explore::Model::kCrash);
+    run_explore(s, {}, 1000, explore::Model::kCrash);
   })->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("BM_Explore/replay_baseline", [](benchmark::State& s) {
-    run_explore(s, explore::ExploreOptions::Restore::kReplay, 1000);
+    run_explore(s, bench::replay(), 1000);
   })->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("BM_Explore/full_copy_baseline", [](benchmark::State& s) {
-    run_explore(s, explore::ExploreOptions::Restore::kFullCopy, 1000);
+    run_explore(s, bench::full_copy(), 1000);
   })->Unit(benchmark::kMillisecond);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;

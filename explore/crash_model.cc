@@ -44,7 +44,7 @@ class CrashModel : public FailureModel {
     if (o.levels.size() != 1 || o.levels[0] != Quiesce::kNone) {
       return Status::invalid_argument("the crash model (power loss) has no quiesce level: use --quiesce none");
     }
-    if (o.restore == ExploreOptions::Restore::kReplay) {
+    if (o.baseline.write_log) {
       return Status::invalid_argument("a crash image is not a prefix of the write log: no replay restore");
     }
     return Status::ok();

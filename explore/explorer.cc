@@ -78,11 +78,15 @@ class Execution : public RunView {
     if (!pool) return pool.status();
     pool_ = std::make_unique<cow::Pool>(std::move(*pool));
     const MachineConfig config = machine_config();
-    // The replay baseline logs every block write from mkfs on, as
+    // A baseline's write log sees every block write from mkfs on, as
     // dm-log-writes does when the file system is made on the logged device.
     std::function<void(const BlockWriteRecord&)> boot_log;
-    if (options_.restore == ExploreOptions::Restore::kReplay) {
-      boot_log = [this](const BlockWriteRecord& w) { write_log_.push_back(w); };
+    if (options_.baseline.begin) options_.baseline.begin();
+    if (options_.baseline.write_log) {
+      boot_log = [this](const BlockWriteRecord& w) {
+        ++writes_logged_;
+        options_.baseline.write_log(w);
+      };
     }
     // Each seeded schedule is its own world: its own interleaving and its
     // own writeback moments and order, client data and SQLite nonces (the
@@ -107,14 +111,16 @@ class Execution : public RunView {
     mc.trace().add(EventKind::kNote, 0, 0, mc.clock().now_ns(), "exploration starts");
 
     SNAPSIM_RETURN_IF_ERROR(model_->start(*this));
-    const bool log_writes = options_.restore == ExploreOptions::Restore::kReplay;
     // Hooks run inside the guest's I/O: an error waits in pending_ until
     // the step ends.
     mc.set_flush_hook([this](uint32_t disk) {
       if (pending_.is_ok()) pending_ = model_->on_flush(disk);
     });
-    mc.set_write_hook([this, log_writes](uint32_t disk) {
-      if (log_writes) write_log_.push_back(machine_->disk(disk).last_write());
+    mc.set_write_hook([this](uint32_t disk) {
+      if (options_.baseline.write_log) {
+        ++writes_logged_;
+        options_.baseline.write_log(machine_->disk(disk).last_write());
+      }
       if (pending_.is_ok()) pending_ = model_->on_block_write(disk);
     });
     mc.set_op_hook([this](const std::string&) {
@@ -158,10 +164,9 @@ class Execution : public RunView {
   uint32_t schedule() const override { return schedule_; }
   bool wants(Quiesce q) const override { return (*levels_)[static_cast<size_t>(q)].wanted; }
   void add_point(Quiesce q, Point p) override { (*levels_)[static_cast<size_t>(q)].points.push_back(std::move(p)); }
-  uint64_t writes_logged() const override { return write_log_.size(); }
+  uint64_t writes_logged() const override { return writes_logged_; }
   Probes& probes() override { return *probes_; }
 
-  const std::vector<BlockWriteRecord>& write_log() const { return write_log_; }
   CrashCoverage coverage() const { return model_->coverage(); }
 
  private:
@@ -175,60 +180,9 @@ class Execution : public RunView {
   std::unique_ptr<Machine> machine_;
   CommitLog log_;
   Status pending_;  // an error inside a hook, surfaced after the step
-  std::vector<BlockWriteRecord> write_log_;  // replay baseline only
+  uint64_t writes_logged_ = 0;               // block writes a baseline's log has seen
   uint64_t last_ack_seen_ = 0;               // acknowledgements already seen
 };
-
-// Restores a `none` point the slow ways, into fresh volumes, for the
-// baselines of bench/explore_bench.cc.
-cow::Result<std::vector<cow::VolumeId>> slow_restore(ExploreOptions::Restore mode, cow::Pool& pool,
-                                                     const std::vector<cow::SnapshotId>& snaps,
-                                                     const std::vector<BlockWriteRecord>& log,
-                                                     uint64_t writes) {
-  const uint32_t bs = pool.block_size();
-  std::vector<cow::VolumeId> vols;
-  std::vector<std::byte> buf(bs);
-  for (uint32_t d = 0; d < snaps.size(); ++d) {
-    auto size = pool.size_blocks(snaps[d]);
-    if (!size) return size.status();
-    auto vol = pool.create_volume(*size, cow::WritePolicy::kRedirectOnWrite);
-    if (!vol) return vol.status();
-    vols.push_back(*vol);
-    if (mode == ExploreOptions::Restore::kFullCopy) {
-      auto lbas = pool.mapped_lbas(snaps[d]);
-      if (!lbas) return lbas.status();
-      for (uint64_t lba : *lbas) {
-        SNAPSIM_RETURN_IF_ERROR(pool.read_blocks(snaps[d], lba, buf));
-        SNAPSIM_RETURN_IF_ERROR(pool.write_blocks(*vol, lba, buf));
-      }
-      continue;
-    }
-    // Replay: every logged write of this disk from mkfs to the point, in
-    // order, onto a fresh image file; then load the blocks it holds.
-    char path[] = "/tmp/snapsim-replay-XXXXXX";
-    const int fd = ::mkstemp(path);
-    if (fd < 0) return Status::error(cow::Code::kIoError, "mkstemp failed");
-    ::unlink(path);
-    std::set<uint64_t> touched;
-    for (uint64_t i = 0; i < writes && i < log.size(); ++i) {
-      if (log[i].disk != d) continue;
-      if (::pwrite(fd, log[i].data.data(), bs, static_cast<off_t>(log[i].lba * bs)) != static_cast<ssize_t>(bs)) {
-        ::close(fd);
-        return Status::error(cow::Code::kIoError, "pwrite failed");
-      }
-      touched.insert(log[i].lba);
-    }
-    for (uint64_t lba : touched) {
-      if (::pread(fd, buf.data(), bs, static_cast<off_t>(lba * bs)) != static_cast<ssize_t>(bs)) {
-        ::close(fd);
-        return Status::error(cow::Code::kIoError, "pread failed");
-      }
-      SNAPSIM_RETURN_IF_ERROR(pool.write_blocks(*vol, lba, buf));
-    }
-    ::close(fd);
-  }
-  return vols;
-}
 
 }  // namespace
 
@@ -359,8 +313,8 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
         std::vector<std::string> files;
         std::vector<std::string> exported;
         Status export_status;
-        if (options.restore != ExploreOptions::Restore::kClone) {
-          auto vols = slow_restore(options.restore, ex.pool(), p.snaps, ex.write_log(), p.writes);
+        if (options.baseline.restore) {
+          auto vols = options.baseline.restore(ex.pool(), p.snaps, p.writes);
           if (!vols) {
             return vols.status();
           }

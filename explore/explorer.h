@@ -75,14 +75,22 @@ struct ExploreOptions {
   // Judge only the points whose global index % shard_count == shard_index.
   uint32_t shard_index = 0;
   uint32_t shard_count = 1;
-  // How a point is restored. kClone is snapsim's way (O(1) COW clone, equal
-  // images inspected once). The others exist to measure what snapsim saves
-  // (bench/explore_bench.cc), for `none` points only, without dedupe:
-  //   kFullCopy  copy every mapped block of the image into a fresh volume;
-  //   kReplay    replay the block-write log from the start onto a fresh
-  //              image file, then load that file (dm-log-writes + replay-log).
-  enum class Restore { kClone, kFullCopy, kReplay };
-  Restore restore = Restore::kClone;
+  // How a point is restored: snapsim's way is an O(1) COW clone, equal
+  // images inspected once. The baselines that measure what that saves
+  // (bench/baselines.h: a full copy, a dm-log-writes style replay) restore
+  // each point themselves through these hooks, without any memo:
+  //   begin      called as each execution starts (before mkfs)
+  //   write_log  receives every block write from mkfs on (its count before
+  //              a point, in this execution, is that restore's `writes`)
+  //   restore    builds fresh volumes holding the point's image
+  struct RestoreHooks {
+    std::function<void()> begin;
+    std::function<void(const BlockWriteRecord&)> write_log;
+    std::function<cow::Result<std::vector<cow::VolumeId>>(cow::Pool&, const std::vector<cow::SnapshotId>&,
+                                                          uint64_t writes)>
+        restore;
+  };
+  RestoreHooks baseline;
   // Progress for long runs: called at each schedule start and every 64
   // judged points (schedules = 0 when enumerating all).
   std::function<void(uint32_t schedule, uint32_t schedules, uint64_t points_judged)> progress;

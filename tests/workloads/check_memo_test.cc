@@ -2,7 +2,7 @@
 // inspected once; equal recovered files checked once, reading of a rollback
 // journal that is not hot only its first byte) are pure optimisations: every
 // point's verdict and detail equal those of an exploration that inspects each
-// point from scratch on a full copy of its image (Restore::kFullCopy, which
+// point from scratch on a full copy of its image (bench/baselines.h full_copy(), which
 // uses no memo). Checked over random SQLite configurations: every journal
 // mode, synchronous level, page and sector size, device claim, writeback
 // policy, data mode and seed, and the multi-file workloads.
@@ -11,6 +11,7 @@
 #include <rapidcheck.h>
 #include <rapidcheck/boost_test.h>
 
+#include "bench/baselines.h"
 #include "checkers/suite.h"
 #include "explore/explorer.h"
 #include "workloads/registry.h"
@@ -28,7 +29,7 @@ struct Config {
   explore::Model model = explore::Model::kSnapshot;
 };
 
-std::vector<explore::PointRecord> run_explore(const Config& c, explore::ExploreOptions::Restore restore,
+std::vector<explore::PointRecord> run_explore(const Config& c, bool from_scratch,
                                       explore::Quiesce level) {
   auto w = workloads::make_workload(c.workload, c.params);
   RC_ASSERT(w.is_ok());
@@ -40,15 +41,15 @@ std::vector<explore::PointRecord> run_explore(const Config& c, explore::ExploreO
   o.model = c.model;
   o.levels = {level};
   o.record_points = true;
-  o.restore = restore;
+  if (from_scratch) o.baseline = bench::full_copy();
   auto r = explore::explore(**w, suite, o);
   RC_ASSERT(r.is_ok());
   return r->levels[0].records;
 }
 
 void same_results(const Config& c, explore::Quiesce level = explore::Quiesce::kNone) {
-  const auto memo = run_explore(c, explore::ExploreOptions::Restore::kClone, level);
-  const auto scratch = run_explore(c, explore::ExploreOptions::Restore::kFullCopy, level);
+  const auto memo = run_explore(c, false, level);
+  const auto scratch = run_explore(c, true, level);
   RC_ASSERT(memo.size() == scratch.size());
   RC_ASSERT(!memo.empty());
   for (size_t i = 0; i < memo.size(); ++i) {
