@@ -24,6 +24,7 @@
 // from it. The run counts its crash points, the sampled ones and the states
 // possible and explored (CrashCoverage).
 #include <algorithm>
+#include <cassert>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -168,6 +169,9 @@ class CrashModel : public FailureModel {
     std::vector<size_t> holds(blocks.size());  // per block: the write it holds, or kDurable
     size_t state_index = 0;
     for (const auto& s : plan.states) {
+      // The planner's contract (crash_states.h): one fate per write, at most one torn.
+      assert(s.size() == n);
+      assert(std::count(s.begin(), s.end(), WriteFate::kTorn) <= 1);
       std::fill(holds.begin(), holds.end(), kDurable);
       std::map<uint32_t, std::vector<std::byte>> torn;  // slot -> its bytes, when its last kept write tore
       CrashFault fault;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cstdio>
 #include <cstring>
 #include <set>
@@ -163,7 +164,12 @@ class Execution : public RunView {
   const ExploreOptions& options() const override { return options_; }
   uint32_t schedule() const override { return schedule_; }
   bool wants(Quiesce q) const override { return (*levels_)[static_cast<size_t>(q)].wanted; }
-  void add_point(Quiesce q, Point p) override { (*levels_)[static_cast<size_t>(q)].points.push_back(std::move(p)); }
+  void add_point(Quiesce q, Point p) override {
+    // Every point images every disk, and never claims more than was begun.
+    assert(p.snaps.size() == machine_->disk_count());
+    assert(p.acked <= p.issued);
+    (*levels_)[static_cast<size_t>(q)].points.push_back(std::move(p));
+  }
   uint64_t writes_logged() const override { return writes_logged_; }
   Probes& probes() override { return *probes_; }
 

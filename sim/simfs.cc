@@ -1,6 +1,7 @@
 #include "sim/simfs.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -176,6 +177,7 @@ void SimFs::install_ordering() {
 }
 
 Status SimFs::load_inode(uint32_t ino) {
+  assert(ino < options_.max_files);
   Inode& in = inodes_[ino];
   if (in.loaded) return Status::ok();
   auto p = cache_->page(inode_block(ino));
@@ -188,6 +190,7 @@ Status SimFs::load_inode(uint32_t ino) {
 }
 
 Status SimFs::store_inode(uint32_t ino) {
+  assert(ino < options_.max_files);
   const uint64_t block = inode_block(ino);
   auto p = cache_->page(block);
   if (!p) return p.status();

@@ -1,6 +1,7 @@
 #include "workloads/sqlite_vfs.h"
 
 #include <atomic>
+#include <cassert>
 #include <cstring>
 #include <new>
 #include <sstream>
@@ -190,6 +191,10 @@ int x_lock(sqlite3_file* pf, int level) {
       f->lock = SQLITE_LOCK_PENDING;
       return level == SQLITE_LOCK_PENDING ? SQLITE_OK : SQLITE_BUSY;
     }
+    // The lock table's invariant: one writer at a time, and an exclusive
+    // holder is the only reader left.
+    assert(l.reserved == nullptr || l.reserved == f);
+    assert(l.shared == 1);
     l.exclusive = f;
     f->lock = SQLITE_LOCK_EXCLUSIVE;
     return SQLITE_OK;
