@@ -39,10 +39,17 @@ struct Config {
 };
 
 int bad_input(const std::string& message) {
-  // A full COW pool is a setting, not a bug in the workload: say which.
-  const bool pool_full = message.find("the pool has") != std::string::npos;
-  fmt::print(stderr, "snapsim: {}{}\n", message, pool_full ? " (raise --pool-blocks)" : "");
+  fmt::print(stderr, "snapsim: {}\n", message);
   return kExitBadInput;
+}
+
+// A failed run: its message (after `prefix`), and, when its code says the
+// COW pool filled up (a setting, not a bug in the workload), which flag to
+// raise.
+int bad_input(const cow::Status& st, const std::string& prefix = {}) {
+  const std::string& m = st.message();
+  const std::string text = prefix.empty() || m.starts_with(prefix + ": ") ? m : prefix + ": " + m;
+  return bad_input(st.code() == cow::Code::kOutOfSpace ? text + " (raise --pool-blocks)" : text);
 }
 
 // Validates the shared flags; returns an error message or empty.
@@ -340,10 +347,7 @@ int run_workloads(const std::vector<std::string>& names, const RunFlags& f) {
   for (size_t i = 0; i < ws.size(); ++i) {
     auto& w = ws[i];
     auto r = explore_workload(*w, c, workloads::is_script_path(names[i]) ? names[i] : "", f.params);
-    if (!r) {
-      const std::string& m = r.status().message();
-      return bad_input(m.starts_with(w->name() + ": ") ? m : fmt::format("{}: {}", w->name(), m));
-    }
+    if (!r) return bad_input(r.status(), w->name());
     runs.insert(runs.end(), r->begin(), r->end());
     per_workload.push_back(*r);
   }
@@ -377,7 +381,7 @@ int run_suite(const RunFlags& f) {
     auto w = workloads::make_workload(name, overrides);
     if (!w) return bad_input(w.status().message());
     auto r = explore_workload(**w, c, {}, overrides);
-    if (!r) return bad_input(fmt::format("{}: {}", name, r.status().message()));
+    if (!r) return bad_input(r.status(), name);
     runs.insert(runs.end(), r->begin(), r->end());
   }
   if (stderr_is_tty()) fmt::print(stderr, "\r\033[K");
@@ -395,7 +399,7 @@ int replay(const std::string& name, const RunFlags& f) {
   c.options.export_dir = f.export_dir;
   auto suite = checkers::CheckerSuite::standard();
   auto r = explore::explore(**w, suite, c.options);
-  if (!r) return bad_input(fmt::format("{}: {}", name, r.status().message()));
+  if (!r) return bad_input(r.status(), name);
   const auto& p = *r->replayed;
   fmt::print("{} point {} (quiesce {}, schedule {}): {}\n", name, p.point,
              explore::quiesce_name(p.level), p.schedule, explore::verdict_name(p.judgement.verdict));
@@ -485,7 +489,7 @@ int cow_bench(const CowBenchFlags& f) {
     auto w = workloads::load_workload(f.workload, f.params);
     if (!w) return bad_input(w.status().message());
     auto stream = cowbench::record_block_stream(**w, f.seed, &volume_bytes);
-    if (!stream) return bad_input(fmt::format("{}: {}", f.workload, stream.status().message()));
+    if (!stream) return bad_input(stream.status(), f.workload);
     ops = std::move(*stream);
     run.source = fmt::format("block writes of workload {} ({} writes)", (*w)->name(), ops.size());
   } else {
@@ -524,7 +528,7 @@ int cow_bench(const CowBenchFlags& f) {
             progress.update(static_cast<uint32_t>(done), static_cast<uint32_t>(total), d * 100 / std::max<uint64_t>(t, 1));
           };
           auto r = cowbench::run_cow_bench(cfg, ops, volume_bytes, o);
-          if (!r) return bad_input(r.status().message());
+          if (!r) return bad_input(r.status());
           run.results.push_back(std::move(*r));
           ++done;
         }

@@ -6,6 +6,7 @@ const char* code_name(Code code) {
   switch (code) {
     case Code::kOk: return "ok";
     case Code::kOutOfSpace: return "out_of_space";
+    case Code::kFsFull: return "fs_full";
     case Code::kOutOfRange: return "out_of_range";
     case Code::kMisaligned: return "misaligned";
     case Code::kNotFound: return "not_found";

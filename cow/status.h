@@ -15,7 +15,8 @@ namespace snapsim::cow {
 
 enum class Code {
   kOk = 0,
-  kOutOfSpace,       // the block pool is full
+  kOutOfSpace,       // the block pool is full (raise the pool's capacity)
+  kFsFull,           // the guest file system has no room: no free file, a file-size limit (ENOSPC, EFBIG)
   kOutOfRange,       // address beyond the end of the volume
   kMisaligned,       // a whole-block operation at a non-block-aligned address or size
   kNotFound,         // unknown or deleted volume / snapshot id
@@ -33,6 +34,7 @@ class [[nodiscard]] Status {
   static Status ok() { return Status(); }
   static Status error(Code code, std::string message) { return Status(code, std::move(message)); }
   static Status out_of_space(std::string m) { return Status(Code::kOutOfSpace, std::move(m)); }
+  static Status fs_full(std::string m) { return Status(Code::kFsFull, std::move(m)); }
   static Status out_of_range(std::string m) { return Status(Code::kOutOfRange, std::move(m)); }
   static Status misaligned(std::string m) { return Status(Code::kMisaligned, std::move(m)); }
   static Status not_found(std::string m) { return Status(Code::kNotFound, std::move(m)); }

@@ -22,7 +22,7 @@ Status FaultyFs::write(FileRef f, uint64_t offset, std::span<const std::byte> da
   }
   if (data.size() > plan_.space_bytes || bytes_ > plan_.space_bytes - data.size()) {
     ++injected_;
-    return Status::out_of_space(fmt::format("injected ENOSPC: {} of {} bytes written", bytes_, plan_.space_bytes));
+    return Status::fs_full(fmt::format("injected ENOSPC: {} of {} bytes written", bytes_, plan_.space_bytes));
   }
   SNAPSIM_RETURN_IF_ERROR(GuestFsWrapper::write(f, offset, data));
   bytes_ += data.size();

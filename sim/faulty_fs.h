@@ -9,7 +9,7 @@
 //                   with sticky_sync every later sync fails too
 //   write_eio_at    the n-th write fails with EIO before changing anything
 //   space_bytes     writes that would take the bytes written through this
-//                   wrapper past this many fail with ENOSPC (out_of_space)
+//                   wrapper past this many fail with ENOSPC (fs_full)
 //                   before changing anything; UINT64_MAX = unlimited
 // Everything else is forwarded unchanged.
 #pragma once

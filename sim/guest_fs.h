@@ -40,7 +40,7 @@ class GuestFs {
 
   // The file `name`; with `create`, a new empty one if there is none (the
   // name is durable only after sync_dir()). Fails: invalid_argument for a
-  // bad name, not_found without `create`, out_of_space when no file can be
+  // bad name, not_found without `create`, fs_full when no file can be
   // created.
   virtual Result<FileRef> open(std::string_view name, bool create) = 0;
   // The file `name`, or not_found. Reads nothing from the disk.
@@ -56,9 +56,9 @@ class GuestFs {
   // end of the file). Fails: stale handle, a disk read error.
   virtual Result<size_t> read(FileRef f, uint64_t offset, std::span<std::byte> out) = 0;
   // Writes `data` at `offset` (a gap below it reads as zeros) in the cache.
-  // Fails: stale handle; out_of_space past the maximum file size or when
-  // the disk is full (the file may then hold part of the data, as a short
-  // write would).
+  // Fails: stale handle; fs_full past the maximum file size; out_of_space
+  // when the block pool is full (the file may then hold part of the data,
+  // as a short write would).
   virtual Status write(FileRef f, uint64_t offset, std::span<const std::byte> data) = 0;
   // Sets the size (growing reads as zeros) in the cache.
   virtual Status truncate(FileRef f, uint64_t size) = 0;

@@ -285,7 +285,7 @@ Result<FileRef> SimFs::open(std::string_view name, bool create) {
     }
   }
   if (ino == UINT32_MAX || slot < 0) {
-    return Status::out_of_space(
+    return Status::fs_full(
         fmt::format("cannot create '{}': all {} files of the file system are in use", name,
                     options_.max_files));
   }
@@ -388,7 +388,7 @@ Status SimFs::zero_range(uint32_t ino, uint64_t from, uint64_t to) {
 Status SimFs::write(FileRef f, uint64_t offset, std::span<const std::byte> data) {
   SNAPSIM_RETURN_IF_ERROR(check(f));
   if (offset > max_file_size() || data.size() > max_file_size() - offset) {
-    return Status::out_of_space(fmt::format("write to {}+{} exceeds the maximum file size {}",
+    return Status::fs_full(fmt::format("write to {}+{} exceeds the maximum file size {}",
                                             offset, data.size(), max_file_size()));
   }
   Inode& in = inodes_[f.ino];
@@ -404,7 +404,7 @@ Status SimFs::write(FileRef f, uint64_t offset, std::span<const std::byte> data)
 Status SimFs::truncate(FileRef f, uint64_t size) {
   SNAPSIM_RETURN_IF_ERROR(check(f));
   if (size > max_file_size()) {
-    return Status::out_of_space(
+    return Status::fs_full(
         fmt::format("truncate to {} exceeds the maximum file size {}", size, max_file_size()));
   }
   Inode& in = inodes_[f.ino];

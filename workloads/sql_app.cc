@@ -515,14 +515,14 @@ Status write_file(sim::Machine& m, const SqlFile& f, const Vars& vars) {
   if (!content) return content.status();
   auto& fs = m.fs(f.disk);
   auto ref = fs.open(*name, true);
-  if (!ref && ref.status().code() == cow::Code::kOutOfSpace) {
+  if (!ref && ref.status().code() == cow::Code::kFsFull) {
     return Status::invalid_argument(fmt::format(
         "file '{}': {} (a script can raise [limits] max_files, up to 1024)", *name, ref.status().message()));
   }
   if (!ref) return ref.status();
   SNAPSIM_RETURN_IF_ERROR(fs.truncate(*ref, 0));
   Status st = fs.write(*ref, 0, std::as_bytes(std::span(*content)));
-  if (st.code() == cow::Code::kOutOfSpace) {
+  if (st.code() == cow::Code::kFsFull) {
     return Status::invalid_argument(fmt::format(
         "file '{}': {} (a script can raise [limits] max_file_blocks)", *name, st.message()));
   }
@@ -643,11 +643,14 @@ class SqlClient : public sim::Client {
   Status sql_error(const std::string& sql, const Outcome& o) {
     conns_->of(0).reset_transaction();
     std::string why = o.error;
-    if ((o.rc & 0xff) == SQLITE_FULL && !vfs_->full_reason().empty()) {
+    // A full disk keeps its code, so the caller can say which limit to raise.
+    cow::Code code = cow::Code::kInvalidArgument;
+    if ((o.rc & 0xff) == SQLITE_FULL && !vfs_->full().is_ok()) {
       why += " (" + vfs_->full_reason() + ")";
+      code = vfs_->full().code();
     }
-    return Status::invalid_argument(fmt::format("{}: transaction '{}': SQL error in '{}': {}",
-                                                spec_.name, txn().name, sql, why));
+    return Status::error(code, fmt::format("{}: transaction '{}': SQL error in '{}': {}", spec_.name,
+                                           txn().name, sql, why));
   }
 
   Status start() {

@@ -42,8 +42,8 @@ SqliteVfs* V(sqlite3_vfs* v) { return static_cast<SqliteVfs*>(v->pAppData); }
 // SQLite reports SQLITE_FULL as "database or disk is full"; the VFS keeps
 // the reason (a full pool, a file-size limit) for the error message.
 int io_error(SqliteVfs* vfs, const cow::Status& st, int fallback) {
-  if (st.code() != cow::Code::kOutOfSpace) return fallback;
-  vfs->set_full_reason(st.message());
+  if (st.code() != cow::Code::kOutOfSpace && st.code() != cow::Code::kFsFull) return fallback;
+  vfs->set_full(st);
   return SQLITE_FULL;
 }
 

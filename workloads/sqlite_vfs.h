@@ -70,8 +70,11 @@ class SqliteVfs {
   const VfsOptions& options() const { return options_; }
   const VfsCounters& counters() const { return counters_; }
   // Why the last SQLITE_FULL was returned (empty if never).
-  const std::string& full_reason() const { return full_reason_; }
-  void set_full_reason(std::string reason) { full_reason_ = std::move(reason); }
+  // Why SQLite last saw SQLITE_FULL (a full pool, a file-size limit): the
+  // status the file system returned.
+  const std::string& full_reason() const { return full_.message(); }
+  const cow::Status& full() const { return full_; }
+  void set_full(cow::Status st) { full_ = std::move(st); }
   // The WAL bytes SQLite uses for database `file` on `disk`, read from the
   // wal-index header its recovery built in shared memory (SQLite's file
   // format documentation, "The WAL-Index Format": mxFrame, the last valid
@@ -108,7 +111,7 @@ class SqliteVfs {
   std::map<std::string, Lock> locks_;
   std::map<std::string, Shm> shm_;
   VfsCounters counters_;
-  std::string full_reason_;
+  cow::Status full_;
 };
 
 // Splits "/<disk>/<name>" into (disk, name).

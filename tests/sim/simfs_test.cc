@@ -55,9 +55,9 @@ BOOST_AUTO_TEST_CASE(errors_are_values) {
   BOOST_TEST(fs.unlink("missing").code() == cow::Code::kNotFound);
   BOOST_TEST(fs.rename("missing", "x").code() == cow::Code::kNotFound);
   auto f = fs.open("big", true).value();
-  BOOST_TEST(fs.write(f, fs.max_file_size(), bytes("x")).code() == cow::Code::kOutOfSpace);
+  BOOST_TEST(fs.write(f, fs.max_file_size(), bytes("x")).code() == cow::Code::kFsFull);
   for (int i = 1; i < 8; ++i) BOOST_REQUIRE(fs.open("f" + std::to_string(i), true).is_ok());
-  BOOST_TEST(fs.open("one-too-many", true).status().code() == cow::Code::kOutOfSpace);
+  BOOST_TEST(fs.open("one-too-many", true).status().code() == cow::Code::kFsFull);
 }
 
 BOOST_AUTO_TEST_CASE(fsync_persists_data_and_size_but_not_the_new_name) {
