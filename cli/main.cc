@@ -5,7 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
-#include "cli/commands.h"
+#include "api/commands.h"
 
 namespace {
 
@@ -27,7 +27,7 @@ CLI::Validator whole_number(uint64_t max) {
 const CLI::Validator kUint64 = whole_number(UINT64_MAX);
 const CLI::Validator kUint32 = whole_number(UINT32_MAX);
 
-void add_run_flags(CLI::App* cmd, snapsim::cli::RunFlags& f) {
+void add_run_flags(CLI::App* cmd, snapsim::api::RunFlags& f) {
   cmd->add_option("-p,--param", f.params, "workload parameter key=value (repeatable)");
   cmd->add_option("--quiesce", f.quiesce, "comma list of none,fsfreeze,app");
   cmd->add_option("--model", f.model,
@@ -64,7 +64,7 @@ void add_run_flags(CLI::App* cmd, snapsim::cli::RunFlags& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  using namespace snapsim::cli;
+  using namespace snapsim::api;
   CLI::App app{"snapsim: does a VM snapshot taken at any moment restore a consistent application?"};
   app.require_subcommand(0, 1);
   RunFlags suite_flags;

@@ -1,4 +1,6 @@
-// The snapsim subcommands. main.cc parses flags and calls these.
+// The snapsim subcommands, as the command line runs them: cli/main.cc
+// parses the flags (CLI11) and calls these, and nothing else. Each prints
+// its results (matrix, tables, replay) and returns the exit status.
 #pragma once
 
 #include <cstdint>
@@ -6,7 +8,7 @@
 #include <string>
 #include <vector>
 
-namespace snapsim::cli {
+namespace snapsim::api {
 
 // Exit statuses (DESIGN.md): 0 ran, 1 --fail-on verdicts found, 2 bad input.
 inline constexpr int kExitOk = 0;
@@ -66,4 +68,4 @@ int run_suite(const RunFlags& flags);
 int replay(const std::string& workload, const RunFlags& flags);
 int merge(const std::string& out, const std::vector<std::string>& inputs, const RunFlags& flags);
 
-}  // namespace snapsim::cli
+}  // namespace snapsim::api

@@ -1,4 +1,4 @@
-#include "cli/commands.h"
+#include "api/commands.h"
 
 #include <unistd.h>
 
@@ -27,7 +27,7 @@
 #include "workloads/registry.h"
 #include "workloads/script.h"
 
-namespace snapsim::cli {
+namespace snapsim::api {
 
 namespace {
 
@@ -566,4 +566,4 @@ int merge(const std::string& out, const std::vector<std::string>& inputs, const 
   return kExitOk;
 }
 
-}  // namespace snapsim::cli
+}  // namespace snapsim::api

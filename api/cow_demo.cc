@@ -4,11 +4,11 @@
 
 #include <fmt/format.h>
 
-#include "cli/commands.h"
+#include "api/commands.h"
 #include "cow/cost_model.h"
 #include "cow/pool.h"
 
-namespace snapsim::cli {
+namespace snapsim::api {
 
 namespace {
 
@@ -73,4 +73,4 @@ int cow_demo() {
   return rc;
 }
 
-}  // namespace snapsim::cli
+}  // namespace snapsim::api
