@@ -187,14 +187,11 @@ class CrashModel : public FailureModel {
           continue;
         }
         if (s[i] == WriteFate::kTorn) {  // the block as it was, then the write's first sectors
-          auto prev = torn.find(k);
+          // (the only torn write of the state: the block before it is its
+          // last kept write, or durable)
           std::vector<std::byte> bytes(bs);
-          if (prev != torn.end()) {
-            bytes = prev->second;
-          } else {
-            const cow::SnapshotId before = holds[k] != kDurable ? w[holds[k]].after : cd.durable;
-            SNAPSIM_RETURN_IF_ERROR(pool.read_blocks(before, w[i].lba, bytes));
-          }
+          const cow::SnapshotId before = holds[k] != kDurable ? w[holds[k]].after : cd.durable;
+          SNAPSIM_RETURN_IF_ERROR(pool.read_blocks(before, w[i].lba, bytes));
           SNAPSIM_RETURN_IF_ERROR(pool.read_blocks(w[i].after, w[i].lba, buf));
           std::memcpy(bytes.data(), buf.data(), half);
           torn[k] = std::move(bytes);

@@ -1,20 +1,12 @@
 #include "explore/explorer.h"
 
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cassert>
-#include <cstdio>
-#include <cstring>
-#include <set>
-#include <filesystem>
-#include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include <fmt/format.h>
-#include <xxhash.h>
 
 #include "explore/failure_model.h"
 #include "explore/inspector.h"
@@ -142,7 +134,8 @@ class Execution : public RunView {
     return st;
   }
 
-  // After judging needs them in order: let the model rearrange the points.
+  // Before judging: the model may rearrange the points (sequential group
+  // snapshots take each disk at a later moment).
   void post_process() {
     LevelPoints points;
     for (size_t q = 0; q < kQuiesceCount; ++q) points[q] = std::move((*levels_)[q].points);

@@ -1,5 +1,5 @@
 // Scenario: what the explorer runs (a workload), and Classifier: how it
-// judges a restored image (the checkers). Both are interfaces so that sim/
+// judges a restored image (the checkers). Both are interfaces so that explore/
 // depends on neither workloads/ nor checkers/.
 #pragma once
 
