@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "checkers/suite.h"
+#include "explore/shrinker.h"
 #include "reports/atomic_file.h"
 #include "cowbench/cow_bench_report.h"
 #include "cowbench/cow_bench.h"
@@ -272,10 +273,10 @@ int list_workloads() {
 
 uint64_t failures_of(const explore::LevelResult& l) { return explore::failure_count(l.verdicts); }
 
-// Greedy shrinking: for each shrinkable parameter of the workload, in its
-// declared order (clients, then invoices or transactions, then lines), the
-// smallest value with which it still fails at a level where it failed.
-// Prints the shrunk configuration and its replay.
+// --shrink: explore::shrink() over the workload's shrinkable parameters
+// (clients, then invoices or transactions, then lines), each trial judged
+// at the levels where the run failed. Prints the shrunk configuration and
+// its replay.
 void shrink(const std::string& name, const std::vector<std::string>& shrinkable,
             const std::vector<reports::RunRecord>& runs, const RunFlags& f, const Config& c) {
   std::vector<explore::Quiesce> failing;
@@ -292,36 +293,25 @@ void shrink(const std::string& name, const std::vector<std::string>& shrinkable,
   probe.options.levels = failing;
   probe.options.record_points = false;
   probe.options.progress = nullptr;
-  auto still_fails = [&](const std::map<std::string, std::string>& ps)
-      -> std::optional<std::vector<reports::RunRecord>> {
+  std::optional<std::vector<reports::RunRecord>> best;  // of the last failing trial
+  auto fails = [&](const explore::ParamMap& ps) {
     std::vector<std::string> overrides;
     for (const auto& [k, v] : ps) overrides.push_back(k + "=" + v);
     auto w = workloads::load_workload(name, overrides);
-    if (!w) return std::nullopt;
+    if (!w) return false;
     auto r = explore_workload(**w, probe, workloads::is_script_path(name) ? name : "");
-    if (!r) return std::nullopt;
+    if (!r) return false;
     for (const auto& rec : *r) {
-      if (failures_of(rec.level) > 0) return *r;
-    }
-    return std::nullopt;
-  };
-  std::optional<std::vector<reports::RunRecord>> best;
-  for (const auto& key : shrinkable) {
-    auto it = params.find(key);
-    if (it == params.end()) continue;
-    const int64_t current = std::stoll(it->second);
-    for (int64_t v = 1; v < current; ++v) {
-      auto trial = params;
-      trial[key] = std::to_string(v);
-      if (auto r = still_fails(trial)) {
-        params = trial;
-        best = r;
-        break;
+      if (failures_of(rec.level) > 0) {
+        best = *r;
+        return true;
       }
     }
-  }
-  if (!best) best = still_fails(params);
-  if (!best) return;
+    return false;
+  };
+  const explore::Shrunk shrunk = explore::shrink(params, shrinkable, fails);
+  if (!shrunk.fails || !best) return;
+  params = shrunk.params;
   for (const auto& rec : *best) {
     if (failures_of(rec.level) == 0 || !rec.level.first_failure) continue;
     std::string shown;
