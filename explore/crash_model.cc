@@ -115,13 +115,8 @@ class CrashModel : public FailureModel {
     const bool tearable = bs / sector >= 2;
     Prng rng = Prng(options.seed).fork("crash", run_->schedule()).fork("point", crash_points_++);
     const CrashPlan plan = plan_crash_states(n, std::max<uint32_t>(options.crash_states, 1), tearable, rng);
-    CrashCoverage& cov = coverage_;
-    cov.points++;
-    if (!plan.enumerated) cov.points_sampled++;
-    cov.states_possible = std::min(kCrashStatesCap, cov.states_possible + plan.possible);
-    if (plan.possible >= kCrashStatesCap || cov.states_possible >= kCrashStatesCap) cov.states_possible_capped = true;
-    cov.states_explored += plan.states.size();
-    cov.max_unflushed_writes = std::max<uint64_t>(cov.max_unflushed_writes, n);
+    coverage_.add(CrashCoverage{1, plan.enumerated ? 0u : 1u, plan.possible, plan.possible >= kCrashStatesCap,
+                                plan.states.size(), n});
     std::vector<cow::SnapshotId> others(mc.disk_count());
     std::vector<cow::SnapshotId> others_durable(mc.disk_count());
     bool others_pending = false;

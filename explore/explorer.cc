@@ -242,17 +242,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
     th.update_value(h);
     traces.insert(h);
     result.sim_time_ms_total += ex.machine().clock().now_ms();
-    {
-      const CrashCoverage& c = ex.coverage();
-      CrashCoverage& t = result.crash;
-      t.points += c.points;
-      t.points_sampled += c.points_sampled;
-      t.states_possible = std::min(kCrashStatesCap, t.states_possible + c.states_possible);
-      t.states_possible_capped = t.states_possible_capped || c.states_possible_capped ||
-                                 t.states_possible >= kCrashStatesCap;
-      t.states_explored += c.states_explored;
-      t.max_unflushed_writes = std::max(t.max_unflushed_writes, c.max_unflushed_writes);
-    }
+    result.crash.add(ex.coverage());
     if (s == 0) {
       result.commits = ex.log().acked();
       result.run_time_ms = ex.machine().clock().now_ms();

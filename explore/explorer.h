@@ -10,6 +10,7 @@
 // recovered states are inspected once.
 #pragma once
 
+#include <algorithm>
 #include <functional>
 #include <optional>
 #include <string>
@@ -163,6 +164,16 @@ struct CrashCoverage {
   bool states_possible_capped = false;
   uint64_t states_explored = 0;      // images built (equal ones are judged once)
   uint64_t max_unflushed_writes = 0; // the most writes a disk held unflushed at a point
+  // Sums another count into this one (per point into an execution, per
+  // execution into a run), keeping the cap.
+  void add(const CrashCoverage& o) {
+    points += o.points;
+    points_sampled += o.points_sampled;
+    states_possible = std::min(kCrashStatesCap, states_possible + o.states_possible);
+    states_possible_capped = states_possible_capped || o.states_possible_capped || states_possible >= kCrashStatesCap;
+    states_explored += o.states_explored;
+    max_unflushed_writes = std::max(max_unflushed_writes, o.max_unflushed_writes);
+  }
 };
 
 struct ExploreResult {
