@@ -13,6 +13,14 @@ const char* code_name(Code code) {
     case Code::kInvalidArgument: return "invalid_argument";
     case Code::kIoError: return "io_error";
     case Code::kBusy: return "busy";
+    case Code::kExists: return "exists";
+    case Code::kNotDir: return "not_a_directory";
+    case Code::kIsDir: return "is_a_directory";
+    case Code::kNotEmpty: return "not_empty";
+    case Code::kNameTooLong: return "name_too_long";
+    case Code::kLoop: return "too_many_links";
+    case Code::kNotPermitted: return "not_permitted";
+    case Code::kFileTooBig: return "file_too_big";
   }
   return "unknown";
 }

@@ -23,6 +23,15 @@ enum class Code {
   kInvalidArgument,  // a parameter outside its documented domain
   kIoError,          // a simulated device error
   kBusy,             // a resource is locked by someone else
+  // The guest file system's POSIX errors (sim::GuestFs; errno in comments):
+  kExists,           // EEXIST: the name is taken
+  kNotDir,           // ENOTDIR: a path component or operand is not a directory
+  kIsDir,            // EISDIR: a directory where a non-directory is needed
+  kNotEmpty,         // ENOTEMPTY: removing or replacing a directory that has entries
+  kNameTooLong,      // ENAMETOOLONG: a name over 255 bytes or a path over 4096
+  kLoop,             // ELOOP: too many symbolic links in a path
+  kNotPermitted,     // EPERM: e.g. a hard link to a directory
+  kFileTooBig,       // EFBIG: past the largest file the file system maps
 };
 
 const char* code_name(Code code);
@@ -38,6 +47,7 @@ class [[nodiscard]] Status {
   static Status out_of_range(std::string m) { return Status(Code::kOutOfRange, std::move(m)); }
   static Status misaligned(std::string m) { return Status(Code::kMisaligned, std::move(m)); }
   static Status not_found(std::string m) { return Status(Code::kNotFound, std::move(m)); }
+  static Status fs(Code code, std::string m) { return Status(code, std::move(m)); }
   static Status invalid_argument(std::string m) {
     return Status(Code::kInvalidArgument, std::move(m));
   }

@@ -146,6 +146,7 @@ class Execution : public RunView {
   MachineConfig machine_config() const {
     MachineConfig c = scenario_.machine_config();
     c.writeback = options_.writeback;
+    c.fs.mode = options_.fs_mode;
     c.fs.ordered_data = options_.ordered_data;
     return c;
   }

@@ -53,7 +53,8 @@ struct ExploreOptions {
   uint32_t crash_states = 32;
   uint32_t sector_size = 512;        // torn-write granularity (crash model)
   Writeback writeback = Writeback::kRandom;
-  bool ordered_data = true;          // simfs data=ordered (false: data=writeback)
+  sim::FsMode fs_mode = sim::FsMode::kExt4;  // the guest file system's mode (--fs)
+  bool ordered_data = true;          // ext4 data=ordered (false: data=writeback)
   std::vector<Quiesce> levels = {Quiesce::kNone, Quiesce::kFsfreeze, Quiesce::kApp};
   // Seeded schedules: each its own world (interleaving, writeback moments
   // and order, client data), from streams forked by schedule number.

@@ -8,9 +8,10 @@
 //             and right after every acknowledged commit (before anything
 //             else reaches the disk: that point decides whether the commit
 //             survives)
-//   fsfreeze  FIFREEZE: dirty pages written back, writes blocked; a point
-//             after every file operation, the image being the disk plus
-//             every dirty page
+//   fsfreeze  FIFREEZE: dirty pages written back (in ext4 the journal
+//             committed and checkpointed), writes blocked; a point after
+//             every file operation, the image being the disk plus what the
+//             freeze writes (SimFs::freeze_writes())
 //   app       the ideal pre-freeze hook: in-flight transactions drained, then
 //             fsfreeze; a point at every moment no client is inside a
 //             transaction
@@ -123,7 +124,7 @@ class SnapshotModel : public FailureModel {
     double window_us = cost.device.snapshot_create_us;
     size_t dirty = 0;
     for (uint32_t d = 0; d < mc.disk_count(); ++d) {
-      auto s = frozen_image(mc.disk(d).volume(), mc.cache(d), &dirty);
+      auto s = frozen_image(mc.disk(d).volume(), mc.simfs(d), &dirty);
       if (!s) return s.status();
       p.snaps.push_back(*s);
     }
@@ -137,12 +138,13 @@ class SnapshotModel : public FailureModel {
     return Status::ok();
   }
 
-  // The disk as it would be after FIFREEZE: its blocks plus every dirty page.
-  Result<cow::SnapshotId> frozen_image(cow::VolumeId vol, const PageCache& cache, size_t* dirty) {
+  // The disk as it would be after FIFREEZE: its blocks plus what the
+  // freeze writes (every dirty page; in ext4 the journal checkpointed).
+  Result<cow::SnapshotId> frozen_image(cow::VolumeId vol, const sim::SimFs& fs, size_t* dirty) {
     cow::Pool& pool = run_->pool();
     auto base = pool.snapshot(vol);
     if (!base) return base.status();
-    auto pages = cache.dirty_pages();
+    auto pages = fs.freeze_writes();
     *dirty += pages.size();
     if (pages.empty()) return *base;
     auto clone = pool.clone(*base);

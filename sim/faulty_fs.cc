@@ -39,11 +39,6 @@ Status FaultyFs::fdatasync(FileRef f) {
   return GuestFsWrapper::fdatasync(f);
 }
 
-Status FaultyFs::sync_dir() {
-  SNAPSIM_RETURN_IF_ERROR(sync_fault("sync_dir"));
-  return GuestFsWrapper::sync_dir();
-}
-
 Status FaultyFs::sync_all() {
   SNAPSIM_RETURN_IF_ERROR(sync_fault("sync_all"));
   return GuestFsWrapper::sync_all();

@@ -3,7 +3,7 @@
 //
 // Faults (each counted from the wrapper's creation or the last set_plan(),
 // 1-based, 0 = never):
-//   sync_eio_at     the n-th fsync/fdatasync/sync_dir/sync_all fails with
+//   sync_eio_at     the n-th fsync/fdatasync (of a file or directory)/sync_all fails with
 //                   EIO (io_error) without writing anything back: nothing is
 //                   known to be durable, as Linux reports a failed writeback;
 //                   with sticky_sync every later sync fails too
@@ -34,7 +34,6 @@ class FaultyFs : public GuestFsWrapper {
   Status write(FileRef f, uint64_t offset, std::span<const std::byte> data) override;
   Status fsync(FileRef f) override;
   Status fdatasync(FileRef f) override;
-  Status sync_dir() override;
   Status sync_all() override;
 
   // How many calls failed by injection.

@@ -31,10 +31,10 @@ Result<std::unique_ptr<Machine>> Machine::boot_fresh(
       VirtualDisk* disk = m->disks_.back().get();
       disk->set_write_hook([disk, log](uint32_t) { log(disk->last_write()); });
     }
-    SNAPSIM_RETURN_IF_ERROR(SimFs::format(*m->caches_[d], config.fs));
-    auto fs = SimFs::mount(*m->caches_[d]);
+    SNAPSIM_RETURN_IF_ERROR(SimFs::format(*m->caches_[d], config.fs, &m->clock_));
+    auto fs = SimFs::mount(*m->caches_[d], &m->clock_, m->prng_.fork("fs", d));
     if (!fs) return fs.status();
-    m->mounted(std::make_unique<SimFs>(std::move(*fs)));
+    m->mounted(std::move(*fs));
   }
   return m;
 }
@@ -46,9 +46,9 @@ Result<std::unique_ptr<Machine>> Machine::boot_restored(cow::Pool* pool,
   std::unique_ptr<Machine> m(new Machine(pool, config, prng));
   for (auto v : volumes) {
     SNAPSIM_RETURN_IF_ERROR(m->attach(v));
-    auto fs = SimFs::mount(*m->caches_.back());
+    auto fs = SimFs::mount(*m->caches_.back(), &m->clock_, m->prng_.fork("fs", m->fs_.size()));
     if (!fs) return fs.status();
-    m->mounted(std::make_unique<SimFs>(std::move(*fs)));
+    m->mounted(std::move(*fs));
   }
   return m;
 }
@@ -71,7 +71,7 @@ void Machine::wrap_fs(uint32_t disk, std::unique_ptr<GuestFs> wrapper) {
 }
 
 Status Machine::sync_all() {
-  for (auto& c : caches_) SNAPSIM_RETURN_IF_ERROR(c->sync_all());
+  for (auto& fs : fs_) SNAPSIM_RETURN_IF_ERROR(fs->sync_all());
   return Status::ok();
 }
 
@@ -97,13 +97,18 @@ std::optional<cow::Hash128> Machine::visible_files(
     const std::function<uint64_t(uint32_t, const std::string&, uint64_t)>& prefix) {
   cow::Hasher128 h;
   for (uint32_t d = 0; d < disk_count(); ++d) {
-    for (const auto& name : fs(d).list()) {
-      auto ref = fs(d).lookup(name).value();
-      const uint64_t size = fs(d).size(ref).value();
-      const uint64_t n = prefix ? std::min(size, prefix(d, name, size)) : size;
-      auto c = fs(d).content_hash(ref, n);
-      if (!c) return std::nullopt;  // unreadable: no key (the caller inspects without a memo)
-      h.update(name.data(), name.size() + 1).update_value(d).update_value(*c);
+    for (const auto& e : fs(d).walk()) {
+      h.update(e.path.data(), e.path.size() + 1).update_value(d).update_value(static_cast<uint8_t>(e.stat.type));
+      if (e.stat.type == FileType::kSymlink) {
+        auto t = fs(d).readlink(e.stat.ref);
+        if (!t) return std::nullopt;
+        h.update(t->data(), t->size() + 1);
+      } else if (e.stat.type == FileType::kRegular) {
+        const uint64_t n = prefix ? std::min(e.stat.size, prefix(d, e.path, e.stat.size)) : e.stat.size;
+        auto c = fs(d).content_hash(e.stat.ref, n);
+        if (!c) return std::nullopt;  // unreadable: no key (the caller inspects without a memo)
+        h.update_value(*c);
+      }
     }
   }
   return h.digest();

@@ -1,5 +1,5 @@
 // Machine: one simulated VM. Its disks (COW volumes in a shared pool), a page
-// cache and a simfs per disk, the clock, the run's Prng streams and the trace.
+// cache and a guest file system (simfs, ext4 or nojournal) per disk, the clock, the run's Prng streams and the trace.
 //
 // A machine is either booted fresh (volumes created and formatted) or booted
 // from restored volumes (clones of snapshots), which mounts each file system
@@ -54,6 +54,9 @@ class Machine {
   // file system of `disk`: every later fs(disk) call goes through it. The
   // machine owns it.
   void wrap_fs(uint32_t disk, std::unique_ptr<GuestFs> wrapper);
+  // The file system itself, under any wrapper (for the explorer: freeze
+  // images, journal commits).
+  SimFs& simfs(uint32_t disk = 0) { return *fs_[disk]; }
   PageCache& cache(uint32_t disk = 0) { return *caches_[disk]; }
   VirtualDisk& disk(uint32_t disk = 0) { return *disks_[disk]; }
   cow::Pool& pool() { return *pool_; }
@@ -75,8 +78,9 @@ class Machine {
 
   std::vector<cow::VolumeId> volumes() const;
 
-  // What an application can observe of this machine's disks: every file's
-  // name, disk and bytes (read through the page cache). Two machines with the
+  // What an application can observe of this machine's disks: every entry's
+  // path, disk and type, a file's bytes and a symlink's target (read through
+  // the page cache); not owners, modes or times. Two machines with the
   // same visible files look the same to any application, however their
   // blocks differ (unwritten tails, stale metadata, blocks past a file's end).
   // No value if some file cannot be read.

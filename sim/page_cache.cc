@@ -1,5 +1,6 @@
 #include "sim/page_cache.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -45,6 +46,31 @@ cow::Result<cow::Hash128> PageCache::block_hash(uint64_t block) const {
   return cow::hash_bytes({it->second.data.get(), block_size()});
 }
 
+cow::Result<std::byte*> PageCache::zero_page(uint64_t block) {
+  auto it = pages_.find(block);
+  if (it == pages_.end()) {
+    Page p;
+    p.data = std::make_unique<std::byte[]>(block_size());
+    it = pages_.emplace(block, std::move(p)).first;
+  }
+  std::memset(it->second.data.get(), 0, block_size());
+  clock_->advance_us(cost_->page_copy_us);
+  return it->second.data.get();
+}
+
+const std::byte* PageCache::peek(uint64_t block) const {
+  auto it = pages_.find(block);
+  return it == pages_.end() ? nullptr : it->second.data.get();
+}
+
+Status PageCache::read_quiet(uint64_t block, std::span<std::byte> out) const {
+  if (const std::byte* p = peek(block)) {
+    std::memcpy(out.data(), p, std::min<size_t>(out.size(), block_size()));
+    return Status::ok();
+  }
+  return disk_->read_quiet(block, out);
+}
+
 Status PageCache::mark_dirty(uint64_t block, uint32_t owner) {
   auto it = pages_.find(block);
   if (it == pages_.end()) {
@@ -62,15 +88,10 @@ bool PageCache::is_dirty(uint64_t block) const {
 }
 
 Status PageCache::write_page(uint64_t block, Page& p) {
-  if (before_write_) {
-    SNAPSIM_RETURN_IF_ERROR(before_write_(block));
-    if (!p.dirty) return Status::ok();  // the hook wrote it already
-  }
   // Clear first: the write hook may capture a frozen image, which must not
   // count this page as dirty once it is on the disk.
   p.dirty = false;
   Status st = disk_->write(block, {p.data.get(), block_size()});
-  if (st.is_ok() && p.owner != kMetaOwner) owner_written_[p.owner] = disk_->writes_issued();
   if (!st.is_ok()) {
     // As Linux after a failed writeback: the page is no longer dirty and its
     // data is lost; the error goes to whoever asked (write, fsync). The page
@@ -86,13 +107,7 @@ Status PageCache::write_back(uint64_t block) {
   return write_page(block, it->second);
 }
 
-bool PageCache::owner_volatile(uint32_t owner) const {
-  auto it = owner_written_.find(owner);
-  return it != owner_written_.end() && it->second > disk_->writes_durable();
-}
-
 void PageCache::drop_owner(uint32_t owner) {
-  owner_written_.erase(owner);
   std::erase_if(pages_, [owner](const auto& kv) { return kv.second.owner == owner; });
 }
 

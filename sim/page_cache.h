@@ -12,6 +12,8 @@
 //               "writeback" Prng stream): a real kernel's writeback order is
 //               not the application's write order.
 // A snapshot never captures this cache; fsfreeze and app quiescing flush it.
+// The file system decides which pages are dirty: in ext4 mode metadata is
+// journaled and never dirty here (sim/journal.h).
 // A failed writeback (a full block pool) drops the page's unwritten data and
 // reports the error, as Linux does: no page stays dirty forever.
 // Pages are never evicted (clean pages stay cached): guest RAM is not modeled.
@@ -49,6 +51,17 @@ class PageCache {
   // XXH3-128 of the block as page() would show it (the cached page, else
   // the disk's block), without caching it or charging time.
   cow::Result<cow::Hash128> block_hash(uint64_t block) const;
+  // A cached page of zeros for `block`, read from nowhere: a block the file
+  // system just allocated (its old contents must never show).
+  cow::Result<std::byte*> zero_page(uint64_t block);
+  // The cached page, or nullptr; charges no time.
+  const std::byte* peek(uint64_t block) const;
+  // The block as page() would show it, into `out`, without caching it or
+  // charging time.
+  Status read_quiet(uint64_t block, std::span<std::byte> out) const;
+  // Forgets one page, dirty or not (the file system freed the block).
+  void forget(uint64_t block) { pages_.erase(block); }
+  Writeback policy() const { return policy_; }
   // Marks a page dirty on behalf of `owner` (an inode, or kMetaOwner).
   // Under `eager` the page is written at once.
   Status mark_dirty(uint64_t block, uint32_t owner);
@@ -58,14 +71,7 @@ class PageCache {
   // dirty data is never written).
   void drop_owner(uint32_t owner);
   Status write_back(uint64_t block);  // no-op when clean
-  // Runs before any dirty page is written; the file system uses it to
-  // order data before the metadata that exposes it (data=ordered).
-  using BeforeWrite = std::function<Status(uint64_t block)>;
-  void set_before_write(BeforeWrite hook) { before_write_ = std::move(hook); }
   Status sync_owner(uint32_t owner);  // that owner's dirty pages, ascending
-  // True when a page of `owner` was written to the disk and no FLUSH (or
-  // FUA) has made it durable yet: it is still in the disk's volatile cache.
-  bool owner_volatile(uint32_t owner) const;
   Status sync_all();                  // every dirty page ascending, then FLUSH
   Status flush() { return disk_->flush(); }
   // The writeback policy's chance to write pages in the background.
@@ -89,9 +95,6 @@ class PageCache {
   SimClock* clock_;
   const CostModel* cost_;
   std::map<uint64_t, Page> pages_;
-  // Per data owner: the disk's writes_issued() right after its last page write.
-  std::map<uint32_t, uint64_t> owner_written_;
-  BeforeWrite before_write_;
 };
 
 }  // namespace snapsim::sim

@@ -1,3 +1,6 @@
+// The tree, allocators and encoding shared by both modes (sim/simfs.h).
+// The ext4 journal is sim/journal.cc; nojournal's sync and mount check are
+// sim/nojournal.cc.
 #include "sim/simfs.h"
 
 #include <algorithm>
@@ -5,39 +8,34 @@
 #include <cstring>
 
 #include <fmt/format.h>
-#include <xxhash.h>
+
+#include "sim/journal.h"
+#include "sim/simfs_encoding.h"
 
 namespace snapsim::sim {
 
+using cow::Code;
+using namespace fsenc;
+
+const char* fs_mode_name(FsMode m) { return m == FsMode::kExt4 ? "ext4" : "nojournal"; }
+
+Result<FsMode> parse_fs_mode(const std::string& name) {
+  if (name == "ext4") return FsMode::kExt4;
+  if (name == "nojournal") return FsMode::kNoJournal;
+  return Status::invalid_argument(
+      fmt::format("unknown file system mode '{}' (expected ext4 or nojournal)", name));
+}
+
 namespace {
-
-constexpr char kMagic[8] = {'S', 'N', 'A', 'P', 'S', 'I', 'M', 'F'};
-constexpr uint32_t kInodeMagic = 0x444f4e49;  // "INOD"
-constexpr uint32_t kVersion = 1;
-constexpr uint32_t kEntrySize = 64;
-
-void put32(std::byte* p, uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<std::byte>(v >> (8 * i));
-}
-void put64(std::byte* p, uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<std::byte>(v >> (8 * i));
-}
-uint32_t get32(const std::byte* p) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(p[i]) << (8 * i);
-  return v;
-}
-uint64_t get64(const std::byte* p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(p[i]) << (8 * i);
-  return v;
-}
 
 Status validate_name(std::string_view name) {
   if (name.empty()) return Status::invalid_argument("empty file name");
-  if (name.size() > kMaxNameLength) {
-    return Status::invalid_argument(
-        fmt::format("file name '{}' is longer than {} bytes", name, kMaxNameLength));
+  if (name == "." || name == "..") {
+    return Status::invalid_argument(fmt::format("'{}' cannot be created or removed", name));
+  }
+  if (name.size() > kNameMax) {
+    return Status::fs(Code::kNameTooLong, fmt::format("file name '{}...' is longer than {} bytes",
+                                                      name.substr(0, 32), kNameMax));
   }
   if (name.find('/') != std::string_view::npos || name.find('\0') != std::string_view::npos) {
     return Status::invalid_argument(fmt::format("file name '{}' contains '/' or NUL", name));
@@ -45,438 +43,1385 @@ Status validate_name(std::string_view name) {
   return Status::ok();
 }
 
+uint32_t entry_bytes(size_t name_len) { return static_cast<uint32_t>(6 + name_len); }
+
 }  // namespace
 
-SimFsLayout SimFsLayout::of(const SimFsOptions& o, uint32_t block_size) {
-  SimFsLayout l;
-  const uint64_t per = block_size / kEntrySize;
-  l.dir_blocks = (o.max_files + per - 1) / per;
-  l.inode_start = l.dir_start + l.dir_blocks;
-  l.max_files = o.max_files;
-  l.data_start = l.inode_start + o.max_files;
-  l.file_blocks = o.max_file_blocks;
-  return l;
-}
-
-std::optional<uint32_t> SimFsLayout::inode_of(uint64_t lba) const {
-  if (lba < inode_start || lba >= inode_start + max_files) return std::nullopt;
-  return static_cast<uint32_t>(lba - inode_start);
-}
-
-std::optional<uint32_t> SimFsLayout::data_owner_of(uint64_t lba) const {
-  if (lba < data_start || lba >= blocks()) return std::nullopt;
-  return static_cast<uint32_t>((lba - data_start) / file_blocks);
-}
-
-SimFs::SimFs(PageCache* cache, const SimFsOptions& o)
-    : cache_(cache),
-      options_(o),
-      layout_(SimFsLayout::of(o, cache->block_size())),
-      inodes_(o.max_files),
-      entries_(o.max_files) {}
-
-uint32_t SimFs::entries_per_block() const { return cache_->block_size() / kEntrySize; }
-
 uint64_t SimFs::blocks_needed(const SimFsOptions& o, uint32_t block_size) {
-  return SimFsLayout::of(o, block_size).blocks();
+  return o.disk_bytes / block_size;
 }
 
-uint64_t SimFs::max_file_size() const {
-  return static_cast<uint64_t>(options_.max_file_blocks) * cache_->block_size();
+SimFs::SimFs(PageCache* cache, SimClock* clock, Prng prng)
+    : cache_(cache), clock_(clock), prng_(prng), block_size_(cache->block_size()) {
+  std::vector<std::byte> zeros(block_size_);
+  zero_hash_ = cow::hash_bytes(zeros);
 }
 
-Status SimFs::format(PageCache& cache, const SimFsOptions& o) {
-  if (o.max_files == 0 || o.max_file_blocks == 0) {
-    return Status::invalid_argument("simfs needs at least one file of one block");
+SimFs::~SimFs() = default;
+
+int64_t SimFs::now() const { return static_cast<int64_t>(clock_->now_ns()); }
+
+Status SimFs::format(PageCache& cache, const SimFsOptions& o, SimClock* clock) {
+  const uint32_t bs = cache.block_size();
+  if (bs < 512) return Status::invalid_argument("simfs needs blocks of at least 512 bytes");
+  auto g = Geometry::of(o, bs);
+  if (!g) return g.status();
+  if (cache.disk().size_blocks() < g->disk_blocks) {
+    return Status::invalid_argument(fmt::format("disk of {} blocks is smaller than the file system's {}",
+                                                cache.disk().size_blocks(), g->disk_blocks));
   }
-  if (cache.disk().size_blocks() < blocks_needed(o, cache.block_size())) {
-    return Status::invalid_argument(fmt::format(
-        "disk of {} blocks is too small for simfs ({} needed)", cache.disk().size_blocks(),
-        blocks_needed(o, cache.block_size())));
+  SimFs fs(&cache, clock, Prng(0));
+  fs.options_ = o;
+  fs.apply(*g);
+  fs.free_blocks_ = g->disk_blocks - g->data_start;
+  fs.free_inodes_ = o.inodes - 2;  // inode 0 is never used, 1 is the root
+  // The bitmaps' metadata area and inodes 0 and 1 are in use.
+  for (uint64_t b = 0; b < g->bbitmap_blocks + g->ibitmap_blocks; ++b) {
+    auto p = cache.zero_page(g->bbitmap_start + b);
+    if (!p) return p.status();
+    SNAPSIM_RETURN_IF_ERROR(cache.mark_dirty(g->bbitmap_start + b, kMetaOwner));
   }
-  SimFs fs(&cache, o);
-  auto sb = cache.page(0);
-  if (!sb) return sb.status();
-  std::memset(*sb, 0, cache.block_size());
-  std::memcpy(*sb, kMagic, sizeof kMagic);
-  put32(*sb + 8, kVersion);
-  put32(*sb + 12, cache.block_size());
-  put32(*sb + 16, o.max_files);
-  put32(*sb + 20, o.max_file_blocks);
-  put32(*sb + 24, o.ordered_data ? 1 : 0);
-  SNAPSIM_RETURN_IF_ERROR(cache.mark_dirty(0, kMetaOwner));
-  for (uint32_t i = 0; i < o.max_files; ++i) SNAPSIM_RETURN_IF_ERROR(fs.store_inode(i));
-  for (uint32_t i = 0; i < o.max_files; ++i) SNAPSIM_RETURN_IF_ERROR(fs.store_entry(i));
+  for (uint64_t b = 0; b < g->data_start; ++b) SNAPSIM_RETURN_IF_ERROR(fs.set_bit(fs.bbitmap_start_, b, true));
+  SNAPSIM_RETURN_IF_ERROR(fs.set_bit(fs.ibitmap_start_, 0, true));
+  SNAPSIM_RETURN_IF_ERROR(fs.set_bit(fs.ibitmap_start_, 1, true));
+  for (uint64_t b = 0; b < g->itable_blocks; ++b) {
+    // Only the first inode table block is written: the rest of a fresh
+    // volume reads as zeros, which is a free inode.
+    if (b > 0) break;
+    auto p = cache.zero_page(g->itable_start + b);
+    if (!p) return p.status();
+    SNAPSIM_RETURN_IF_ERROR(cache.mark_dirty(g->itable_start + b, kMetaOwner));
+  }
+  Inode& root = fs.inodes_[1];
+  root.mode = kIfDir | 0755;
+  root.nlink = 2;
+  root.gen = 1;
+  root.parent = 1;
+  root.atime = root.mtime = root.ctime = fs.now();
+  SNAPSIM_RETURN_IF_ERROR(fs.store_inode(1));
+  fs.dirs_[1] = Dir{};
+  SNAPSIM_RETURN_IF_ERROR(fs.store_super());
+  if (o.mode == FsMode::kExt4) SNAPSIM_RETURN_IF_ERROR(Journal::format(cache, g->journal_start));
   return cache.sync_all();
 }
 
-Result<SimFs> SimFs::mount(PageCache& cache) {
+void SimFs::apply(const Geometry& g) {
+  disk_blocks_ = g.disk_blocks;
+  journal_start_ = g.journal_start;
+  bbitmap_start_ = g.bbitmap_start;
+  ibitmap_start_ = g.ibitmap_start;
+  itable_start_ = g.itable_start;
+  data_start_ = g.data_start;
+  block_cursor_ = g.data_start;
+}
+
+Result<std::unique_ptr<SimFs>> SimFs::mount(PageCache& cache, SimClock* clock, Prng prng) {
+  std::unique_ptr<SimFs> fs(new SimFs(&cache, clock, prng));
   auto sb = cache.page(0);
   if (!sb) return sb.status();
-  if (std::memcmp(*sb, kMagic, sizeof kMagic) != 0 || get32(*sb + 8) != kVersion ||
-      get32(*sb + 12) != cache.block_size()) {
-    return Status::error(cow::Code::kIoError, "no simfs superblock on the disk");
+  auto o = decode_super(*sb, cache.block_size());
+  if (!o) return o.status();
+  fs->options_ = *o;
+  auto g = Geometry::of(*o, cache.block_size());
+  if (!g) return Status::error(Code::kIoError, "simfs superblock geometry is invalid: " + g.status().message());
+  fs->apply(*g);
+  uint64_t next_seq = 1;
+  if (o->mode == FsMode::kExt4) {
+    auto seq = Journal::replay(cache, g->journal_start, g->journal_blocks, &fs->repairs_);
+    if (!seq) return seq.status();
+    next_seq = *seq;
+    sb = cache.page(0);  // replay may have rewritten it
+    if (!sb) return sb.status();
   }
-  SimFsOptions o{.max_files = get32(*sb + 16), .max_file_blocks = get32(*sb + 20),
-                 .ordered_data = get32(*sb + 24) != 0};
-  SimFs fs(&cache, o);
-  // Inodes are read when a directory entry names them (or when one is
-  // allocated): an inode no entry names is free after mount anyway.
-  std::vector<bool> named(o.max_files, false);
-  for (uint32_t slot = 0; slot < o.max_files; ++slot) {
-    const uint64_t block = fs.dir_start() + slot / fs.entries_per_block();
-    auto p = cache.page(block);
-    if (!p) return p.status();
-    const std::byte* e = *p + (slot % fs.entries_per_block()) * kEntrySize;
-    if (static_cast<uint8_t>(e[0]) != 1) continue;
-    const size_t len = std::min<size_t>(static_cast<uint8_t>(e[1]), kMaxNameLength);
-    std::string name(reinterpret_cast<const char*>(e + 2), len);
-    const uint32_t ino = get32(e + 52);
-    const uint32_t gen = get32(e + 56);
-    if (ino < o.max_files) SNAPSIM_RETURN_IF_ERROR(fs.load_inode(ino));
-    if (ino >= o.max_files || !fs.inodes_[ino].used || fs.inodes_[ino].gen != gen) {
-      fs.repairs_.push_back(fmt::format("dropped entry '{}' (inode {} not in use)", name, ino));
-      continue;
+  SNAPSIM_RETURN_IF_ERROR(fs->load_super());
+  if (o->mode == FsMode::kExt4) {
+    fs->journal_ = std::make_unique<Journal>(fs.get(), g->journal_start, g->journal_blocks, next_seq);
+    // Free what the orphan list holds (files unlinked while open).
+    std::vector<uint32_t> chain;
+    std::set<uint32_t> seen;
+    for (uint32_t ino = fs->orphan_head_; ino != 0 && ino < o->inodes && seen.insert(ino).second;) {
+      auto in = fs->inode(ino);
+      if (!in) return in.status();
+      chain.push_back(ino);
+      ino = (*in)->orphan_next;
     }
-    if (named[ino] || fs.find_entry(name) >= 0) {
-      fs.repairs_.push_back(fmt::format("dropped duplicate entry '{}'", name));
-      continue;
+    fs->orphans_ = chain;
+    for (uint32_t ino : chain) {
+      auto in = fs->inode(ino);
+      if (!in) return in.status();
+      if ((*in)->mode == 0 || (*in)->nlink != 0) {
+        SNAPSIM_RETURN_IF_ERROR(fs->orphan_remove(ino));
+        continue;
+      }
+      fs->repairs_.push_back(fmt::format("freed orphan inode {}", ino));
+      SNAPSIM_RETURN_IF_ERROR(fs->orphan_remove(ino));
+      SNAPSIM_RETURN_IF_ERROR(fs->free_inode(ino));
     }
-    named[ino] = true;
-    fs.entries_[slot] = Entry{true, name, ino, gen};
+  } else {
+    SNAPSIM_RETURN_IF_ERROR(fs->nojournal_fsck());
   }
-  for (uint32_t i = 0; i < o.max_files; ++i) {
-    if (fs.inodes_[i].loaded && fs.inodes_[i].used && !named[i]) {
-      fs.repairs_.push_back(fmt::format("freed orphan inode {}", i));
-      fs.inodes_[i].used = false;
-      fs.inodes_[i].size = 0;
-    }
-  }
-  fs.install_ordering();
+  auto root = fs->inode(1);
+  if (!root) return root.status();
   return fs;
 }
 
-void SimFs::install_ordering() {
-  if (!options_.ordered_data) {
-    cache_->set_before_write(nullptr);
-    return;
-  }
-  const uint64_t first = inode_block(0);
-  const uint64_t last = inode_block(options_.max_files - 1);
-  PageCache* cache = cache_;
-  cache_->set_before_write([cache, first, last](uint64_t block) -> Status {
-    if (block < first || block > last) return Status::ok();
-    const auto ino = static_cast<uint32_t>(block - first);
-    SNAPSIM_RETURN_IF_ERROR(cache->sync_owner(ino));
-    // Written is not durable: a disk cache may keep the inode and lose the
-    // data under a power cut. ext4 commits the metadata with a PREFLUSH, so
-    // its data is on stable storage first; so does this.
-    if (cache->owner_volatile(ino)) return cache->flush();
-    return Status::ok();
-  });
-}
-
-Status SimFs::load_inode(uint32_t ino) {
-  assert(ino < options_.max_files);
-  Inode& in = inodes_[ino];
-  if (in.loaded) return Status::ok();
-  auto p = cache_->page(inode_block(ino));
+Status SimFs::load_super() {
+  auto p = cache_->page(0);
   if (!p) return p.status();
-  in.loaded = true;
-  in.gen = get32(*p + 8);
-  in.used = get32(*p) == kInodeMagic && static_cast<uint8_t>((*p)[4]) == 1;
-  in.size = in.used ? get64(*p + 16) : 0;
+  free_blocks_ = get64(*p + 48);
+  free_inodes_ = get32(*p + 56);
+  orphan_head_ = get32(*p + 60);
+  if (free_blocks_ > disk_blocks_) free_blocks_ = 0;  // repaired by a check, never trusted past the disk
+  if (free_inodes_ > options_.inodes) free_inodes_ = 0;
   return Status::ok();
 }
 
-Status SimFs::store_inode(uint32_t ino) {
-  assert(ino < options_.max_files);
-  const uint64_t block = inode_block(ino);
-  auto p = cache_->page(block);
+Status SimFs::store_super() {
+  auto p = cache_->page(0);
   if (!p) return p.status();
-  std::memset(*p, 0, cache_->block_size());
-  put32(*p, kInodeMagic);
-  (*p)[4] = static_cast<std::byte>(inodes_[ino].used ? 1 : 0);
-  put32(*p + 8, inodes_[ino].gen);
-  put64(*p + 16, inodes_[ino].size);
+  encode_super(*p, block_size_, options_);
+  put64(*p + 48, free_blocks_);
+  put32(*p + 56, free_inodes_);
+  put32(*p + 60, orphan_head_);
+  return meta_dirty(0);
+}
+
+// --- Metadata writes --------------------------------------------------------
+
+Status SimFs::meta_dirty(uint64_t block) {
+  if (journal_) {
+    journal_->add(block);
+    return Status::ok();
+  }
   return cache_->mark_dirty(block, kMetaOwner);
 }
 
-Status SimFs::store_entry(uint32_t slot) { return store_entries({slot}); }
-
-Status SimFs::store_entries(std::initializer_list<uint32_t> slots) {
-  // Encode every changed slot first, then dirty each block once: a change
-  // confined to one directory block reaches the disk whole, even under
-  // write-through.
-  std::vector<uint64_t> blocks;
-  for (uint32_t slot : slots) {
-    const uint64_t block = dir_start() + slot / entries_per_block();
-    auto p = cache_->page(block);
-    if (!p) return p.status();
-    std::byte* e = *p + (slot % entries_per_block()) * kEntrySize;
-    std::memset(e, 0, kEntrySize);
-    const Entry& en = entries_[slot];
-    if (en.used) {
-      e[0] = std::byte{1};
-      e[1] = static_cast<std::byte>(en.name.size());
-      std::memcpy(e + 2, en.name.data(), en.name.size());
-      put32(e + 52, en.ino);
-      put32(e + 56, en.gen);
-    }
-    if (std::find(blocks.begin(), blocks.end(), block) == blocks.end()) blocks.push_back(block);
+void SimFs::touched(uint32_t ino, bool meta) {
+  if (!journal_) return;
+  auto it = inodes_.find(ino);
+  if (it == inodes_.end()) return;
+  it->second.attr_tid = journal_->running_tid();
+  if (meta) {
+    it->second.meta_tid = journal_->running_tid();
+    if (options_.ordered_data) journal_->add_ordered(ino);
   }
-  for (uint64_t b : blocks) SNAPSIM_RETURN_IF_ERROR(cache_->mark_dirty(b, kMetaOwner));
-  return Status::ok();
 }
 
-int SimFs::find_entry(std::string_view name) const {
-  for (size_t i = 0; i < entries_.size(); ++i) {
-    if (entries_[i].used && entries_[i].name == name) return static_cast<int>(i);
-  }
-  return -1;
-}
-
-Status SimFs::check(FileRef f) const {
-  if (f.ino >= inodes_.size() || !inodes_[f.ino].used || inodes_[f.ino].gen != f.gen) {
-    return Status::not_found(fmt::format("stale file handle (inode {})", f.ino));
-  }
-  return Status::ok();
-}
+Status SimFs::begin_op() { return journal_ ? journal_->before_op() : Status::ok(); }
 
 Status SimFs::op_done(std::string op) {
   SNAPSIM_RETURN_IF_ERROR(cache_->background_writeback());
+  if (journal_) SNAPSIM_RETURN_IF_ERROR(journal_->after_op(now(), prng_));
   if (hook_) hook_(op);
   return Status::ok();
 }
 
-Result<FileRef> SimFs::lookup(std::string_view name) const {
-  const int slot = find_entry(name);
-  if (slot < 0) return Status::not_found(fmt::format("no file '{}'", name));
-  return FileRef{entries_[slot].ino, entries_[slot].gen};
+uint64_t SimFs::commits() const { return journal_ ? journal_->commits() : 0; }
+
+void SimFs::set_commit_hook(std::function<void()> hook) {
+  if (journal_) journal_->set_commit_hook(std::move(hook));
 }
 
-std::vector<std::string> SimFs::list() const {
-  std::vector<std::string> out;
-  for (const auto& e : entries_) {
-    if (e.used) out.push_back(e.name);
+std::vector<std::pair<uint64_t, std::span<const std::byte>>> SimFs::freeze_writes() const {
+  auto out = cache_->dirty_pages();
+  if (journal_) {
+    journal_->freeze_writes(&out);
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   }
-  std::sort(out.begin(), out.end());
   return out;
 }
 
-Result<FileRef> SimFs::open(std::string_view name, bool create) {
-  SNAPSIM_RETURN_IF_ERROR(validate_name(name));
-  if (auto f = lookup(name); f.is_ok() || !create) return f;
-  // Next-fit from the most recently allocated inode, like a real allocator
-  // that does not hand a just-freed inode (and its blocks) straight back.
-  uint32_t ino = UINT32_MAX;
-  for (uint32_t k = 1; k <= options_.max_files; ++k) {
-    const uint32_t i = (next_ino_ + k) % options_.max_files;
-    if (!inodes_[i].used) {
-      ino = i;
-      break;
-    }
+// --- Inodes ------------------------------------------------------------------
+
+uint64_t SimFs::inode_block(uint32_t ino) const {
+  return itable_start_ + static_cast<uint64_t>(ino) * kInodeSize / block_size_;
+}
+
+Result<SimFs::Inode*> SimFs::inode(uint32_t ino) const {
+  if (ino == 0 || ino >= options_.inodes) {
+    return Status::not_found(fmt::format("inode {} is outside the inode table", ino));
   }
-  int slot = -1;
-  for (size_t i = 0; i < entries_.size(); ++i) {
-    if (!entries_[i].used) {
-      slot = static_cast<int>(i);
-      break;
-    }
+  auto it = inodes_.find(ino);
+  if (it != inodes_.end()) return &it->second;
+  auto p = cache_->page(inode_block(ino));
+  if (!p) return p.status();
+  Inode in;
+  decode_inode(*p + (static_cast<uint64_t>(ino) * kInodeSize) % block_size_, &in);
+  return &inodes_.emplace(ino, std::move(in)).first->second;
+}
+
+Status SimFs::store_inode(uint32_t ino) {
+  auto it = inodes_.find(ino);
+  assert(it != inodes_.end());
+  const uint64_t block = inode_block(ino);
+  auto p = cache_->page(block);
+  if (!p) return p.status();
+  encode_inode(it->second, *p + (static_cast<uint64_t>(ino) * kInodeSize) % block_size_);
+  return meta_dirty(block);
+}
+
+Result<SimFs::Inode*> SimFs::live(FileRef f) const {
+  auto in = inode(f.ino);
+  if (!in || (*in)->mode == 0 || (*in)->gen != f.gen) {
+    return Status::not_found(fmt::format("stale file handle (inode {})", f.ino));
   }
-  if (ino == UINT32_MAX || slot < 0) {
-    return Status::fs_full(
-        fmt::format("cannot create '{}': all {} files of the file system are in use", name,
-                    options_.max_files));
+  return in;
+}
+
+Result<SimFs::Inode*> SimFs::live_dir(FileRef f) const {
+  auto in = live(f);
+  if (!in) return in;
+  if (type_of((*in)->mode) != FileType::kDirectory) {
+    return Status::fs(Code::kNotDir, fmt::format("inode {} is not a directory", f.ino));
   }
-  next_ino_ = ino;
-  SNAPSIM_RETURN_IF_ERROR(load_inode(ino));  // its generation on disk
-  Inode& in = inodes_[ino];
-  in.used = true;
-  in.gen += 1;
-  in.size = 0;
+  return in;
+}
+
+Result<uint32_t> SimFs::alloc_inode() {
+  if (free_inodes_ == 0) {
+    return Status::fs_full(fmt::format("no free inode (all {} in use)", options_.inodes - 1));
+  }
+  const uint32_t n = options_.inodes;
+  for (uint32_t k = 1; k <= n; ++k) {
+    const uint32_t i = (inode_cursor_ + k) % n;
+    if (i < 2) continue;
+    auto used = bit(ibitmap_start_, i);
+    if (!used) return used.status();
+    if (*used) continue;
+    inode_cursor_ = i;
+    SNAPSIM_RETURN_IF_ERROR(set_bit(ibitmap_start_, i, true));
+    free_inodes_ -= 1;
+    SNAPSIM_RETURN_IF_ERROR(store_super());
+    return i;
+  }
+  return Status::fs_full("no free inode in the inode bitmap");
+}
+
+Status SimFs::free_inode(uint32_t ino) {
+  auto in = inode(ino);
+  if (!in) return in.status();
+  Inode& n = **in;
+  const bool is_fast_link = type_of(n.mode) == FileType::kSymlink && n.size <= kFastLinkMax;
+  if (!is_fast_link) SNAPSIM_RETURN_IF_ERROR(free_range(ino, 0, UINT64_MAX));
   cache_->drop_owner(ino);
+  const uint32_t gen = n.gen;
+  n = Inode{};
+  n.gen = gen;
+  dirs_.erase(ino);
   SNAPSIM_RETURN_IF_ERROR(store_inode(ino));
-  entries_[slot] = Entry{true, std::string(name), ino, in.gen};
-  SNAPSIM_RETURN_IF_ERROR(store_entry(static_cast<uint32_t>(slot)));
-  SNAPSIM_RETURN_IF_ERROR(op_done(fmt::format("create {}", name)));
-  return FileRef{ino, in.gen};
+  SNAPSIM_RETURN_IF_ERROR(set_bit(ibitmap_start_, ino, false));
+  free_inodes_ += 1;
+  return store_super();
 }
 
-Result<uint64_t> SimFs::size(FileRef f) const {
-  SNAPSIM_RETURN_IF_ERROR(check(f));
-  return inodes_[f.ino].size;
+Status SimFs::drop_link(uint32_t ino) {
+  auto in = inode(ino);
+  if (!in) return in.status();
+  Inode& n = **in;
+  if (n.nlink > 0) n.nlink -= 1;
+  n.ctime = now();
+  if (n.nlink > 0) {
+    touched(ino, false);
+    return store_inode(ino);
+  }
+  if (n.opens > 0) {
+    SNAPSIM_RETURN_IF_ERROR(store_inode(ino));
+    return orphan_add(ino);
+  }
+  return free_inode(ino);
 }
 
-Result<cow::Hash128> SimFs::content_hash(FileRef f, uint64_t prefix) {
-  SNAPSIM_RETURN_IF_ERROR(check(f));
-  const uint64_t n = std::min(inodes_[f.ino].size, prefix);
-  const uint32_t bs = cache_->block_size();
-  cow::Hasher128 h;
-  h.update_value(n);
-  Status st;
-  for (uint64_t b = 0; b * bs < n && st.is_ok(); ++b) {
-    const uint64_t block = data_block(f.ino, b);
-    if ((b + 1) * bs <= n) {
-      auto bh = cache_->block_hash(block);
-      if (!bh) {
-        st = bh.status();
-        break;
+Status SimFs::orphan_add(uint32_t ino) {
+  auto in = inode(ino);
+  if (!in) return in.status();
+  (*in)->orphan_next = orphan_head_;
+  SNAPSIM_RETURN_IF_ERROR(store_inode(ino));
+  orphan_head_ = ino;
+  orphans_.insert(orphans_.begin(), ino);
+  return store_super();
+}
+
+Status SimFs::orphan_remove(uint32_t ino) {
+  auto pos = std::find(orphans_.begin(), orphans_.end(), ino);
+  if (pos == orphans_.end()) return Status::ok();
+  auto in = inode(ino);
+  if (!in) return in.status();
+  const uint32_t next = (*in)->orphan_next;
+  (*in)->orphan_next = 0;
+  SNAPSIM_RETURN_IF_ERROR(store_inode(ino));
+  if (pos == orphans_.begin()) {
+    orphan_head_ = next;
+    SNAPSIM_RETURN_IF_ERROR(store_super());
+  } else {
+    const uint32_t prev = *(pos - 1);
+    auto p = inode(prev);
+    if (!p) return p.status();
+    (*p)->orphan_next = next;
+    SNAPSIM_RETURN_IF_ERROR(store_inode(prev));
+  }
+  orphans_.erase(pos);
+  return Status::ok();
+}
+
+// --- Bitmaps -----------------------------------------------------------------
+
+Result<bool> SimFs::bit(uint64_t first_block, uint64_t index) const {
+  const uint64_t per = static_cast<uint64_t>(block_size_) * 8;
+  auto p = cache_->page(first_block + index / per);
+  if (!p) return p.status();
+  const uint64_t i = index % per;
+  return (static_cast<uint8_t>((*p)[i / 8]) >> (i % 8) & 1) != 0;
+}
+
+Status SimFs::set_bit(uint64_t first_block, uint64_t index, bool value) {
+  const uint64_t per = static_cast<uint64_t>(block_size_) * 8;
+  const uint64_t block = first_block + index / per;
+  auto p = cache_->page(block);
+  if (!p) return p.status();
+  const uint64_t i = index % per;
+  auto byte = static_cast<uint8_t>((*p)[i / 8]);
+  const auto mask = static_cast<uint8_t>(1u << (i % 8));
+  byte = value ? static_cast<uint8_t>(byte | mask) : static_cast<uint8_t>(byte & ~mask);
+  (*p)[i / 8] = static_cast<std::byte>(byte);
+  return meta_dirty(block);
+}
+
+Result<uint64_t> SimFs::alloc_block(uint64_t goal) {
+  if (goal < data_start_ || goal >= disk_blocks_) goal = block_cursor_;
+  const uint64_t per = static_cast<uint64_t>(block_size_) * 8;
+  // Scan from the goal to the end, then from the data area's start: a page
+  // of the bitmap at a time, full bytes skipped.
+  for (int pass = 0; pass < 2; ++pass) {
+    const uint64_t from = pass == 0 ? goal : data_start_;
+    const uint64_t to = pass == 0 ? disk_blocks_ : goal;
+    for (uint64_t b = from; b < to;) {
+      auto p = cache_->page(bbitmap_start_ + b / per);
+      if (!p) return p.status();
+      const uint64_t page_end = std::min<uint64_t>(to, (b / per + 1) * per);
+      for (; b < page_end; ++b) {
+        const uint64_t i = b % per;
+        const auto byte = static_cast<uint8_t>((*p)[i / 8]);
+        if (byte == 0xff && i % 8 == 0 && b + 8 <= page_end) {
+          b += 7;
+          continue;
+        }
+        if ((byte >> (i % 8) & 1) != 0) continue;
+        if (journal_ && journal_->busy(b)) continue;
+        SNAPSIM_RETURN_IF_ERROR(set_bit(bbitmap_start_, b, true));
+        free_blocks_ -= 1;
+        block_cursor_ = b + 1 < disk_blocks_ ? b + 1 : data_start_;
+        SNAPSIM_RETURN_IF_ERROR(store_super());
+        return b;
       }
-      h.update_value(*bh);
-    } else {
-      auto p = cache_->page(block);
-      if (!p) {
-        st = p.status();
-        break;
-      }
-      h.update(*p, static_cast<size_t>(n - b * bs));
     }
   }
-  if (!st.is_ok()) return st;
-  return h.digest();
+  return Status::fs_full("no free block");
 }
 
-Result<size_t> SimFs::read(FileRef f, uint64_t offset, std::span<std::byte> out) {
-  SNAPSIM_RETURN_IF_ERROR(check(f));
-  const uint64_t size = inodes_[f.ino].size;
-  if (offset >= size) return size_t{0};
-  const size_t n = static_cast<size_t>(std::min<uint64_t>(out.size(), size - offset));
-  const uint32_t bs = cache_->block_size();
-  size_t done = 0;
-  while (done < n) {
-    const uint64_t pos = offset + done;
-    const size_t in_block = pos % bs;
-    const size_t chunk = std::min<size_t>(bs - in_block, n - done);
-    auto p = cache_->page(data_block(f.ino, pos / bs));
-    if (!p) return p.status();
-    std::memcpy(out.data() + done, *p + in_block, chunk);
-    done += chunk;
+Status SimFs::free_block(uint64_t block) {
+  if (block < data_start_ || block >= disk_blocks_) return Status::ok();
+  cache_->forget(block);
+  SNAPSIM_RETURN_IF_ERROR(set_bit(bbitmap_start_, block, false));
+  free_blocks_ += 1;
+  if (journal_) journal_->freed(block);
+  return store_super();
+}
+
+Status SimFs::ensure_free(uint64_t blocks) {
+  const auto available = [&] {
+    const uint64_t busy = journal_ ? journal_->busy_count() : 0;
+    return free_blocks_ > busy ? free_blocks_ - busy : 0;
+  };
+  if (available() >= blocks) return Status::ok();
+  if (journal_ && free_blocks_ >= blocks) {
+    // Freed blocks wait for a checkpoint: take one now.
+    SNAPSIM_RETURN_IF_ERROR(journal_->checkpoint());
+    if (available() >= blocks) return Status::ok();
   }
+  return Status::fs_full(fmt::format("no space left: {} blocks needed, {} free", blocks, available()));
+}
+
+// --- Block maps --------------------------------------------------------------
+
+namespace {
+
+struct MapPath {
+  int depth = 0;       // mapping blocks between the inode and the data block
+  uint32_t idx[4] = {};  // idx[0]: the inode's pointer; then one index per level
+};
+
+MapPath path_of(uint64_t fb, uint64_t per) {
+  MapPath p;
+  if (fb < kDirect) {
+    p.idx[0] = static_cast<uint32_t>(fb);
+    return p;
+  }
+  fb -= kDirect;
+  if (fb < per) {
+    p.depth = 1;
+    p.idx[0] = kDirect;
+    p.idx[1] = static_cast<uint32_t>(fb);
+    return p;
+  }
+  fb -= per;
+  if (fb < per * per) {
+    p.depth = 2;
+    p.idx[0] = kDirect + 1;
+    p.idx[1] = static_cast<uint32_t>(fb / per);
+    p.idx[2] = static_cast<uint32_t>(fb % per);
+    return p;
+  }
+  fb -= per * per;
+  p.depth = 3;
+  p.idx[0] = kDirect + 2;
+  p.idx[1] = static_cast<uint32_t>(fb / (per * per));
+  p.idx[2] = static_cast<uint32_t>(fb / per % per);
+  p.idx[3] = static_cast<uint32_t>(fb % per);
+  return p;
+}
+
+}  // namespace
+
+uint64_t SimFs::max_blocks() const {
+  const uint64_t per = block_size_ / 4;
+  uint64_t n = kDirect + per + per * per + per * per * per;
+  if (options_.max_file_blocks != 0) n = std::min(n, options_.max_file_blocks);
   return n;
 }
 
-Status SimFs::copy_in(uint32_t ino, uint64_t offset, std::span<const std::byte> data) {
-  const uint32_t bs = cache_->block_size();
-  size_t done = 0;
-  while (done < data.size()) {
-    const uint64_t pos = offset + done;
-    const size_t in_block = pos % bs;
-    const size_t chunk = std::min<size_t>(bs - in_block, data.size() - done);
-    const uint64_t block = data_block(ino, pos / bs);
-    auto p = cache_->page(block);
+uint64_t SimFs::max_file_size() const { return max_blocks() * block_size_; }
+
+Result<uint64_t> SimFs::map(const Inode& in, uint64_t fb) const {
+  const uint64_t per = block_size_ / 4;
+  const MapPath path = path_of(fb, per);
+  uint64_t p = in.ptr[path.idx[0]];
+  std::vector<std::byte> scratch(block_size_);
+  for (int level = 1; level <= path.depth; ++level) {
+    if (p < data_start_ || p >= disk_blocks_) return uint64_t{0};
+    SNAPSIM_RETURN_IF_ERROR(cache_->read_quiet(p, scratch));
+    p = get32(scratch.data() + 4 * path.idx[level]);
+  }
+  if (p < data_start_ || p >= disk_blocks_) return uint64_t{0};
+  return p;
+}
+
+Result<uint64_t> SimFs::map_alloc(uint32_t ino, uint64_t fb, bool* fresh) {
+  *fresh = false;
+  auto inr = inode(ino);
+  if (!inr) return inr.status();
+  Inode& in = **inr;
+  const uint64_t per = block_size_ / 4;
+  const MapPath path = path_of(fb, per);
+  uint64_t goal = block_cursor_;
+  if (fb > 0) {
+    auto prev = map(in, fb - 1);
+    if (prev && *prev != 0) goal = *prev + 1;
+  }
+  bool inode_changed = false;
+  // Walk down, allocating missing mapping blocks (zeroed) on the way.
+  uint64_t holder = 0;  // 0: the inode; else the mapping block holding the pointer
+  uint32_t slot = path.idx[0];
+  for (int level = 0; level <= path.depth; ++level) {
+    uint64_t p = 0;
+    if (holder == 0) {
+      p = in.ptr[slot];
+    } else {
+      auto pg = cache_->page(holder);
+      if (!pg) return pg.status();
+      p = get32(*pg + 4 * slot);
+    }
+    const bool data_level = level == path.depth;
+    if (p < data_start_ || p >= disk_blocks_) {
+      auto nb = alloc_block(goal);
+      if (!nb) return nb.status();
+      p = *nb;
+      goal = p + 1;
+      in.blocks += 1;
+      auto pg = cache_->zero_page(p);
+      if (!pg) return pg.status();
+      if (!data_level) SNAPSIM_RETURN_IF_ERROR(meta_dirty(p));
+      if (holder == 0) {
+        in.ptr[slot] = static_cast<uint32_t>(p);
+        inode_changed = true;
+      } else {
+        auto hp = cache_->page(holder);
+        if (!hp) return hp.status();
+        put32(*hp + 4 * slot, static_cast<uint32_t>(p));
+        SNAPSIM_RETURN_IF_ERROR(meta_dirty(holder));
+      }
+      if (data_level) *fresh = true;
+    }
+    if (data_level) {
+      if (inode_changed || *fresh) touched(ino, true);
+      return p;
+    }
+    holder = p;
+    slot = path.idx[level + 1];
+  }
+  return Status::error(Code::kIoError, "unreachable block map walk");
+}
+
+Result<uint64_t> SimFs::blocks_to_map(const Inode& in, uint64_t first, uint64_t end) const {
+  const uint64_t per = block_size_ / 4;
+  uint64_t count = 0;
+  std::set<uint64_t> missing;  // mapping nodes already counted, by their path prefix
+  std::vector<std::byte> scratch(block_size_);
+  for (uint64_t fb = first; fb < end; ++fb) {
+    const MapPath path = path_of(fb, per);
+    uint64_t p = in.ptr[path.idx[0]];
+    uint64_t key = path.idx[0];
+    bool absent = false;
+    for (int level = 1; level <= path.depth; ++level) {
+      if (absent || p < data_start_ || p >= disk_blocks_) {
+        if (missing.insert(key | static_cast<uint64_t>(level) << 60).second) ++count;
+        absent = true;
+      } else {
+        SNAPSIM_RETURN_IF_ERROR(cache_->read_quiet(p, scratch));
+        p = get32(scratch.data() + 4 * path.idx[level]);
+      }
+      key = key << 16 | path.idx[level];
+    }
+    if (absent || p < data_start_ || p >= disk_blocks_) ++count;
+  }
+  return count;
+}
+
+Status SimFs::free_range(uint32_t ino, uint64_t first, uint64_t end) {
+  auto inr = inode(ino);
+  if (!inr) return inr.status();
+  Inode& in = **inr;
+  const uint64_t per = block_size_ / 4;
+  uint64_t freed = 0;
+  // Frees what pointer `p` (depth levels above the data) maps in
+  // [first, end); returns whether p itself was freed.
+  std::function<Result<bool>(uint64_t, int, uint64_t)> sub = [&](uint64_t p, int depth,
+                                                                 uint64_t base) -> Result<bool> {
+    if (p < data_start_ || p >= disk_blocks_) return true;  // not a block: drop the pointer
+    if (depth == 0) {
+      SNAPSIM_RETURN_IF_ERROR(free_block(p));
+      ++freed;
+      return true;
+    }
+    uint64_t span = 1;
+    for (int d = 1; d < depth; ++d) span *= per;
+    bool changed = false;
+    bool empty = true;
+    for (uint64_t i = 0; i < per; ++i) {
+      auto pg = cache_->page(p);
+      if (!pg) return pg.status();
+      const uint64_t c = get32(*pg + 4 * i);
+      if (c == 0) continue;
+      const uint64_t cb = base + i * span;
+      if (cb + span <= first || cb >= end) {
+        empty = false;
+        continue;
+      }
+      auto gone = sub(c, depth - 1, cb);
+      if (!gone) return gone.status();
+      if (*gone) {
+        pg = cache_->page(p);
+        if (!pg) return pg.status();
+        put32(*pg + 4 * i, 0);
+        changed = true;
+      } else {
+        empty = false;
+      }
+    }
+    if (empty) {
+      SNAPSIM_RETURN_IF_ERROR(free_block(p));
+      ++freed;
+      return true;
+    }
+    if (changed) SNAPSIM_RETURN_IF_ERROR(meta_dirty(p));
+    return false;
+  };
+  bool inode_changed = false;
+  for (uint32_t i = 0; i < kDirect; ++i) {
+    if (in.ptr[i] == 0 || i < first || i >= end) continue;
+    auto gone = sub(in.ptr[i], 0, i);
+    if (!gone) return gone.status();
+    in.ptr[i] = 0;
+    inode_changed = true;
+  }
+  uint64_t base = kDirect;
+  uint64_t span = per;
+  for (int depth = 1; depth <= 3; ++depth) {
+    uint32_t& ptr = in.ptr[kDirect + depth - 1];
+    if (ptr != 0 && base < end && base + span > first) {
+      auto gone = sub(ptr, depth, base);
+      if (!gone) return gone.status();
+      if (*gone) {
+        ptr = 0;
+        inode_changed = true;
+      }
+    }
+    base += span;
+    span *= per;
+  }
+  in.blocks = in.blocks > freed ? in.blocks - freed : 0;
+  if (inode_changed || freed > 0) {
+    touched(ino, true);
+    return store_inode(ino);
+  }
+  return Status::ok();
+}
+
+Status SimFs::mapping_blocks(const Inode& in, std::vector<uint64_t>* out) const {
+  const uint64_t per = block_size_ / 4;
+  std::function<Status(uint64_t, int)> sub = [&](uint64_t p, int depth) -> Status {
+    if (depth == 0 || p < data_start_ || p >= disk_blocks_) return Status::ok();
+    out->push_back(p);
+    if (depth == 1) return Status::ok();
+    std::vector<std::byte> scratch(block_size_);
+    SNAPSIM_RETURN_IF_ERROR(cache_->read_quiet(p, scratch));
+    for (uint64_t i = 0; i < per; ++i) {
+      const uint64_t c = get32(scratch.data() + 4 * i);
+      if (c != 0) SNAPSIM_RETURN_IF_ERROR(sub(c, depth - 1));
+    }
+    return Status::ok();
+  };
+  for (int depth = 1; depth <= 3; ++depth) SNAPSIM_RETURN_IF_ERROR(sub(in.ptr[kDirect + depth - 1], depth));
+  return Status::ok();
+}
+
+Status SimFs::data_blocks(const Inode& in, std::vector<uint64_t>* out) const {
+  const uint64_t per = block_size_ / 4;
+  std::function<Status(uint64_t, int)> sub = [&](uint64_t p, int depth) -> Status {
+    if (p < data_start_ || p >= disk_blocks_) return Status::ok();
+    if (depth == 0) {
+      out->push_back(p);
+      return Status::ok();
+    }
+    std::vector<std::byte> scratch(block_size_);
+    SNAPSIM_RETURN_IF_ERROR(cache_->read_quiet(p, scratch));
+    for (uint64_t i = 0; i < per; ++i) {
+      const uint64_t c = get32(scratch.data() + 4 * i);
+      if (c != 0) SNAPSIM_RETURN_IF_ERROR(sub(c, depth - 1));
+    }
+    return Status::ok();
+  };
+  for (uint32_t i = 0; i < kDirect; ++i) SNAPSIM_RETURN_IF_ERROR(sub(in.ptr[i], 0));
+  for (int depth = 1; depth <= 3; ++depth) SNAPSIM_RETURN_IF_ERROR(sub(in.ptr[kDirect + depth - 1], depth));
+  return Status::ok();
+}
+
+// --- Directories -------------------------------------------------------------
+
+Result<SimFs::Dir*> SimFs::dir(uint32_t ino) const {
+  auto it = dirs_.find(ino);
+  if (it != dirs_.end()) return &it->second;
+  auto inr = inode(ino);
+  if (!inr) return inr.status();
+  const Inode& in = **inr;
+  Dir d;
+  const uint64_t nblocks = in.size / block_size_;
+  for (uint64_t k = 0; k < nblocks; ++k) {
+    d.used.push_back(0);
+    d.names.emplace_back();
+    auto phys = map(in, k);
+    if (!phys) return phys.status();
+    if (*phys == 0) continue;
+    auto p = cache_->page(*phys);
     if (!p) return p.status();
-    std::memcpy(*p + in_block, data.data() + done, chunk);
-    SNAPSIM_RETURN_IF_ERROR(cache_->mark_dirty(block, ino));
+    for (auto& e : decode_dir_block(*p, block_size_, options_.inodes)) {
+      if (d.entries.count(e.name) != 0) continue;  // a duplicate name: the first wins
+      d.used.back() += entry_bytes(e.name.size());
+      d.names.back().push_back(e.name);
+      d.entries.emplace(std::move(e.name), DirSlot{e.ino, e.type, static_cast<uint32_t>(k)});
+    }
+  }
+  return &dirs_.emplace(ino, std::move(d)).first->second;
+}
+
+Status SimFs::store_dir_block(uint32_t dir_ino, uint32_t k) {
+  auto d = dir(dir_ino);
+  if (!d) return d.status();
+  auto inr = inode(dir_ino);
+  if (!inr) return inr.status();
+  auto phys = map(**inr, k);
+  if (!phys) return phys.status();
+  if (*phys == 0) return Status::error(Code::kIoError, "directory block is not mapped");
+  auto p = cache_->page(*phys);
+  if (!p) return p.status();
+  std::vector<DirRecord> recs;
+  for (const auto& name : (*d)->names[k]) {
+    const DirSlot& s = (*d)->entries.find(name)->second;
+    recs.push_back(DirRecord{name, s.ino, s.type});
+  }
+  encode_dir_block(recs, *p, block_size_);
+  return meta_dirty(*phys);
+}
+
+Status SimFs::dir_add(uint32_t dir_ino, const std::string& name, uint32_t ino, FileType type) {
+  auto d = dir(dir_ino);
+  if (!d) return d.status();
+  Dir& dd = **d;
+  const uint32_t need = entry_bytes(name.size());
+  const uint32_t cap = block_size_ - 2;
+  uint32_t k = 0;
+  for (; k < dd.used.size(); ++k) {
+    if (dd.used[k] + need <= cap) break;
+  }
+  if (k == dd.used.size()) {
+    bool fresh = false;
+    auto b = map_alloc(dir_ino, k, &fresh);
+    if (!b) return b.status();
+    SNAPSIM_RETURN_IF_ERROR(meta_dirty(*b));
+    dd.used.push_back(0);
+    dd.names.emplace_back();
+    auto inr = inode(dir_ino);
+    if (!inr) return inr.status();
+    (*inr)->size = static_cast<uint64_t>(dd.used.size()) * block_size_;
+  }
+  dd.used[k] += need;
+  dd.names[k].push_back(name);
+  dd.entries[name] = DirSlot{ino, type, k};
+  return store_dir_block(dir_ino, k);
+}
+
+Status SimFs::dir_remove(uint32_t dir_ino, const std::string& name) {
+  auto d = dir(dir_ino);
+  if (!d) return d.status();
+  Dir& dd = **d;
+  auto it = dd.entries.find(name);
+  if (it == dd.entries.end()) return Status::not_found(fmt::format("no entry '{}'", name));
+  const uint32_t k = it->second.block;
+  auto& names = dd.names[k];
+  names.erase(std::find(names.begin(), names.end(), name));
+  dd.used[k] -= entry_bytes(name.size());
+  dd.entries.erase(it);
+  return store_dir_block(dir_ino, k);
+}
+
+Result<uint32_t> SimFs::dir_lookup(uint32_t dir_ino, std::string_view name) const {
+  auto d = dir(dir_ino);
+  if (!d) return d.status();
+  auto it = (*d)->entries.find(name);
+  if (it == (*d)->entries.end()) return Status::not_found(fmt::format("no such file or directory '{}'", name));
+  return it->second.ino;
+}
+
+// --- The namespace -----------------------------------------------------------
+
+FileRef SimFs::root() const {
+  auto in = inode(1);
+  return FileRef{1, in ? (*in)->gen : 0};
+}
+
+Result<FileRef> SimFs::lookup_at(FileRef dirf, std::string_view name) const {
+  auto d = live_dir(dirf);
+  if (!d) return d.status();
+  if (name == "." || name.empty()) return dirf;
+  if (name == "..") {
+    const uint32_t parent = dirf.ino == 1 ? 1 : (*d)->parent;
+    auto p = inode(parent);
+    if (!p || (*p)->mode == 0) return Status::not_found("the parent directory is gone");
+    return FileRef{parent, (*p)->gen};
+  }
+  if (name.size() > kNameMax) {
+    return Status::fs(Code::kNameTooLong, fmt::format("name '{}...' is longer than {} bytes",
+                                                      name.substr(0, 32), kNameMax));
+  }
+  auto ino = dir_lookup(dirf.ino, name);
+  if (!ino) return ino.status();
+  auto in = inode(*ino);
+  if (!in) return in.status();
+  return FileRef{*ino, (*in)->gen};
+}
+
+Result<Stat> SimFs::stat(FileRef f) const {
+  auto in = live(f);
+  if (!in) return in.status();
+  const Inode& n = **in;
+  Stat s;
+  s.ref = f;
+  s.type = type_of(n.mode);
+  s.mode = n.mode & 07777;
+  s.uid = n.uid;
+  s.gid = n.gid;
+  s.nlink = n.nlink;
+  s.size = n.size;
+  s.blocks = n.blocks * (block_size_ / 512);
+  s.atime_ns = n.atime;
+  s.mtime_ns = n.mtime;
+  s.ctime_ns = n.ctime;
+  return s;
+}
+
+Result<std::vector<DirEntry>> SimFs::readdir(FileRef dirf) const {
+  auto in = live_dir(dirf);
+  if (!in) return in.status();
+  auto d = dir(dirf.ino);
+  if (!d) return d.status();
+  std::vector<DirEntry> out;
+  out.reserve((*d)->entries.size());
+  for (const auto& [name, slot] : (*d)->entries) {
+    auto c = inode(slot.ino);
+    out.push_back(DirEntry{name, FileRef{slot.ino, c ? (*c)->gen : 0}, slot.type});
+  }
+  return out;
+}
+
+Result<FileRef> SimFs::create_at(FileRef dirf, std::string_view name, const NewNode& node) {
+  SNAPSIM_RETURN_IF_ERROR(validate_name(name));
+  auto d = live_dir(dirf);
+  if (!d) return d.status();
+  if (node.type == FileType::kNone) return Status::invalid_argument("cannot create a file of no type");
+  if (node.type == FileType::kSymlink) {
+    if (node.target.empty()) return Status::not_found("a symbolic link needs a target");
+    if (node.target.size() >= kPathMax) {
+      return Status::fs(Code::kNameTooLong, fmt::format("symlink target of {} bytes is longer than {}",
+                                                        node.target.size(), kPathMax - 1));
+    }
+  }
+  if (dir_lookup(dirf.ino, name).is_ok()) {
+    return Status::fs(Code::kExists, fmt::format("'{}' exists", name));
+  }
+  if (free_inodes_ == 0) {
+    return Status::fs_full(fmt::format("cannot create '{}': no free inode (all {} in use)", name,
+                                       options_.inodes - 1));
+  }
+  uint64_t need = 4;  // a new directory block and its mapping blocks
+  if (node.type == FileType::kSymlink && node.target.size() > kFastLinkMax) need += 2;
+  SNAPSIM_RETURN_IF_ERROR(ensure_free(need));
+  SNAPSIM_RETURN_IF_ERROR(begin_op());
+  auto ino = alloc_inode();
+  if (!ino) return ino.status();
+  auto inr = inode(*ino);
+  if (!inr) return inr.status();
+  Inode& n = **inr;
+  const uint32_t gen = n.gen + 1;
+  n = Inode{};
+  n.gen = gen;
+  n.mode = mode_of(node.type) | (node.mode & 07777);
+  n.uid = node.uid;
+  n.gid = node.gid;
+  n.nlink = node.type == FileType::kDirectory ? 2 : 1;
+  n.atime = n.mtime = n.ctime = now();
+  n.parent = node.type == FileType::kDirectory ? dirf.ino : 0;
+  n.new_entry = true;
+  n.entry_dir = dirf.ino;
+  cache_->drop_owner(*ino);
+  touched(*ino, true);
+  if (node.type == FileType::kDirectory) dirs_[*ino] = Dir{};
+  if (node.type == FileType::kSymlink) {
+    n.size = node.target.size();
+    if (node.target.size() <= kFastLinkMax) {
+      n.fast_link = node.target;
+    } else {
+      SNAPSIM_RETURN_IF_ERROR(copy_in(*ino, 0, std::as_bytes(std::span(node.target))));
+    }
+  }
+  SNAPSIM_RETURN_IF_ERROR(store_inode(*ino));
+  SNAPSIM_RETURN_IF_ERROR(dir_add(dirf.ino, std::string(name), *ino, node.type));
+  Inode& parent = **d;
+  if (node.type == FileType::kDirectory) parent.nlink += 1;
+  parent.mtime = parent.ctime = now();
+  touched(dirf.ino, true);
+  SNAPSIM_RETURN_IF_ERROR(store_inode(dirf.ino));
+  const char* verb = node.type == FileType::kDirectory ? "mkdir"
+                     : node.type == FileType::kSymlink ? "symlink"
+                                                       : "create";
+  SNAPSIM_RETURN_IF_ERROR(op_done(fmt::format("{} {}", verb, name)));
+  return FileRef{*ino, gen};
+}
+
+Status SimFs::link_at(FileRef target, FileRef dirf, std::string_view name) {
+  SNAPSIM_RETURN_IF_ERROR(validate_name(name));
+  auto t = live(target);
+  if (!t) return t.status();
+  if (type_of((*t)->mode) == FileType::kDirectory) {
+    return Status::fs(Code::kNotPermitted, "cannot make a hard link to a directory");
+  }
+  auto d = live_dir(dirf);
+  if (!d) return d.status();
+  if ((*t)->nlink == 0) return Status::not_found("cannot link a file that has no name left");
+  if (dir_lookup(dirf.ino, name).is_ok()) return Status::fs(Code::kExists, fmt::format("'{}' exists", name));
+  SNAPSIM_RETURN_IF_ERROR(ensure_free(4));
+  SNAPSIM_RETURN_IF_ERROR(begin_op());
+  Inode& n = **t;
+  n.nlink += 1;
+  n.ctime = now();
+  n.new_entry = true;
+  n.entry_dir = dirf.ino;
+  touched(target.ino, false);
+  SNAPSIM_RETURN_IF_ERROR(store_inode(target.ino));
+  SNAPSIM_RETURN_IF_ERROR(dir_add(dirf.ino, std::string(name), target.ino, type_of(n.mode)));
+  (*d)->mtime = (*d)->ctime = now();
+  touched(dirf.ino, true);
+  SNAPSIM_RETURN_IF_ERROR(store_inode(dirf.ino));
+  return op_done(fmt::format("link {}", name));
+}
+
+Status SimFs::unlink_at(FileRef dirf, std::string_view name) {
+  auto d = live_dir(dirf);
+  if (!d) return d.status();
+  if (name == "." || name == "..") return Status::fs(Code::kIsDir, fmt::format("'{}' is a directory", name));
+  auto ino = dir_lookup(dirf.ino, name);
+  if (!ino) return Status::not_found(fmt::format("cannot delete '{}': no such file", name));
+  auto in = inode(*ino);
+  if (!in) return in.status();
+  if (type_of((*in)->mode) == FileType::kDirectory) {
+    return Status::fs(Code::kIsDir, fmt::format("cannot unlink '{}': it is a directory", name));
+  }
+  SNAPSIM_RETURN_IF_ERROR(begin_op());
+  SNAPSIM_RETURN_IF_ERROR(dir_remove(dirf.ino, std::string(name)));
+  (*d)->mtime = (*d)->ctime = now();
+  touched(dirf.ino, true);
+  SNAPSIM_RETURN_IF_ERROR(store_inode(dirf.ino));
+  SNAPSIM_RETURN_IF_ERROR(drop_link(*ino));
+  return op_done(fmt::format("unlink {}", name));
+}
+
+Status SimFs::rmdir_at(FileRef dirf, std::string_view name) {
+  auto d = live_dir(dirf);
+  if (!d) return d.status();
+  if (name == ".") return Status::invalid_argument("cannot remove '.'");
+  if (name == "..") return Status::fs(Code::kNotEmpty, "cannot remove '..'");
+  auto ino = dir_lookup(dirf.ino, name);
+  if (!ino) return Status::not_found(fmt::format("cannot remove '{}': no such directory", name));
+  auto in = inode(*ino);
+  if (!in) return in.status();
+  if (type_of((*in)->mode) != FileType::kDirectory) {
+    return Status::fs(Code::kNotDir, fmt::format("cannot rmdir '{}': not a directory", name));
+  }
+  auto child = dir(*ino);
+  if (!child) return child.status();
+  if (!(*child)->entries.empty()) {
+    return Status::fs(Code::kNotEmpty, fmt::format("cannot remove '{}': directory not empty", name));
+  }
+  SNAPSIM_RETURN_IF_ERROR(begin_op());
+  SNAPSIM_RETURN_IF_ERROR(dir_remove(dirf.ino, std::string(name)));
+  Inode& parent = **d;
+  if (parent.nlink > 2) parent.nlink -= 1;
+  parent.mtime = parent.ctime = now();
+  touched(dirf.ino, true);
+  SNAPSIM_RETURN_IF_ERROR(store_inode(dirf.ino));
+  SNAPSIM_RETURN_IF_ERROR(free_inode(*ino));
+  return op_done(fmt::format("rmdir {}", name));
+}
+
+Status SimFs::rename_at(FileRef from_dir, std::string_view from, FileRef to_dir, std::string_view to,
+                        bool noreplace) {
+  auto fd = live_dir(from_dir);
+  if (!fd) return fd.status();
+  auto td = live_dir(to_dir);
+  if (!td) return td.status();
+  if (from == "." || from == ".." || from.empty()) {
+    return Status::invalid_argument(fmt::format("cannot rename '{}'", from));
+  }
+  SNAPSIM_RETURN_IF_ERROR(validate_name(to));
+  auto src = dir_lookup(from_dir.ino, from);
+  if (!src) return Status::not_found(fmt::format("cannot rename '{}': no such file", from));
+  auto sin = inode(*src);
+  if (!sin) return sin.status();
+  const FileType stype = type_of((*sin)->mode);
+  auto dst = dir_lookup(to_dir.ino, to);
+  if (dst && *dst == *src) return op_done(fmt::format("rename {} {}", from, to));
+  if (dst && noreplace) return Status::fs(Code::kExists, fmt::format("'{}' exists", to));
+  FileType dtype = FileType::kNone;
+  if (dst) {
+    auto din = inode(*dst);
+    if (!din) return din.status();
+    dtype = type_of((*din)->mode);
+    if (stype == FileType::kDirectory && dtype != FileType::kDirectory) {
+      return Status::fs(Code::kNotDir, fmt::format("cannot rename directory '{}' over non-directory '{}'", from, to));
+    }
+    if (stype != FileType::kDirectory && dtype == FileType::kDirectory) {
+      return Status::fs(Code::kIsDir, fmt::format("cannot rename '{}' over directory '{}'", from, to));
+    }
+    if (dtype == FileType::kDirectory) {
+      auto dd = dir(*dst);
+      if (!dd) return dd.status();
+      if (!(*dd)->entries.empty()) {
+        return Status::fs(Code::kNotEmpty, fmt::format("cannot rename over '{}': directory not empty", to));
+      }
+    }
+  }
+  if (stype == FileType::kDirectory) {
+    // Not into itself or its own subtree.
+    for (uint32_t a = to_dir.ino, guard = 0; guard < options_.inodes; ++guard) {
+      if (a == *src) {
+        return Status::invalid_argument(fmt::format("cannot move '{}' into its own subtree", from));
+      }
+      if (a == 1) break;
+      auto ain = inode(a);
+      if (!ain) return ain.status();
+      a = (*ain)->parent;
+    }
+  }
+  SNAPSIM_RETURN_IF_ERROR(ensure_free(4));
+  SNAPSIM_RETURN_IF_ERROR(begin_op());
+  const std::string sname(from), dname(to);
+  if (dst && options_.auto_da_alloc && stype == FileType::kRegular && dtype == FileType::kRegular) {
+    // auto_da_alloc: a file replacing another by rename has its data
+    // written now, before the rename can commit.
+    SNAPSIM_RETURN_IF_ERROR(cache_->sync_owner(*src));
+  }
+  const int64_t t = now();
+  auto dd = dir(to_dir.ino);
+  if (!dd) return dd.status();
+  if (dst) {
+    // Replace in place: the entry keeps its block, so the switch is one
+    // block write.
+    DirSlot& slot = (*dd)->entries.find(dname)->second;
+    slot.ino = *src;
+    slot.type = stype;
+    SNAPSIM_RETURN_IF_ERROR(store_dir_block(to_dir.ino, slot.block));
+  }
+  // Remove the old name; add the new one unless it replaced an entry. In
+  // one directory, a new name that fits the old one's block goes there.
+  auto sd = dir(from_dir.ino);
+  if (!sd) return sd.status();
+  const uint32_t sblock = (*sd)->entries.find(sname)->second.block;
+  if (!dst && from_dir.ino == to_dir.ino &&
+      (*sd)->used[sblock] - entry_bytes(sname.size()) + entry_bytes(dname.size()) <= block_size_ - 2) {
+    auto& names = (*sd)->names[sblock];
+    *std::find(names.begin(), names.end(), sname) = dname;
+    (*sd)->used[sblock] = (*sd)->used[sblock] - entry_bytes(sname.size()) + entry_bytes(dname.size());
+    (*sd)->entries.erase(sname);
+    (*sd)->entries[dname] = DirSlot{*src, stype, sblock};
+    SNAPSIM_RETURN_IF_ERROR(store_dir_block(from_dir.ino, sblock));
+  } else {
+    if (!dst) SNAPSIM_RETURN_IF_ERROR(dir_add(to_dir.ino, dname, *src, stype));
+    SNAPSIM_RETURN_IF_ERROR(dir_remove(from_dir.ino, sname));
+  }
+  Inode& s = **sin;
+  s.ctime = t;
+  s.new_entry = true;
+  s.entry_dir = to_dir.ino;
+  if (stype == FileType::kDirectory && from_dir.ino != to_dir.ino) {
+    s.parent = to_dir.ino;
+    if ((*fd)->nlink > 2) (*fd)->nlink -= 1;
+    if (!(dst && dtype == FileType::kDirectory)) (*td)->nlink += 1;
+  } else if (stype == FileType::kDirectory && dst && dtype == FileType::kDirectory) {
+    if ((*td)->nlink > 2) (*td)->nlink -= 1;  // the replaced directory's ".."
+  }
+  touched(*src, false);
+  SNAPSIM_RETURN_IF_ERROR(store_inode(*src));
+  (*fd)->mtime = (*fd)->ctime = t;
+  (*td)->mtime = (*td)->ctime = t;
+  touched(from_dir.ino, true);
+  touched(to_dir.ino, true);
+  SNAPSIM_RETURN_IF_ERROR(store_inode(from_dir.ino));
+  if (to_dir.ino != from_dir.ino) SNAPSIM_RETURN_IF_ERROR(store_inode(to_dir.ino));
+  if (dst) {
+    if (dtype == FileType::kDirectory) {
+      SNAPSIM_RETURN_IF_ERROR(free_inode(*dst));
+    } else {
+      SNAPSIM_RETURN_IF_ERROR(drop_link(*dst));
+    }
+  }
+  return op_done(fmt::format("rename {} {}", from, to));
+}
+
+Result<std::string> SimFs::readlink(FileRef link) const {
+  auto in = live(link);
+  if (!in) return in.status();
+  const Inode& n = **in;
+  if (type_of(n.mode) != FileType::kSymlink) return Status::invalid_argument("not a symbolic link");
+  if (n.size <= kFastLinkMax) return n.fast_link;
+  std::string s(n.size, '\0');
+  SNAPSIM_RETURN_IF_ERROR(file_bytes(n, 0, std::as_writable_bytes(std::span(s))));
+  return s;
+}
+
+Status SimFs::open_ref(FileRef f) {
+  auto in = live(f);
+  if (!in) return in.status();
+  (*in)->opens += 1;
+  return Status::ok();
+}
+
+Status SimFs::close_ref(FileRef f) {
+  auto in = live(f);
+  if (!in) return in.status();
+  Inode& n = **in;
+  if (n.opens == 0) return Status::invalid_argument(fmt::format("inode {} is not open", f.ino));
+  n.opens -= 1;
+  if (n.opens > 0) return Status::ok();
+  if (n.da_on_close) {
+    n.da_on_close = false;
+    if (options_.auto_da_alloc) SNAPSIM_RETURN_IF_ERROR(cache_->sync_owner(f.ino));
+  }
+  if (n.nlink == 0) {
+    SNAPSIM_RETURN_IF_ERROR(begin_op());
+    SNAPSIM_RETURN_IF_ERROR(orphan_remove(f.ino));
+    SNAPSIM_RETURN_IF_ERROR(free_inode(f.ino));
+    return op_done(fmt::format("release ino {}", f.ino));
+  }
+  return Status::ok();
+}
+
+// --- Data --------------------------------------------------------------------
+
+Status SimFs::file_bytes(const Inode& in, uint64_t offset, std::span<std::byte> out) const {
+  size_t done = 0;
+  while (done < out.size()) {
+    const uint64_t pos = offset + done;
+    const size_t in_block = pos % block_size_;
+    const size_t chunk = std::min<size_t>(block_size_ - in_block, out.size() - done);
+    auto phys = map(in, pos / block_size_);
+    if (!phys) return phys.status();
+    if (*phys == 0) {
+      std::memset(out.data() + done, 0, chunk);
+    } else {
+      auto p = cache_->page(*phys);
+      if (!p) return p.status();
+      std::memcpy(out.data() + done, *p + in_block, chunk);
+    }
     done += chunk;
   }
   return Status::ok();
 }
 
-Status SimFs::zero_range(uint32_t ino, uint64_t from, uint64_t to) {
-  if (from >= to) return Status::ok();
-  const uint32_t bs = cache_->block_size();
-  std::vector<std::byte> zeros(std::min<uint64_t>(to - from, 16 * bs));
+Result<cow::Hash128> SimFs::content_hash(FileRef f, uint64_t prefix) {
+  auto in = live(f);
+  if (!in) return in.status();
+  const Inode& n = **in;
+  const uint64_t size = std::min(n.size, prefix);
+  cow::Hasher128 h;
+  h.update_value(size);
+  std::vector<std::byte> scratch(block_size_);
+  for (uint64_t b = 0; b * block_size_ < size; ++b) {
+    auto phys = map(n, b);
+    if (!phys) return phys.status();
+    if ((b + 1) * block_size_ <= size) {
+      if (*phys == 0) {
+        h.update_value(zero_hash_);
+      } else {
+        auto bh = cache_->block_hash(*phys);
+        if (!bh) return bh.status();
+        h.update_value(*bh);
+      }
+    } else {
+      if (*phys == 0) {
+        std::fill(scratch.begin(), scratch.end(), std::byte{0});
+      } else {
+        SNAPSIM_RETURN_IF_ERROR(cache_->read_quiet(*phys, scratch));
+      }
+      h.update(scratch.data(), static_cast<size_t>(size - b * block_size_));
+    }
+  }
+  return h.digest();
+}
+
+Result<size_t> SimFs::read(FileRef f, uint64_t offset, std::span<std::byte> out) {
+  auto in = live(f);
+  if (!in) return in.status();
+  const Inode& n = **in;
+  if (type_of(n.mode) == FileType::kDirectory) return Status::fs(Code::kIsDir, "cannot read a directory");
+  if (offset >= n.size) return size_t{0};
+  const size_t len = static_cast<size_t>(std::min<uint64_t>(out.size(), n.size - offset));
+  SNAPSIM_RETURN_IF_ERROR(file_bytes(n, offset, out.first(len)));
+  return len;
+}
+
+Status SimFs::copy_in(uint32_t ino, uint64_t offset, std::span<const std::byte> data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    const uint64_t pos = offset + done;
+    const size_t in_block = pos % block_size_;
+    const size_t chunk = std::min<size_t>(block_size_ - in_block, data.size() - done);
+    bool fresh = false;
+    auto block = map_alloc(ino, pos / block_size_, &fresh);
+    if (!block) return block.status();
+    auto p = cache_->page(*block);
+    if (!p) return p.status();
+    std::memcpy(*p + in_block, data.data() + done, chunk);
+    SNAPSIM_RETURN_IF_ERROR(cache_->mark_dirty(*block, ino));
+    done += chunk;
+  }
+  return Status::ok();
+}
+
+Status SimFs::zero_bytes(uint32_t ino, uint64_t from, uint64_t to) {
+  auto inr = inode(ino);
+  if (!inr) return inr.status();
   for (uint64_t pos = from; pos < to;) {
-    const size_t chunk = std::min<uint64_t>(zeros.size(), to - pos);
-    SNAPSIM_RETURN_IF_ERROR(copy_in(ino, pos, std::span(zeros).first(chunk)));
+    const uint64_t b = pos / block_size_;
+    const size_t in_block = pos % block_size_;
+    const size_t chunk = static_cast<size_t>(std::min<uint64_t>(block_size_ - in_block, to - pos));
+    auto phys = map(**inr, b);
+    if (!phys) return phys.status();
+    if (*phys != 0) {
+      auto p = cache_->page(*phys);
+      if (!p) return p.status();
+      std::memset(*p + in_block, 0, chunk);
+      SNAPSIM_RETURN_IF_ERROR(cache_->mark_dirty(*phys, ino));
+    }
     pos += chunk;
   }
   return Status::ok();
 }
 
 Status SimFs::write(FileRef f, uint64_t offset, std::span<const std::byte> data) {
-  SNAPSIM_RETURN_IF_ERROR(check(f));
+  auto in = live(f);
+  if (!in) return in.status();
+  Inode& n = **in;
+  if (type_of(n.mode) == FileType::kDirectory) return Status::fs(Code::kIsDir, "cannot write a directory");
+  if (type_of(n.mode) != FileType::kRegular) return Status::invalid_argument("can only write a regular file");
   if (offset > max_file_size() || data.size() > max_file_size() - offset) {
-    return Status::fs_full(fmt::format("write to {}+{} exceeds the maximum file size {}",
-                                            offset, data.size(), max_file_size()));
+    return Status::fs(Code::kFileTooBig, fmt::format("write to {}+{} exceeds the maximum file size {}", offset,
+                                                     data.size(), max_file_size()));
   }
-  Inode& in = inodes_[f.ino];
-  if (offset > in.size) SNAPSIM_RETURN_IF_ERROR(zero_range(f.ino, in.size, offset));
+  if (!data.empty()) {
+    auto need = blocks_to_map(n, offset / block_size_, (offset + data.size() - 1) / block_size_ + 1);
+    if (!need) return need.status();
+    SNAPSIM_RETURN_IF_ERROR(ensure_free(*need));
+  }
+  SNAPSIM_RETURN_IF_ERROR(begin_op());
+  const uint64_t blocks_before = n.blocks;
   SNAPSIM_RETURN_IF_ERROR(copy_in(f.ino, offset, data));
-  if (offset + data.size() > in.size) {
-    in.size = offset + data.size();
-    SNAPSIM_RETURN_IF_ERROR(store_inode(f.ino));
-  }
+  const bool grew = offset + data.size() > n.size;
+  if (grew) n.size = offset + data.size();
+  n.mtime = n.ctime = now();
+  touched(f.ino, grew || n.blocks != blocks_before);
+  SNAPSIM_RETURN_IF_ERROR(store_inode(f.ino));
   return op_done(fmt::format("write ino {} {}+{}", f.ino, offset, data.size()));
 }
 
 Status SimFs::truncate(FileRef f, uint64_t size) {
-  SNAPSIM_RETURN_IF_ERROR(check(f));
+  auto in = live(f);
+  if (!in) return in.status();
+  Inode& n = **in;
+  if (type_of(n.mode) == FileType::kDirectory) return Status::fs(Code::kIsDir, "cannot truncate a directory");
+  if (type_of(n.mode) != FileType::kRegular) return Status::invalid_argument("can only truncate a regular file");
   if (size > max_file_size()) {
-    return Status::fs_full(
-        fmt::format("truncate to {} exceeds the maximum file size {}", size, max_file_size()));
+    return Status::fs(Code::kFileTooBig,
+                      fmt::format("truncate to {} exceeds the maximum file size {}", size, max_file_size()));
   }
-  Inode& in = inodes_[f.ino];
-  if (size == in.size) return op_done(fmt::format("truncate ino {} {}", f.ino, size));
-  const uint32_t bs = cache_->block_size();
-  if (size < in.size) {
-    // Shrink the size first, then zero the tail of the last kept block (now
-    // beyond the end), so a later extension reads zeros and no image shows
-    // zeros inside the old size.
-    const uint64_t old = in.size;
-    in.size = size;
-    SNAPSIM_RETURN_IF_ERROR(store_inode(f.ino));
-    SNAPSIM_RETURN_IF_ERROR(zero_range(f.ino, size, std::min<uint64_t>(old, (size + bs - 1) / bs * bs)));
-  } else {
-    SNAPSIM_RETURN_IF_ERROR(zero_range(f.ino, in.size, size));
-    in.size = size;
-    SNAPSIM_RETURN_IF_ERROR(store_inode(f.ino));
+  SNAPSIM_RETURN_IF_ERROR(begin_op());
+  const uint64_t old = n.size;
+  if (size < old) {
+    SNAPSIM_RETURN_IF_ERROR(free_range(f.ino, (size + block_size_ - 1) / block_size_, UINT64_MAX));
+    // The kept part of the last block past the new end reads as zeros
+    // when the file grows again.
+    if (size % block_size_ != 0) {
+      SNAPSIM_RETURN_IF_ERROR(zero_bytes(f.ino, size, (size / block_size_ + 1) * block_size_));
+    }
+    if (size == 0 && old > 0) n.da_on_close = true;
   }
+  n.size = size;
+  if (size != old) n.mtime = n.ctime = now();
+  touched(f.ino, size != old);
+  SNAPSIM_RETURN_IF_ERROR(store_inode(f.ino));
   return op_done(fmt::format("truncate ino {} {}", f.ino, size));
 }
 
-Status SimFs::unlink(std::string_view name) {
-  const int slot = find_entry(name);
-  if (slot < 0) return Status::not_found(fmt::format("cannot delete '{}': no such file", name));
-  const uint32_t ino = entries_[slot].ino;
-  entries_[slot] = Entry{};
-  SNAPSIM_RETURN_IF_ERROR(store_entry(static_cast<uint32_t>(slot)));
-  inodes_[ino].used = false;
-  inodes_[ino].size = 0;
-  cache_->drop_owner(ino);
-  SNAPSIM_RETURN_IF_ERROR(store_inode(ino));
-  return op_done(fmt::format("unlink {}", name));
+Result<uint64_t> SimFs::size(FileRef f) const {
+  auto in = live(f);
+  if (!in) return in.status();
+  return (*in)->size;
 }
 
-Status SimFs::rename(std::string_view from, std::string_view to) {
-  SNAPSIM_RETURN_IF_ERROR(validate_name(to));
-  const int src = find_entry(from);
-  if (src < 0) return Status::not_found(fmt::format("cannot rename '{}': no such file", from));
-  if (from == to) return op_done(fmt::format("rename {} {}", from, to));
-  const int dst = find_entry(to);
-  if (dst < 0) {
-    entries_[src].name = std::string(to);
-    SNAPSIM_RETURN_IF_ERROR(store_entry(static_cast<uint32_t>(src)));
-  } else {
-    const uint32_t victim = entries_[dst].ino;
-    entries_[dst].ino = entries_[src].ino;
-    entries_[dst].gen = entries_[src].gen;
-    entries_[src] = Entry{};
-    SNAPSIM_RETURN_IF_ERROR(
-        store_entries({static_cast<uint32_t>(dst), static_cast<uint32_t>(src)}));
-    inodes_[victim].used = false;
-    inodes_[victim].size = 0;
-    cache_->drop_owner(victim);
-    SNAPSIM_RETURN_IF_ERROR(store_inode(victim));
+Status SimFs::fallocate(FileRef f, Falloc mode, uint64_t offset, uint64_t length) {
+  auto in = live(f);
+  if (!in) return in.status();
+  Inode& n = **in;
+  if (type_of(n.mode) == FileType::kDirectory) return Status::fs(Code::kIsDir, "cannot fallocate a directory");
+  if (type_of(n.mode) != FileType::kRegular) return Status::invalid_argument("can only fallocate a regular file");
+  if (length == 0) return Status::invalid_argument("fallocate of zero bytes");
+  if (offset > max_file_size() || length > max_file_size() - offset) {
+    return Status::fs(Code::kFileTooBig, fmt::format("fallocate of {}+{} exceeds the maximum file size {}",
+                                                     offset, length, max_file_size()));
   }
-  return op_done(fmt::format("rename {} {}", from, to));
+  const uint64_t end = offset + length;
+  if (mode == Falloc::kPunchHole) {
+    SNAPSIM_RETURN_IF_ERROR(begin_op());
+    const uint64_t first_whole = (offset + block_size_ - 1) / block_size_;
+    const uint64_t end_whole = end / block_size_;
+    const uint64_t limit = std::min(end, n.size);
+    if (first_whole < end_whole) {
+      SNAPSIM_RETURN_IF_ERROR(zero_bytes(f.ino, offset, std::min(limit, first_whole * block_size_)));
+      SNAPSIM_RETURN_IF_ERROR(free_range(f.ino, first_whole, end_whole));
+      if (end_whole * block_size_ < limit) SNAPSIM_RETURN_IF_ERROR(zero_bytes(f.ino, end_whole * block_size_, limit));
+    } else if (offset < limit) {
+      SNAPSIM_RETURN_IF_ERROR(zero_bytes(f.ino, offset, limit));
+    }
+    n.mtime = n.ctime = now();
+    touched(f.ino, true);
+    SNAPSIM_RETURN_IF_ERROR(store_inode(f.ino));
+    return op_done(fmt::format("punch ino {} {}+{}", f.ino, offset, length));
+  }
+  const uint64_t first = offset / block_size_;
+  const uint64_t last_end = (end - 1) / block_size_ + 1;
+  auto need = blocks_to_map(n, first, last_end);
+  if (!need) return need.status();
+  SNAPSIM_RETURN_IF_ERROR(ensure_free(*need));
+  SNAPSIM_RETURN_IF_ERROR(begin_op());
+  for (uint64_t b = first; b < last_end; ++b) {
+    bool fresh = false;
+    auto phys = map_alloc(f.ino, b, &fresh);
+    if (!phys) return phys.status();
+    // A new block is written as zeros (no unwritten extents here), so a
+    // crash can never show what the block held before.
+    if (fresh) SNAPSIM_RETURN_IF_ERROR(cache_->mark_dirty(*phys, f.ino));
+  }
+  const bool grow = mode == Falloc::kAllocate && end > n.size;
+  if (grow) n.size = end;
+  n.ctime = now();
+  if (grow) n.mtime = n.ctime;
+  touched(f.ino, true);
+  SNAPSIM_RETURN_IF_ERROR(store_inode(f.ino));
+  return op_done(fmt::format("fallocate ino {} {}+{}", f.ino, offset, length));
 }
 
-Status SimFs::fsync(FileRef f) {
-  SNAPSIM_RETURN_IF_ERROR(check(f));
+Status SimFs::setattr(FileRef f, const SetAttr& a) {
+  auto in = live(f);
+  if (!in) return in.status();
+  Inode& n = **in;
+  SNAPSIM_RETURN_IF_ERROR(begin_op());
+  if (a.mode) n.mode = (n.mode & ~07777u) | (*a.mode & 07777);
+  if (a.uid) n.uid = *a.uid;
+  if (a.gid) n.gid = *a.gid;
+  if (a.atime_ns) n.atime = *a.atime_ns;
+  if (a.mtime_ns) n.mtime = *a.mtime_ns;
+  n.ctime = now();
+  touched(f.ino, false);
+  SNAPSIM_RETURN_IF_ERROR(store_inode(f.ino));
+  return op_done(fmt::format("setattr ino {}", f.ino));
+}
+
+// --- Durability --------------------------------------------------------------
+
+Status SimFs::sync_file(FileRef f, bool datasync) {
+  auto in = live(f);
+  if (!in) return in.status();
+  if (!journal_) {
+    SNAPSIM_RETURN_IF_ERROR(nojournal_sync_inode(f.ino));
+    SNAPSIM_RETURN_IF_ERROR(cache_->flush());
+    return op_done(fmt::format("{} ino {}", datasync ? "fdatasync" : "fsync", f.ino));
+  }
   SNAPSIM_RETURN_IF_ERROR(cache_->sync_owner(f.ino));
-  SNAPSIM_RETURN_IF_ERROR(cache_->write_back(inode_block(f.ino)));
-  SNAPSIM_RETURN_IF_ERROR(cache_->flush());
-  return op_done(fmt::format("fsync ino {}", f.ino));
+  const Inode& n = **in;
+  const uint64_t tid = journal_->running_tid();
+  const bool needs_commit = datasync ? n.meta_tid == tid : n.attr_tid == tid;
+  if (needs_commit && !journal_->running_empty()) {
+    SNAPSIM_RETURN_IF_ERROR(journal_->commit());
+  } else {
+    SNAPSIM_RETURN_IF_ERROR(cache_->flush());
+  }
+  return op_done(fmt::format("{} ino {}", datasync ? "fdatasync" : "fsync", f.ino));
 }
 
-Status SimFs::sync_dir() {
-  for (uint64_t b = 0; b < dir_blocks(); ++b) {
-    SNAPSIM_RETURN_IF_ERROR(cache_->write_back(dir_start() + b));
-  }
-  SNAPSIM_RETURN_IF_ERROR(cache_->flush());
-  return op_done("sync dir");
+Status SimFs::sync_all() {
+  SNAPSIM_RETURN_IF_ERROR(cache_->sync_all());
+  if (journal_ && !journal_->running_empty()) SNAPSIM_RETURN_IF_ERROR(journal_->commit());
+  return op_done("syncfs");
+}
+
+FsStat SimFs::statfs() const {
+  FsStat s;
+  s.block_size = block_size_;
+  s.blocks = disk_blocks_ - data_start_;
+  // Blocks a committed transaction freed count as free (a checkpoint makes
+  // them reusable on demand); those of the running one do not yet.
+  const uint64_t busy = journal_ ? journal_->busy_count() - journal_->busy_committed() : 0;
+  s.blocks_free = free_blocks_ > busy ? free_blocks_ - busy : 0;
+  s.inodes = options_.inodes - 1;
+  s.inodes_free = free_inodes_;
+  return s;
 }
 
 }  // namespace snapsim::sim

@@ -1,171 +1,258 @@
-// SimFs: a flat directory of files on one virtual disk, through the page cache.
+// SimFs: the guest file system, hierarchical and POSIX enough for real
+// programs, on one virtual disk through the page cache. Its durability is a
+// mode chosen at format time (SimFsOptions::mode, `--fs`):
+//   ext4       metadata journaled as ext4/jbd2 does (sim/journal.h says how)
+//   nojournal  metadata written back in any order, checked at mount
+//              (sim/nojournal.cc says how)
+// The tree, the allocators and the on-disk encoding below are shared.
 //
-// On-disk layout (block size B, from the disk):
-//   block 0                    superblock (magic, geometry)
-//   blocks 1 .. D              directory: 64-byte entries {name, inode, generation}
-//   blocks D+1 .. D+max_files  inode table, one inode per block {used, generation, size}
-//   then max_files regions     inode i owns the data blocks
-//                              [data_start + i*max_file_blocks, +max_file_blocks)
-// Block allocation is therefore implicit (no bitmap): the metadata that can
-// be lost or reordered is the directory and each file's size.
+// On-disk layout (block size B from the disk, all integers little-endian):
+//   block 0          superblock: magic, version, geometry, mode, options,
+//                    free counts, the orphan list's head
+//   journal          `journal_blocks` blocks (ext4 only): sim/journal.h
+//   block bitmap     one bit per disk block, set = in use
+//   inode bitmap     one bit per inode, set = in use
+//   inode table      256-byte inodes, B/256 per block; inode 0 is never
+//                    used, inode 1 is the root directory
+//   data             file data, directory blocks, mapping blocks
+// An inode holds type and permissions, owner, link count, generation, size,
+// blocks in use, times (ns of SimClock), a directory's parent, the next
+// orphan, and 15 block pointers: 12 direct, one single, one double and one
+// triple indirect (B/4 pointers of 32 bits per mapping block; 0 = a hole,
+// so files are sparse). A symlink's target up to 60 bytes lives in the
+// pointers (ext4's fast symlink), a longer one in data blocks.
+// A directory is a file of blocks, each {u16 count, count x {u32 inode, u8
+// type, u8 name length, name}}; its parent is in its inode; "." and ".."
+// are not stored. Directory blocks are metadata (journaled in ext4).
 //
-// Ordering guarantees (and only these; everything else may reach the disk in
-// any order, or not at all, under the writeback policy):
-//   - fsync(f) / fdatasync(f): f's dirty data pages (ascending), then f's
-//     inode block, then FLUSH. When it returns, f's contents and size as of
-//     the call are on the disk. It does not persist f's directory entry.
-//     (fdatasync is fsync here: size is the only inode field.)
-//   - sync_dir(): every dirty directory block, then FLUSH. Persists creates,
-//     unlinks and renames done before the call. A created file whose inode
-//     was never written is still absent after a restore.
-//   - sync_all() (syncfs, FIFREEZE): every dirty page, then FLUSH.
-//   - A directory block and an inode block are each written whole, so a
-//     change confined to one of them is atomic. With B >= 4096 and the
-//     default 64 files the directory is one block: rename is then atomic.
-//   - With ordered_data (default, as ext4 data=ordered) writing an inode
-//     block back first writes that file's dirty data pages and, if any data
-//     page of the file is written but not yet durable, issues a FLUSH (as
-//     ext4's journal commit carries a PREFLUSH): a size on the disk never
-//     exposes unwritten bytes, neither in a snapshot (a prefix of the
-//     writes) nor after a power cut (which loses only unflushed writes).
-//     Without it (data=writeback),
-//     a size that reached the disk before the data exposes stale bytes (an
-//     inode's region keeps what its previous file left) or zeroes.
-//   - Extending a file zero-fills the gap through the cache.
-// mount() runs a check: a directory entry counts only if its inode is in
-// use with the same generation; an inode no entry names is freed; of two
-// entries with one name or one inode, the lower slot wins.
+// Allocation: next-fit from a goal (the file's previous block), so files
+// lie mostly in order; inodes next-fit from the last one allocated, so a
+// freed inode is not handed straight back. In ext4 mode a block freed in a
+// transaction is not reused until the journal holding that transaction is
+// checkpointed (as mballoc keeps freed extents busy until commit): a crash
+// can then never expose another file's new data in a file whose deletion
+// did not commit, and replay never overwrites a reused block.
+// A write that needs more blocks than are free, and a create with no free
+// inode, fail with fs_full before changing anything.
+//
+// Unlink of an open file drops its name; the inode joins the orphan list
+// (superblock head, linked through the inodes) until its last close_ref(),
+// and mount frees what a crash left on it.
+// Times: mtime/ctime as POSIX says; atime is set at create and by setattr
+// only (mounted noatime).
+// Not modeled: extended attributes, devices/FIFOs/sockets, quotas, mmap
+// (the FUSE bridge turns shared mappings into writes), permission checks
+// (the caller, e.g. FUSE's default_permissions, does them).
 #pragma once
 
 #include <cstdint>
 #include <functional>
-#include <initializer_list>
-#include <optional>
+#include <map>
+#include <memory>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "cow/status.h"
 #include "sim/guest_fs.h"
 #include "sim/page_cache.h"
+#include "sim/prng.h"
+#include "sim/sim_clock.h"
+#include "sim/simfs_encoding.h"
 #include "sim/trace.h"
 
 namespace snapsim::sim {
 
 using cow::Result;
 
+enum class FsMode : uint8_t { kExt4 = 1, kNoJournal = 0 };
+const char* fs_mode_name(FsMode m);
+Result<FsMode> parse_fs_mode(const std::string& name);
+
 struct SimFsOptions {
-  uint32_t max_files = 64;
-  uint32_t max_file_blocks = 4096;  // 16 MiB files at 4 KiB blocks
-  // data=ordered (ext4's default): a file's dirty data pages are written
-  // before its inode block, so a size on disk never covers data that was
-  // not written. false = data=writeback: the inode may go first and expose
-  // stale or zero bytes (SQLite's pessimistic "garbage" assumption).
+  FsMode mode = FsMode::kExt4;
+  // data=ordered (ext4's default): a transaction's file data is written
+  // before its commit block, so committed metadata never exposes unwritten
+  // data. false = data=writeback: the journal keeps the metadata
+  // consistent, but a file may show stale or zero bytes after a crash.
+  // nojournal has no ordering at all (ext4 without a journal has none).
   bool ordered_data = true;
+  // ext4's auto_da_alloc: the data of a file that replaces another by
+  // rename, or that was truncated to zero and rewritten, is written at the
+  // rename / the close.
+  bool auto_da_alloc = true;
+  uint32_t commit_interval_ms = 5000;  // ext4 commit=5
+  uint64_t disk_bytes = 1ull << 30;     // the disk (thin: only used blocks cost)
+  uint32_t inodes = 65536;              // inodes, the root included
+  uint32_t journal_blocks = 0;          // 0: disk blocks / 64, in 256 .. 32768
+  uint64_t max_file_blocks = 0;         // 0: what the block map reaches
 };
 
-// Where simfs keeps what on its disk (the layout above), for tools that
-// look at block addresses: the crash model's tests, reports.
-struct SimFsLayout {
-  uint64_t dir_start = 1;
-  uint64_t dir_blocks = 0;
-  uint64_t inode_start = 0;   // inode i is block inode_start + i
-  uint32_t max_files = 0;
-  uint64_t data_start = 0;    // inode i's data region starts at data_start + i * file_blocks
-  uint64_t file_blocks = 0;
-  static SimFsLayout of(const SimFsOptions& o, uint32_t block_size);
-  // The inode whose inode block `lba` is, if it is one.
-  std::optional<uint32_t> inode_of(uint64_t lba) const;
-  // The inode whose data region holds `lba`, if any.
-  std::optional<uint32_t> data_owner_of(uint64_t lba) const;
-  uint64_t blocks() const { return data_start + static_cast<uint64_t>(max_files) * file_blocks; }
-};
+class Journal;
 
-inline constexpr size_t kMaxNameLength = 47;
-
-// The GuestFs contract (sim/guest_fs.h) holds, with the ordering stated
-// above.
+// The GuestFs contract (sim/guest_fs.h) holds, with the durability of the
+// mode.
 class SimFs : public GuestFs {
  public:
   // Called after every completed file operation with a one-line description.
   using OpHook = std::function<void(const std::string& op)>;
 
-  // Disk blocks a file system with these options needs.
+  // Disk blocks a file system with these options takes.
   static uint64_t blocks_needed(const SimFsOptions& o, uint32_t block_size);
-  // Writes an empty file system through the cache and syncs it.
-  static Status format(PageCache& cache, const SimFsOptions& options);
-  // Reads and checks the file system on the cache's disk.
-  static Result<SimFs> mount(PageCache& cache);
+  // Writes an empty file system (a root directory) and syncs it.
+  static Status format(PageCache& cache, const SimFsOptions& options, SimClock* clock);
+  // Mounts the file system on the cache's disk as a boot does: ext4 replays
+  // the journal, nojournal checks and repairs the tree; both free orphans.
+  // Never fails on an image a crash or snapshot of this file system left;
+  // fails with io_error on a disk that holds no simfs.
+  static Result<std::unique_ptr<SimFs>> mount(PageCache& cache, SimClock* clock, Prng prng);
+  ~SimFs() override;
 
-  Result<FileRef> open(std::string_view name, bool create) override;
-  Result<FileRef> lookup(std::string_view name) const override;
-  std::vector<std::string> list() const override;
-
-  // A hash of the file's first min(size, prefix) bytes, equal for equal
-  // bytes: whole blocks by their block hashes (cached page or disk, nothing
-  // is read or cached), a partial last block by its bytes.
+  FileRef root() const override;
+  Result<FileRef> lookup_at(FileRef dir, std::string_view name) const override;
+  Result<Stat> stat(FileRef f) const override;
+  Result<std::vector<DirEntry>> readdir(FileRef dir) const override;
+  Result<FileRef> create_at(FileRef dir, std::string_view name, const NewNode& node) override;
+  Status link_at(FileRef target, FileRef dir, std::string_view name) override;
+  Status unlink_at(FileRef dir, std::string_view name) override;
+  Status rmdir_at(FileRef dir, std::string_view name) override;
+  Status rename_at(FileRef from_dir, std::string_view from, FileRef to_dir, std::string_view to,
+                   bool noreplace) override;
+  Result<std::string> readlink(FileRef link) const override;
+  Status open_ref(FileRef f) override;
+  Status close_ref(FileRef f) override;
+  // Whole blocks by their block hashes (cached page or disk; nothing is read
+  // or cached), a hole as a zero block, a partial last block by its bytes.
   Result<cow::Hash128> content_hash(FileRef f, uint64_t prefix = UINT64_MAX) override;
-  // Reads up to out.size() bytes; returns how many (short at end of file).
   Result<size_t> read(FileRef f, uint64_t offset, std::span<std::byte> out) override;
   Status write(FileRef f, uint64_t offset, std::span<const std::byte> data) override;
   Status truncate(FileRef f, uint64_t size) override;
   Result<uint64_t> size(FileRef f) const override;
-  Status unlink(std::string_view name) override;
-  Status rename(std::string_view from, std::string_view to) override;
-
-  Status fsync(FileRef f) override;
-  Status fdatasync(FileRef f) override { return fsync(f); }
-  Status sync_dir() override;
-  Status sync_all() override { return cache_->sync_all(); }
-
+  Status fallocate(FileRef f, Falloc mode, uint64_t offset, uint64_t length) override;
+  Status setattr(FileRef f, const SetAttr& attr) override;
+  Status fsync(FileRef f) override { return sync_file(f, false); }
+  Status fdatasync(FileRef f) override { return sync_file(f, true); }
+  Status sync_all() override;
+  FsStat statfs() const override;
   uint64_t max_file_size() const override;
-  PageCache& cache() { return *cache_; }
-  void set_op_hook(OpHook hook) { hook_ = std::move(hook); }
-  // Names the fsck dropped or freed at mount, for recovery reports.
   const std::vector<std::string>& mount_repairs() const override { return repairs_; }
 
- private:
-  struct Inode {
-    bool loaded = false;  // read from disk (mount reads named ones only)
-    bool used = false;
-    uint32_t gen = 0;
-    uint64_t size = 0;
-  };
-  struct Entry {
-    bool used = false;
-    std::string name;
-    uint32_t ino = 0;
-    uint32_t gen = 0;
-  };
-  SimFs(PageCache* cache, const SimFsOptions& o);
-  void install_ordering();
+  const SimFsOptions& options() const { return options_; }
+  PageCache& cache() { return *cache_; }
+  void set_op_hook(OpHook hook) { hook_ = std::move(hook); }
+  // The writes FIFREEZE would make, as (block, contents), ascending: every
+  // dirty page, and in ext4 the journal checkpointed (every journaled block
+  // at home, the journal empty), so the frozen image needs no recovery.
+  // Changes nothing.
+  std::vector<std::pair<uint64_t, std::span<const std::byte>>> freeze_writes() const;
+  // Journal commits so far (ext4; 0 for nojournal), for tests and traces.
+  uint64_t commits() const;
+  // Called after each journal commit block is written (ext4), for tests.
+  void set_commit_hook(std::function<void()> hook);
+  // Checks the tree against the bitmaps, link counts and the orphan list
+  // and returns every inconsistency found (none on a healthy file system).
+  std::vector<std::string> check() const;
 
-  uint32_t entries_per_block() const;
-  uint64_t dir_start() const { return layout_.dir_start; }
-  uint64_t dir_blocks() const { return layout_.dir_blocks; }
-  uint64_t inode_block(uint32_t ino) const { return layout_.inode_start + ino; }
-  uint64_t data_block(uint32_t ino, uint64_t file_block) const {
-    return layout_.data_start + static_cast<uint64_t>(ino) * layout_.file_blocks + file_block;
-  }
-  Status check(FileRef f) const;
+ private:
+  friend class Journal;
+  struct Inode : fsenc::InodeRecord {
+    // Runtime only.
+    uint32_t opens = 0;
+    bool new_entry = false;     // nojournal: named since its directory was synced
+    uint32_t entry_dir = 0;     // the directory of its latest name
+    bool da_on_close = false;   // auto_da_alloc: truncated to zero, written at close
+    uint64_t meta_tid = 0;      // transaction of the last size/mapping change
+    uint64_t attr_tid = 0;      // transaction of the last change of any field
+  };
+  struct DirSlot {
+    uint32_t ino = 0;
+    FileType type = FileType::kNone;
+    uint32_t block = 0;  // directory block holding the entry
+  };
+  struct Dir {
+    std::map<std::string, DirSlot, std::less<>> entries;
+    std::vector<uint32_t> used;  // bytes used per directory block
+    std::vector<std::vector<std::string>> names;  // entries per block
+  };
+
+  SimFs(PageCache* cache, SimClock* clock, Prng prng);
+  void apply(const fsenc::Geometry& g);
+  Status load_super();
+  Status store_super();
+
+  // Inodes.
+  Result<Inode*> inode(uint32_t ino) const;  // loads it
+  Result<Inode*> live(FileRef f) const;      // a handle's inode, or not_found
   Status store_inode(uint32_t ino);
-  Status load_inode(uint32_t ino);
-  Status store_entry(uint32_t slot);
-  Status store_entries(std::initializer_list<uint32_t> slots);
-  Status zero_range(uint32_t ino, uint64_t from, uint64_t to);
+  uint64_t inode_block(uint32_t ino) const;
+  Result<uint32_t> alloc_inode();
+  Status free_inode(uint32_t ino);
+  Status drop_link(uint32_t ino);  // nlink-- and free or orphan at zero
+  Status orphan_add(uint32_t ino);
+  Status orphan_remove(uint32_t ino);
+
+  // Bitmaps.
+  Result<bool> bit(uint64_t first_block, uint64_t index) const;
+  Status set_bit(uint64_t first_block, uint64_t index, bool value);
+  Result<uint64_t> alloc_block(uint64_t goal);
+  Status free_block(uint64_t block);
+  Status ensure_free(uint64_t blocks);
+
+  // Block maps.
+  Result<uint64_t> map(const Inode& in, uint64_t fb) const;
+  Result<uint64_t> map_alloc(uint32_t ino, uint64_t fb, bool* fresh);
+  Result<uint64_t> blocks_to_map(const Inode& in, uint64_t first, uint64_t end) const;
+  Status free_range(uint32_t ino, uint64_t first, uint64_t end);
+  Status mapping_blocks(const Inode& in, std::vector<uint64_t>* out) const;
+  Status data_blocks(const Inode& in, std::vector<uint64_t>* out) const;
+  uint64_t max_blocks() const;
+
+  // Directories.
+  Result<Dir*> dir(uint32_t ino) const;  // loads it
+  Status dir_add(uint32_t dir_ino, const std::string& name, uint32_t ino, FileType type);
+  Status dir_remove(uint32_t dir_ino, const std::string& name);
+  Status store_dir_block(uint32_t dir_ino, uint32_t block);
+  Result<uint32_t> dir_lookup(uint32_t dir_ino, std::string_view name) const;
+  Result<Inode*> live_dir(FileRef f) const;
+
+  // Data.
   Status copy_in(uint32_t ino, uint64_t offset, std::span<const std::byte> data);
-  int find_entry(std::string_view name) const;
+  Status zero_bytes(uint32_t ino, uint64_t from, uint64_t to);  // mapped blocks only
+  Status file_bytes(const Inode& in, uint64_t offset, std::span<std::byte> out) const;
+
+  // Metadata writes: journaled (ext4) or dirty in the cache (nojournal).
+  Status meta_dirty(uint64_t block);
+  void touched(uint32_t ino, bool meta);  // a changed inode: its transaction ids
+  Status begin_op();
   Status op_done(std::string op);
+  Status sync_file(FileRef f, bool datasync);
+  Status nojournal_sync_inode(uint32_t ino);
+  Status nojournal_fsck();
+  int64_t now() const;
 
   PageCache* cache_;
+  SimClock* clock_;
+  Prng prng_;
   SimFsOptions options_;
-  SimFsLayout layout_;
-  std::vector<Inode> inodes_;
-  std::vector<Entry> entries_;
+  uint32_t block_size_ = 0;
+  uint64_t disk_blocks_ = 0;
+  uint64_t journal_start_ = 0, bbitmap_start_ = 0, ibitmap_start_ = 0, itable_start_ = 0,
+           data_start_ = 0;
+  uint64_t free_blocks_ = 0;
+  uint32_t free_inodes_ = 0;
+  uint32_t orphan_head_ = 0;
+  uint64_t block_cursor_ = 0;
+  uint32_t inode_cursor_ = 1;
+  mutable std::unordered_map<uint32_t, Inode> inodes_;
+  mutable std::unordered_map<uint32_t, Dir> dirs_;
+  std::vector<uint32_t> orphans_;  // in list order, head first
+  std::unique_ptr<Journal> journal_;
   OpHook hook_;
   std::vector<std::string> repairs_;
-  uint32_t next_ino_ = UINT32_MAX;  // next-fit allocation cursor (last allocated)
+  cow::Hash128 zero_hash_{};
 };
 
 }  // namespace snapsim::sim

@@ -453,7 +453,8 @@ std::string InvoiceFlatfile::name() const {
 
 sim::MachineConfig InvoiceFlatfile::machine_config() const {
   sim::MachineConfig c;
-  c.fs.max_files = 16;
+  c.fs.inodes = 64;
+  c.fs.disk_bytes = 256ull << 20;
   c.fs.max_file_blocks = 1024;
   return c;
 }

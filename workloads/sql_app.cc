@@ -816,7 +816,7 @@ SqlApp::SqlApp(SqlSpec spec, Params params) : spec_(std::move(spec)), params_(st
 sim::MachineConfig SqlApp::machine_config() const {
   sim::MachineConfig c;
   c.disks = spec_.disks;
-  c.fs.max_files = spec_.max_files;
+  c.fs.inodes = std::max<uint32_t>(16, spec_.max_files + 2);  // inode 0 and the root
   c.fs.max_file_blocks = spec_.max_file_blocks;
   c.sequential_group = spec_.group == "sequential";
   return c;

@@ -25,7 +25,7 @@ struct File {
   bool memory;
   std::vector<char> mem;
   uint32_t disk = 0;
-  std::string name;  // simfs name
+  std::string name;  // path on the guest file system
   std::string key;   // "<disk>/<name>": lock and shm table key
   sim::FileRef ref;
   bool dirsync_pending = false;
@@ -75,6 +75,7 @@ int x_close(sqlite3_file* pf) {
       (void)fs_of(f).unlink(f->name);
       f->vfs->mutable_counters().deletes++;
     }
+    if (!f->memory) (void)fs_of(f).close_ref(f->ref);
     return SQLITE_OK;
   });
   f->~File();
@@ -142,7 +143,7 @@ int x_sync(sqlite3_file* pf, int flags) {
     if (!st.is_ok()) return io_error(f->vfs, st, SQLITE_IOERR_FSYNC);
     f->vfs->mutable_counters().syncs++;
     if (f->dirsync_pending) {
-      auto d = fs.sync_dir();
+      auto d = fs.fsync_parent(f->name);
       if (!d.is_ok()) return io_error(f->vfs, d, SQLITE_IOERR_DIR_FSYNC);
       f->dirsync_pending = false;
     }
@@ -349,6 +350,8 @@ int x_open(sqlite3_vfs* pv, const char* zname, sqlite3_file* pf, int flags, int*
       if ((flags & SQLITE_OPEN_EXCLUSIVE) && fs.exists(name)) return SQLITE_CANTOPEN;
       auto ref = fs.open(name, create);
       if (!ref) return io_error(vfs, ref.status(), SQLITE_CANTOPEN);
+      // An open file description: an unlinked file lives until its close.
+      if (!fs.open_ref(*ref).is_ok()) return SQLITE_CANTOPEN;
       tmp.disk = disk;
       tmp.name = name;
       tmp.key = fmt::format("{}/{}", disk, name);
@@ -377,7 +380,7 @@ int x_delete(sqlite3_vfs* pv, const char* zname, int sync_dir) {
     if (!st.is_ok()) return io_error(vfs, st, SQLITE_IOERR_DELETE);
     vfs->mutable_counters().deletes++;
     if (sync_dir) {
-      auto d = fs.sync_dir();
+      auto d = fs.fsync_parent(name);
       if (!d.is_ok()) return io_error(vfs, d, SQLITE_IOERR_DIR_FSYNC);
     }
     return SQLITE_OK;

@@ -121,69 +121,9 @@ RC_BOOST_PROP(crash_images_extend_the_snapshot_images, ()) {
   RC_ASSERT(b->crash.states_explored == b->levels[0].points - 1);  // all but the initial image
 }
 
-// Crash states respect the file system's ordering rule. simfs data=ordered:
-// an inode block write (a size that exposes data) depends on every earlier
-// write of that file's data blocks. No crash image keeps an inode write
-// while losing (or tearing) one of the data writes it depends on, unless a
-// later kept write replaced that block. The same checker finds such states
-// when the file system does not promise the order (data=writeback), so it
-// can fail.
-namespace {
-
-size_t ordering_violations(const explore::ExploreResult& r, const sim::SimFsLayout& layout) {
-  size_t bad = 0;
-  for (const auto& p : r.levels[0].records) {
-    if (!p.fault || p.fault->disk != 0) continue;
-    const auto& lbas = *p.fault->write_lbas;
-    const auto& fate = p.fault->fates;
-    for (size_t j = 0; j < lbas.size(); ++j) {
-      const auto ino = layout.inode_of(lbas[j]);
-      if (!ino || fate[j] != explore::WriteFate::kPersisted) continue;
-      for (size_t k = 0; k < j; ++k) {
-        if (layout.data_owner_of(lbas[k]) != ino || fate[k] == explore::WriteFate::kPersisted) continue;
-        bool replaced = false;
-        for (size_t l = k + 1; l < lbas.size() && !replaced; ++l) {
-          replaced = lbas[l] == lbas[k] && fate[l] == explore::WriteFate::kPersisted;
-        }
-        bad += !replaced;
-      }
-    }
-  }
-  return bad;
-}
-
-}  // namespace
-
-RC_BOOST_PROP(crash_images_keep_data_before_the_inode_that_exposes_it, ()) {
-  const std::string jm = *rc::gen::element<std::string>("delete", "truncate", "persist", "wal");
-  const std::string sync = *rc::gen::element<std::string>("off", "normal", "full");
-  const int invoices = *rc::gen::inRange(1, 6);
-  auto o = crash(*rc::gen::inRange<uint64_t>(1, 1000));
-  o.writeback = *rc::gen::element(sim::Writeback::kRandom, sim::Writeback::kLazy, sim::Writeback::kEager);
-  o.crash_states = *rc::gen::inRange<uint32_t>(4, 64);
-  const std::vector<std::string> params = {"journal_mode=" + jm, "synchronous=" + sync,
-                                           "invoices=" + std::to_string(invoices)};
-  auto w = workloads::make_workload("invoice-sqlite", params).value();
-  auto suite = checkers::CheckerSuite::standard();
-  auto r = explore::explore(*w, suite, o);
-  RC_ASSERT(r.is_ok());
-  const auto layout = sim::SimFsLayout::of(w->machine_config().fs, o.block_size);
-  RC_ASSERT(ordering_violations(*r, layout) == 0u);
-}
-
-BOOST_AUTO_TEST_CASE(the_ordering_checker_finds_states_data_writeback_allows) {
-  size_t bad = 0;
-  for (uint64_t seed : {1, 2, 3}) {
-    auto o = crash(seed);
-    o.ordered_data = false;
-    auto w = workloads::make_workload("invoice-sqlite", {"invoices=2"}).value();
-    auto suite = checkers::CheckerSuite::standard();
-    auto r = explore::explore(*w, suite, o);
-    BOOST_REQUIRE(r.is_ok());
-    bad += ordering_violations(*r, sim::SimFsLayout::of(w->machine_config().fs, o.block_size));
-  }
-  BOOST_TEST(bad > 0u);
-}
+// That crash images respect the file system's ordering (data before the
+// metadata that exposes it, a prefix of committed journal transactions) is
+// a property of the file system: tests/sim/simfs_crash_test.cc.
 
 // The planner: every state when they fit, a bounded sample otherwise that
 // always holds the states nearest the cut.

@@ -14,24 +14,31 @@ struct TestMachine {
   std::unique_ptr<sim::Machine> machine;
 };
 
-inline sim::MachineConfig small_config(sim::Writeback wb, bool ordered = true) {
+// A small file system: 8 MiB, 64 inodes, a 64-block journal in ext4 mode.
+inline sim::MachineConfig small_config(sim::Writeback wb, bool ordered = true,
+                                       sim::FsMode mode = sim::FsMode::kExt4) {
   sim::MachineConfig c;
+  c.fs.mode = mode;
   c.fs.ordered_data = ordered;
-  c.fs.max_files = 8;
-  c.fs.max_file_blocks = 16;
+  c.fs.inodes = 64;
+  c.fs.disk_bytes = 8ull << 20;
+  c.fs.journal_blocks = 64;
   c.writeback = wb;
   return c;
 }
 
-inline TestMachine make_machine(sim::Writeback wb, uint64_t seed = 1, uint32_t block_size = 4096,
-                                bool ordered = true) {
+inline TestMachine make_machine(const sim::MachineConfig& c, uint64_t seed = 1, uint32_t block_size = 4096) {
   TestMachine t;
   t.pool = std::make_unique<cow::Pool>(
-      cow::Pool::create(cow::PoolOptions{.block_size = block_size, .capacity_blocks = 1u << 16})
+      cow::Pool::create(cow::PoolOptions{.block_size = block_size, .capacity_blocks = 1u << 18})
           .value());
-  t.machine =
-      sim::Machine::boot_fresh(t.pool.get(), small_config(wb, ordered), sim::Prng(seed)).value();
+  t.machine = sim::Machine::boot_fresh(t.pool.get(), c, sim::Prng(seed)).value();
   return t;
+}
+
+inline TestMachine make_machine(sim::Writeback wb, uint64_t seed = 1, uint32_t block_size = 4096,
+                                bool ordered = true, sim::FsMode mode = sim::FsMode::kExt4) {
+  return make_machine(small_config(wb, ordered, mode), seed, block_size);
 }
 
 // Boots a restored machine from a snapshot of every disk, as after a reboot.

@@ -1,0 +1,252 @@
+#include "sim/journal.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include <fmt/format.h>
+#include <xxhash.h>
+
+#include "sim/page_cache.h"
+#include "sim/simfs.h"
+#include "sim/simfs_encoding.h"
+
+namespace snapsim::sim {
+
+using namespace fsenc;
+
+namespace {
+
+constexpr uint32_t kJsbMagic = 0x4a534232;   // "JSB2"
+constexpr uint32_t kDescMagic = 0x4a445343;  // "JDSC"
+constexpr uint32_t kCommitMagic = 0x4a434d54;  // "JCMT"
+// Header of every journal block: u32 magic, u32 count, u64 sequence; the
+// commit block adds u64 checksum. All within the first sector, so a torn
+// write leaves a header whole or old.
+constexpr size_t kHeader = 16;
+
+uint64_t per_descriptor(uint32_t bs) { return (bs - kHeader) / 4; }
+
+void encode_jsb(std::byte* p, uint32_t bs, uint64_t first_seq) {
+  std::memset(p, 0, bs);
+  put32(p, kJsbMagic);
+  put64(p + 8, first_seq);
+}
+
+}  // namespace
+
+Journal::Journal(SimFs* fs, uint64_t start, uint64_t blocks, uint64_t first_seq)
+    : fs_(fs), start_(start), blocks_(blocks), seq_(first_seq) {}
+
+Status Journal::format(PageCache& cache, uint64_t start) {
+  auto p = cache.zero_page(start);
+  if (!p) return p.status();
+  encode_jsb(*p, cache.block_size(), 1);
+  return cache.mark_dirty(start, kMetaOwner);
+}
+
+Result<uint64_t> Journal::replay(PageCache& cache, uint64_t start, uint64_t blocks,
+                                 std::vector<std::string>* log) {
+  const uint32_t bs = cache.block_size();
+  VirtualDisk& disk = cache.disk();
+  std::vector<std::byte> buf(bs);
+  SNAPSIM_RETURN_IF_ERROR(disk.read(start, buf));
+  uint64_t seq = 1;
+  if (get32(buf.data()) == kJsbMagic) {
+    seq = get64(buf.data() + 8);
+  } else {
+    log->push_back("journal superblock unreadable: journal discarded");
+  }
+  const uint64_t first = seq;
+  uint64_t pos = 1;
+  uint64_t replayed = 0;
+  while (pos < blocks) {
+    // One transaction: descriptors with their copies, then the commit.
+    std::vector<std::pair<uint64_t, std::vector<std::byte>>> copies;
+    XXH64_state_t* h = XXH64_createState();
+    XXH64_reset(h, seq);
+    bool committed = false;
+    uint64_t p = pos;
+    while (p < blocks) {
+      SNAPSIM_RETURN_IF_ERROR(disk.read(start + p, buf));
+      const uint32_t magic = get32(buf.data());
+      if (get64(buf.data() + 8) != seq) break;
+      if (magic == kCommitMagic) {
+        committed = get64(buf.data() + kHeader) == XXH64_digest(h);
+        ++p;
+        break;
+      }
+      if (magic != kDescMagic) break;
+      const uint32_t count = get32(buf.data() + 4);
+      if (count == 0 || count > per_descriptor(bs) || p + 1 + count >= blocks) break;
+      XXH64_update(h, buf.data(), bs);
+      std::vector<uint64_t> homes;
+      for (uint32_t i = 0; i < count; ++i) homes.push_back(get32(buf.data() + kHeader + 4 * i));
+      ++p;
+      for (uint32_t i = 0; i < count; ++i, ++p) {
+        std::vector<std::byte> data(bs);
+        SNAPSIM_RETURN_IF_ERROR(disk.read(start + p, data));
+        XXH64_update(h, data.data(), bs);
+        copies.emplace_back(homes[i], std::move(data));
+      }
+    }
+    XXH64_freeState(h);
+    if (!committed) break;
+    for (const auto& [home, data] : copies) {
+      if (home >= disk.size_blocks() || (home >= start && home < start + blocks)) continue;
+      SNAPSIM_RETURN_IF_ERROR(disk.write(home, data));
+      cache.forget(home);
+    }
+    ++replayed;
+    ++seq;
+    pos = p;
+  }
+  if (replayed > 0) {
+    log->push_back(fmt::format("journal replayed: transactions {}..{} ({})", first, seq - 1, replayed));
+  }
+  // Everything replayed is durable before the journal is emptied.
+  SNAPSIM_RETURN_IF_ERROR(disk.flush());
+  encode_jsb(buf.data(), bs, seq);
+  SNAPSIM_RETURN_IF_ERROR(disk.write(start, buf, /*fua=*/true));
+  cache.forget(start);
+  return seq;
+}
+
+void Journal::add(uint64_t block) {
+  if (running_.empty()) txn_started_ns_ = fs_->now();
+  running_.insert(block);
+}
+
+Status Journal::write_home(uint64_t block) {
+  auto it = committed_.find(block);
+  if (it == committed_.end() || it->second.home) return Status::ok();
+  it->second.home = true;
+  return fs_->cache_->disk().write(block, it->second.data);
+}
+
+Status Journal::commit() {
+  if (running_.empty()) return Status::ok();
+  PageCache& cache = *fs_->cache_;
+  VirtualDisk& disk = cache.disk();
+  const uint32_t bs = cache.block_size();
+  // The blocks still cached: a block freed in this transaction is dropped
+  // (it is busy until a checkpoint, so nothing reads it).
+  std::vector<uint64_t> blocks;
+  for (uint64_t b : running_) {
+    if (cache.peek(b) != nullptr) blocks.push_back(b);
+  }
+  const uint64_t per = per_descriptor(bs);
+  const uint64_t need = blocks.size() + (blocks.size() + per - 1) / per + 1;
+  if (need + 1 > blocks_) {
+    return Status::error(cow::Code::kIoError,
+                         fmt::format("a transaction of {} blocks does not fit the journal of {}", need, blocks_));
+  }
+  if (head_ + need > blocks_) SNAPSIM_RETURN_IF_ERROR(checkpoint_committed());
+  // 1. data=ordered: the data the transaction's metadata exposes.
+  if (fs_->options_.ordered_data) {
+    for (uint32_t ino : ordered_) SNAPSIM_RETURN_IF_ERROR(cache.sync_owner(ino));
+  }
+  // 2. Descriptors and copies.
+  XXH64_state_t* h = XXH64_createState();
+  XXH64_reset(h, seq_);
+  std::vector<std::byte> desc(bs);
+  Status st;
+  for (size_t i = 0; i < blocks.size() && st.is_ok(); i += per) {
+    const size_t n = std::min<size_t>(per, blocks.size() - i);
+    std::memset(desc.data(), 0, bs);
+    put32(desc.data(), kDescMagic);
+    put32(desc.data() + 4, static_cast<uint32_t>(n));
+    put64(desc.data() + 8, seq_);
+    for (size_t k = 0; k < n; ++k) put32(desc.data() + kHeader + 4 * k, static_cast<uint32_t>(blocks[i + k]));
+    XXH64_update(h, desc.data(), bs);
+    st = disk.write(start_ + head_++, desc);
+    for (size_t k = 0; k < n && st.is_ok(); ++k) {
+      const std::byte* page = cache.peek(blocks[i + k]);
+      XXH64_update(h, page, bs);
+      st = disk.write(start_ + head_++, {page, bs});
+    }
+  }
+  const uint64_t sum = XXH64_digest(h);
+  XXH64_freeState(h);
+  SNAPSIM_RETURN_IF_ERROR(st);
+  // 3. PREFLUSH, then the commit block with FUA.
+  SNAPSIM_RETURN_IF_ERROR(disk.flush());
+  std::memset(desc.data(), 0, bs);
+  put32(desc.data(), kCommitMagic);
+  put64(desc.data() + 8, seq_);
+  put64(desc.data() + kHeader, sum);
+  SNAPSIM_RETURN_IF_ERROR(disk.write(start_ + head_++, desc, /*fua=*/true));
+  for (uint64_t b : blocks) {
+    const std::byte* page = cache.peek(b);
+    committed_[b] = Committed{std::vector<std::byte>(page, page + bs), false};
+  }
+  busy_committed_.insert(busy_running_.begin(), busy_running_.end());
+  busy_running_.clear();
+  running_.clear();
+  ordered_.clear();
+  txn_started_ns_ = -1;
+  ++seq_;
+  ++commits_;
+  if (commit_hook_) commit_hook_();
+  if (cache.policy() == Writeback::kEager) {
+    for (uint64_t b : blocks) SNAPSIM_RETURN_IF_ERROR(write_home(b));
+  }
+  return Status::ok();
+}
+
+Status Journal::checkpoint_committed() {
+  for (const auto& [block, c] : committed_) SNAPSIM_RETURN_IF_ERROR(write_home(block));
+  VirtualDisk& disk = fs_->cache_->disk();
+  SNAPSIM_RETURN_IF_ERROR(disk.flush());
+  std::vector<std::byte> jsb(fs_->cache_->block_size());
+  encode_jsb(jsb.data(), fs_->cache_->block_size(), seq_);
+  SNAPSIM_RETURN_IF_ERROR(disk.write(start_, jsb, /*fua=*/true));
+  committed_.clear();
+  busy_committed_.clear();
+  head_ = 1;
+  return Status::ok();
+}
+
+Status Journal::checkpoint() {
+  SNAPSIM_RETURN_IF_ERROR(commit());
+  return checkpoint_committed();
+}
+
+Status Journal::before_op() {
+  if (running_.size() * 4 > blocks_) return commit();
+  return Status::ok();
+}
+
+Status Journal::after_op(int64_t now_ns, Prng& prng) {
+  const int64_t interval = static_cast<int64_t>(fs_->options_.commit_interval_ms) * 1'000'000;
+  if (!running_.empty() && txn_started_ns_ >= 0 && now_ns - txn_started_ns_ >= interval) {
+    SNAPSIM_RETURN_IF_ERROR(commit());
+  }
+  if (fs_->cache_->policy() != Writeback::kRandom || committed_.empty()) return Status::ok();
+  if (!prng.chance(1, 3)) return Status::ok();
+  std::vector<uint64_t> pending;
+  for (const auto& [block, c] : committed_) {
+    if (!c.home) pending.push_back(block);
+  }
+  if (pending.empty()) return Status::ok();
+  prng.shuffle(pending);
+  const size_t n = 1 + prng.uniform(pending.size());
+  for (size_t i = 0; i < n; ++i) SNAPSIM_RETURN_IF_ERROR(write_home(pending[i]));
+  return Status::ok();
+}
+
+void Journal::freeze_writes(std::vector<std::pair<uint64_t, std::span<const std::byte>>>* out) const {
+  const PageCache& cache = *fs_->cache_;
+  const uint32_t bs = cache.block_size();
+  std::set<uint64_t> blocks(running_.begin(), running_.end());
+  for (const auto& [block, c] : committed_) blocks.insert(block);
+  for (uint64_t b : blocks) {
+    if (const std::byte* p = cache.peek(b)) out->emplace_back(b, std::span<const std::byte>(p, bs));
+  }
+  freeze_jsb_.assign(bs, std::byte{0});
+  // The running transaction commits and everything is checkpointed: the
+  // next sequence is one past it.
+  encode_jsb(freeze_jsb_.data(), bs, running_.empty() ? seq_ : seq_ + 1);
+  out->emplace_back(start_, std::span<const std::byte>(freeze_jsb_.data(), bs));
+}
+
+}  // namespace snapsim::sim
