@@ -81,6 +81,9 @@ std::string make_config(const RunFlags& f, Config* c) {
     return fmt::format("--fs-data: unknown mode '{}' (expected ordered or writeback)", f.fs_data);
   }
   c->options.ordered_data = f.fs_data == "ordered";
+  auto mode = sim::parse_fs_mode(f.fs);
+  if (!mode) return "--fs: " + mode.status().message();
+  c->options.fs_mode = *mode;
   c->options.pool_blocks = f.pool_blocks;
   if (f.pool_blocks == 0 || f.pool_blocks >= UINT32_MAX) {
     return fmt::format("--pool-blocks must be from 1 to {}", UINT32_MAX - 1);

@@ -24,6 +24,7 @@ struct RunFlags {
   uint64_t seed = 1;
   std::string schedules = "1";
   std::string writeback = "random";
+  std::string fs = "ext4";
   std::string fs_data = "ordered";
   std::string json;
   std::string junit;

@@ -27,7 +27,8 @@ struct RunOptions {
   uint64_t seed = 1;
   uint32_t schedules = 1;
   std::string writeback = "random";  // eager | lazy | random
-  bool ordered_data = true;
+  std::string fs = "ext4";          // ext4 | nojournal
+  bool ordered_data = true;          // ext4 data=ordered (false: data=writeback)
 };
 
 struct LevelSummary {

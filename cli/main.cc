@@ -43,7 +43,8 @@ void add_run_flags(CLI::App* cmd, snapsim::api::RunFlags& f) {
                   "seeded schedules, each its own world (interleaving, writeback order), or 'all' "
                   "(every interleaving of one world)");
   cmd->add_option("--writeback", f.writeback, "guest page-cache writeback: eager|lazy|random");
-  cmd->add_option("--fs-data", f.fs_data, "simfs data mode: ordered (ext4 default) | writeback");
+  cmd->add_option("--fs", f.fs, "guest file system: ext4 (journaled, default) | nojournal (metadata in any order)");
+  cmd->add_option("--fs-data", f.fs_data, "ext4 data mode: ordered (default) | writeback (nojournal never orders data)");
   cmd->add_option("--json", f.json, "write results as JSON to FILE");
   cmd->add_option("--junit", f.junit, "write JUnit XML (one test case per run) to FILE");
   cmd->add_option("--html", f.html, "write a self-contained HTML report to FILE");

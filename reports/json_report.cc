@@ -26,6 +26,7 @@ std::string to_json(const std::vector<RunRecord>& runs) {
     j["model"] = explore::model_name(r.model);
     j["seed"] = r.seed;
     j["writeback"] = r.writeback;
+    j["fs"] = r.fs;
     j["fs_data"] = r.fs_data;
     j["schedules"] = r.schedules;
     j["schedules_run"] = r.schedules_run;

@@ -28,13 +28,13 @@ CREATE TABLE run(
   unrecoverable INTEGER NOT NULL, freeze_window_ms REAL NOT NULL, freeze_window_ms_mean REAL NOT NULL,
   trace_hash TEXT NOT NULL, first_failure_point INTEGER, first_failure_verdict TEXT,
   first_failure_detail TEXT, first_failure_schedule INTEGER, replay TEXT,
-  distinct_traces INTEGER NOT NULL, sim_time_ms REAL NOT NULL, crash_coverage TEXT);
+  distinct_traces INTEGER NOT NULL, sim_time_ms REAL NOT NULL, crash_coverage TEXT, fs TEXT NOT NULL);
 CREATE TABLE point(
   run_id INTEGER NOT NULL REFERENCES run(id), point INTEGER NOT NULL, schedule INTEGER NOT NULL,
   verdict TEXT NOT NULL, acked INTEGER NOT NULL, issued INTEGER NOT NULL, trace_pos INTEGER NOT NULL,
   time_ns INTEGER NOT NULL, freeze_ms REAL NOT NULL, detail TEXT NOT NULL, image TEXT NOT NULL,
   PRIMARY KEY(run_id, point));
-INSERT INTO meta VALUES ('schema_version', '1'), ('generator', 'snapsim');
+INSERT INTO meta VALUES ('schema_version', '2'), ('generator', 'snapsim');
 )SQL";
 
 cow::Status db_error(sqlite3* db, const std::string& path) {
@@ -67,7 +67,7 @@ cow::Status write_results_db(const std::string& path, const std::vector<RunRecor
   sqlite3_stmt* run_st = nullptr;
   sqlite3_stmt* point_st = nullptr;
   if (sqlite3_prepare_v2(db,
-                         "INSERT INTO run VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                         "INSERT INTO run VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                          -1, &run_st, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(db, "INSERT INTO point VALUES (?,?,?,?,?,?,?,?,?,?,?)", -1, &point_st, nullptr) !=
           SQLITE_OK) {
@@ -126,7 +126,10 @@ cow::Status write_results_db(const std::string& path, const std::vector<RunRecor
                                                {"states_explored", c.states_explored},
                                                {"max_unflushed_writes", c.max_unflushed_writes}}
                             .dump());
+    } else {
+      ++i;
     }
+    text(run_st, i++, r.fs);
     ok = ok && sqlite3_step(run_st) == SQLITE_DONE;
     for (const auto& p : r.level.records) {
       sqlite3_reset(point_st);
@@ -179,7 +182,7 @@ cow::Result<std::vector<RunRecord>> read_results_db(const std::string& path) {
       "schedules_run, points, distinct_images, consistent, recovered, lost_committed, "
       "torn_transaction, invariant_violation, corrupt, unrecoverable, freeze_window_ms, "
       "freeze_window_ms_mean, trace_hash, first_failure_point, first_failure_verdict, "
-      "first_failure_detail, first_failure_schedule, replay, distinct_traces, sim_time_ms, crash_coverage "
+      "first_failure_detail, first_failure_schedule, replay, distinct_traces, sim_time_ms, crash_coverage, fs "
       "FROM run ORDER BY id";
   if (sqlite3_prepare_v2(db, q, -1, &st, nullptr) != SQLITE_OK) {
     std::string e = sqlite3_errmsg(db);
@@ -221,6 +224,8 @@ cow::Result<std::vector<RunRecord>> read_results_db(const std::string& path) {
     r.seed = static_cast<uint64_t>(sqlite3_column_int64(st, 6));
     r.writeback = col(7);
     r.fs_data = col(8);
+    r.fs = col(31);
+    if (!sim::parse_fs_mode(r.fs)) return bad(st, fmt::format("run {}: unknown file system mode '{}'", id, r.fs));
     r.schedules = col(9);
     r.schedules_run = static_cast<uint32_t>(sqlite3_column_int64(st, 10));
     r.level.points = static_cast<uint64_t>(sqlite3_column_int64(st, 11));
@@ -307,9 +312,9 @@ cow::Result<std::vector<RunRecord>> merge_runs(const std::vector<std::vector<Run
   std::map<size_t, std::set<uint64_t>> seen;
   for (const auto& shard : shards) {
     for (const auto& r : shard) {
-      std::string key = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}", r.workload, r.source,
+      std::string key = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", r.workload, r.source,
                                     explore::quiesce_name(r.level.level), explore::model_name(r.model), r.seed, r.writeback,
-                                    r.fs_data, r.schedules, r.trace_hash);
+                                    r.fs, r.fs_data, r.schedules, r.trace_hash);
       for (const auto& [k, v] : r.params) key += "|" + k + "=" + v;
       auto it = index.find(key);
       if (it == index.end()) {

@@ -20,6 +20,7 @@ std::vector<RunRecord> make_run_records(const RunSettings& settings, const explo
     rec.crash_states = options.crash_states;
     rec.sector_size = options.sector_size;
     rec.writeback = sim::writeback_name(options.writeback);
+    rec.fs = sim::fs_mode_name(options.fs_mode);
     rec.fs_data = options.ordered_data ? "ordered" : "writeback";
     rec.schedules = settings.schedules;
     rec.schedules_run = result.schedules_run;
@@ -40,8 +41,8 @@ std::vector<RunRecord> make_run_records(const RunSettings& settings, const explo
 std::string replay_command(const RunRecord& r, uint64_t point) {
   std::string cmd = "snapsim replay " + (r.source.empty() ? r.workload : r.source);
   for (const auto& [k, v] : r.params) cmd += fmt::format(" -p {}={}", k, v);
-  cmd += fmt::format(" --seed {} --writeback {} --fs-data {} --schedules {} --quiesce {} --point {}",
-                     r.seed, r.writeback, r.fs_data, r.schedules, explore::quiesce_name(r.level.level),
+  cmd += fmt::format(" --seed {} --writeback {} --fs {} --fs-data {} --schedules {} --quiesce {} --point {}",
+                     r.seed, r.writeback, r.fs, r.fs_data, r.schedules, explore::quiesce_name(r.level.level),
                      point);
   if (r.model != explore::Model::kSnapshot) {
     cmd += fmt::format(" --model {}", explore::model_name(r.model));

@@ -23,6 +23,7 @@ struct RunRecord {
   uint32_t sector_size = 512;
   uint64_t seed = 0;
   std::string writeback;
+  std::string fs = "ext4";         // guest file system mode
   std::string fs_data = "ordered";
   std::string shard;      // "K/N" when this run judged one shard
   std::string schedules;  // "3" or "all"

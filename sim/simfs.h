@@ -48,6 +48,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <ostream>
 #include <memory>
 #include <set>
 #include <span>
@@ -70,6 +71,7 @@ using cow::Result;
 
 enum class FsMode : uint8_t { kExt4 = 1, kNoJournal = 0 };
 const char* fs_mode_name(FsMode m);
+inline std::ostream& operator<<(std::ostream& os, FsMode m) { return os << fs_mode_name(m); }
 Result<FsMode> parse_fs_mode(const std::string& name);
 
 struct SimFsOptions {
