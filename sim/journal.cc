@@ -26,9 +26,10 @@ constexpr size_t kHeader = 16;
 
 uint64_t per_descriptor(uint32_t bs) { return (bs - kHeader) / 4; }
 
-void encode_jsb(std::byte* p, uint32_t bs, uint64_t first_seq) {
+void encode_jsb(std::byte* p, uint32_t bs, uint64_t first_seq, uint64_t first_block) {
   std::memset(p, 0, bs);
   put32(p, kJsbMagic);
+  put32(p + 4, static_cast<uint32_t>(first_block));
   put64(p + 8, first_seq);
 }
 
@@ -40,7 +41,7 @@ Journal::Journal(SimFs* fs, uint64_t start, uint64_t blocks, uint64_t first_seq)
 Status Journal::format(PageCache& cache, uint64_t start) {
   auto p = cache.zero_page(start);
   if (!p) return p.status();
-  encode_jsb(*p, cache.block_size(), 1);
+  encode_jsb(*p, cache.block_size(), 1, 1);
   return cache.mark_dirty(start, kMetaOwner);
 }
 
@@ -51,13 +52,14 @@ Result<uint64_t> Journal::replay(PageCache& cache, uint64_t start, uint64_t bloc
   std::vector<std::byte> buf(bs);
   SNAPSIM_RETURN_IF_ERROR(disk.read(start, buf));
   uint64_t seq = 1;
+  uint64_t pos = 1;
   if (get32(buf.data()) == kJsbMagic) {
     seq = get64(buf.data() + 8);
+    pos = std::clamp<uint64_t>(get32(buf.data() + 4), 1, blocks - 1);
   } else {
     log->push_back("journal superblock unreadable: journal discarded");
   }
   const uint64_t first = seq;
-  uint64_t pos = 1;
   uint64_t replayed = 0;
   while (pos < blocks) {
     // One transaction: descriptors with their copies, then the commit.
@@ -105,7 +107,7 @@ Result<uint64_t> Journal::replay(PageCache& cache, uint64_t start, uint64_t bloc
   }
   // Everything replayed is durable before the journal is emptied.
   SNAPSIM_RETURN_IF_ERROR(disk.flush());
-  encode_jsb(buf.data(), bs, seq);
+  encode_jsb(buf.data(), bs, seq, 1);
   SNAPSIM_RETURN_IF_ERROR(disk.write(start, buf, /*fua=*/true));
   cache.forget(start);
   return seq;
@@ -118,9 +120,44 @@ void Journal::add(uint64_t block) {
 
 Status Journal::write_home(uint64_t block) {
   auto it = committed_.find(block);
-  if (it == committed_.end() || it->second.home) return Status::ok();
-  it->second.home = true;
-  return fs_->cache_->disk().write(block, it->second.data);
+  if (it == committed_.end() || it->second.home_at != 0) return Status::ok();
+  VirtualDisk& disk = fs_->cache_->disk();
+  SNAPSIM_RETURN_IF_ERROR(disk.write(block, it->second.data));
+  it->second.home_at = disk.writes_issued();
+  return Status::ok();
+}
+
+Status Journal::write_jsb() {
+  const uint32_t bs = fs_->cache_->block_size();
+  std::vector<std::byte> jsb(bs);
+  encode_jsb(jsb.data(), bs, txns_.empty() ? seq_ : txns_.front().seq, tail_);
+  return fs_->cache_->disk().write(start_, jsb, /*fua=*/true);
+}
+
+Status Journal::advance_tail(uint64_t durable) {
+  bool moved = false;
+  while (!txns_.empty()) {
+    const Txn& t = txns_.front();
+    bool done = true;
+    for (uint64_t b : t.blocks) {
+      const Committed& c = committed_.at(b);
+      if (c.seq == t.seq && (c.home_at == 0 || c.home_at > durable)) {
+        done = false;
+        break;
+      }
+    }
+    if (!done) break;
+    for (uint64_t b : t.blocks) {
+      auto it = committed_.find(b);
+      if (it->second.seq == t.seq) committed_.erase(it);  // at home, durable: nothing left to replay
+    }
+    for (uint64_t b : t.freed) busy_committed_.erase(busy_committed_.find(b));
+    txns_.pop_front();
+    moved = true;
+  }
+  if (!moved) return Status::ok();
+  tail_ = txns_.empty() ? head_ : txns_.front().start;
+  return write_jsb();
 }
 
 Status Journal::commit() {
@@ -141,6 +178,11 @@ Status Journal::commit() {
                          fmt::format("a transaction of {} blocks does not fit the journal of {}", need, blocks_));
   }
   if (head_ + need > blocks_) SNAPSIM_RETURN_IF_ERROR(checkpoint_committed());
+  Txn txn;
+  txn.seq = seq_;
+  txn.start = head_;
+  txn.blocks = blocks;
+  txn.freed.assign(busy_running_.begin(), busy_running_.end());
   // 1. data=ordered: the data the transaction's metadata exposes.
   if (fs_->options_.ordered_data) {
     for (uint32_t ino : ordered_) SNAPSIM_RETURN_IF_ERROR(cache.sync_owner(ino));
@@ -169,6 +211,7 @@ Status Journal::commit() {
   XXH64_freeState(h);
   SNAPSIM_RETURN_IF_ERROR(st);
   // 3. PREFLUSH, then the commit block with FUA.
+  const uint64_t flushed = disk.writes_issued();
   SNAPSIM_RETURN_IF_ERROR(disk.flush());
   std::memset(desc.data(), 0, bs);
   put32(desc.data(), kCommitMagic);
@@ -177,16 +220,20 @@ Status Journal::commit() {
   SNAPSIM_RETURN_IF_ERROR(disk.write(start_ + head_++, desc, /*fua=*/true));
   for (uint64_t b : blocks) {
     const std::byte* page = cache.peek(b);
-    committed_[b] = Committed{std::vector<std::byte>(page, page + bs), false};
+    committed_[b] = Committed{std::vector<std::byte>(page, page + bs), seq_, 0};
   }
   busy_committed_.insert(busy_running_.begin(), busy_running_.end());
   busy_running_.clear();
+  txns_.push_back(std::move(txn));
   running_.clear();
   ordered_.clear();
   txn_started_ns_ = -1;
   ++seq_;
   ++commits_;
   if (commit_hook_) commit_hook_();
+  // The FLUSH made every home write before it durable: older transactions
+  // may leave the journal.
+  SNAPSIM_RETURN_IF_ERROR(advance_tail(flushed));
   if (cache.policy() == Writeback::kEager) {
     for (uint64_t b : blocks) SNAPSIM_RETURN_IF_ERROR(write_home(b));
   }
@@ -195,15 +242,12 @@ Status Journal::commit() {
 
 Status Journal::checkpoint_committed() {
   for (const auto& [block, c] : committed_) SNAPSIM_RETURN_IF_ERROR(write_home(block));
-  VirtualDisk& disk = fs_->cache_->disk();
-  SNAPSIM_RETURN_IF_ERROR(disk.flush());
-  std::vector<std::byte> jsb(fs_->cache_->block_size());
-  encode_jsb(jsb.data(), fs_->cache_->block_size(), seq_);
-  SNAPSIM_RETURN_IF_ERROR(disk.write(start_, jsb, /*fua=*/true));
+  if (!txns_.empty()) SNAPSIM_RETURN_IF_ERROR(fs_->cache_->disk().flush());
   committed_.clear();
   busy_committed_.clear();
-  head_ = 1;
-  return Status::ok();
+  txns_.clear();
+  head_ = tail_ = 1;
+  return write_jsb();
 }
 
 Status Journal::checkpoint() {
@@ -225,7 +269,7 @@ Status Journal::after_op(int64_t now_ns, Prng& prng) {
   if (!prng.chance(1, 3)) return Status::ok();
   std::vector<uint64_t> pending;
   for (const auto& [block, c] : committed_) {
-    if (!c.home) pending.push_back(block);
+    if (c.home_at == 0) pending.push_back(block);
   }
   if (pending.empty()) return Status::ok();
   prng.shuffle(pending);
@@ -245,7 +289,7 @@ void Journal::freeze_writes(std::vector<std::pair<uint64_t, std::span<const std:
   freeze_jsb_.assign(bs, std::byte{0});
   // The running transaction commits and everything is checkpointed: the
   // next sequence is one past it.
-  encode_jsb(freeze_jsb_.data(), bs, running_.empty() ? seq_ : seq_ + 1);
+  encode_jsb(freeze_jsb_.data(), bs, running_.empty() ? seq_ : seq_ + 1, 1);
   out->emplace_back(start_, std::span<const std::byte>(freeze_jsb_.data(), bs));
 }
 

@@ -27,13 +27,17 @@
 // Checkpoint: committed blocks reach their home locations later: under the
 // `random` writeback policy a random subset at random moments, under
 // `eager` right after the commit, and all of them when the journal has no
-// room for the next commit: home writes, FLUSH, then the journal superblock
-// {magic, first sequence} rewritten with FUA to start an empty journal.
-// Blocks freed by a transaction stay busy (not allocated again) until the
-// checkpoint that empties the journal holding it, so no revoke records are
-// needed: replay never overwrites a block that was reused.
+// room for the next commit (home writes, FLUSH, an empty journal). The
+// journal's tail moves as jbd2_cleanup_journal_tail moves it: after a
+// commit's FLUSH, the oldest transactions whose every block is at home (or
+// journaled again later) leave the journal, and the journal superblock
+// {magic, first sequence, first block} is rewritten with FUA.
+// Blocks freed by a transaction stay busy (not allocated again) until that
+// transaction has left the journal, so no revoke records are needed:
+// replay never overwrites a block that was reused.
 //
-// Mount replays the journal: from the journal superblock's first sequence,
+// Mount replays the journal: from the journal superblock's first sequence
+// and block,
 // every transaction whose descriptors, copies and commit block are all
 // present with the expected sequence and a matching checksum is written
 // home, in order; the first incomplete or mismatching one ends the journal
@@ -45,6 +49,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <deque>
 #include <map>
 #include <set>
 #include <span>
@@ -78,11 +83,13 @@ class Journal {
   void add_ordered(uint32_t ino) { ordered_.insert(ino); }
   // A block freed by the running transaction: busy until a checkpoint.
   void freed(uint64_t block) { busy_running_.insert(block); }
-  bool busy(uint64_t block) const {
+  bool busy(uint64_t block) const {  // freed, not yet reusable
     return busy_running_.count(block) != 0 || busy_committed_.count(block) != 0;
   }
   uint64_t busy_count() const { return busy_running_.size() + busy_committed_.size(); }
   uint64_t busy_committed() const { return busy_committed_.size(); }
+  // Transactions in the journal (committed, not yet out of it).
+  size_t in_journal() const { return txns_.size(); }
 
   uint64_t running_tid() const { return seq_; }
   bool running_empty() const { return running_.empty(); }
@@ -109,12 +116,17 @@ class Journal {
   cow::Status write_home(uint64_t block);
   // Every committed block at home, FLUSH, an empty journal.
   cow::Status checkpoint_committed();
+  // Drops the oldest transactions whose blocks are all at home as of the
+  // disk's writes up to `durable`, and records the new tail.
+  cow::Status advance_tail(uint64_t durable);
+  cow::Status write_jsb();
 
   SimFs* fs_;
   uint64_t start_;
   uint64_t blocks_;
   uint64_t seq_;
   uint64_t head_ = 1;  // next journal block (relative to start_)
+  uint64_t tail_ = 1;  // first block of the oldest transaction in the journal
   uint64_t commits_ = 0;
   int64_t txn_started_ns_ = -1;  // when the running transaction got its first block
   std::set<uint64_t> running_;
@@ -123,11 +135,19 @@ class Journal {
   // they are at home already.
   struct Committed {
     std::vector<std::byte> data;
-    bool home = false;
+    uint64_t seq = 0;        // the transaction that committed this version
+    uint64_t home_at = 0;    // writes_issued() after its home write; 0: not at home
   };
   std::map<uint64_t, Committed> committed_;
+  struct Txn {
+    uint64_t seq = 0;
+    uint64_t start = 0;  // its first journal block
+    std::vector<uint64_t> blocks;
+    std::vector<uint64_t> freed;  // blocks it freed: busy while it is in the journal
+  };
+  std::deque<Txn> txns_;
   std::set<uint64_t> busy_running_;
-  std::set<uint64_t> busy_committed_;
+  std::multiset<uint64_t> busy_committed_;
   std::function<void()> commit_hook_;
   mutable std::vector<std::byte> freeze_jsb_;
 };
