@@ -7,6 +7,8 @@
 //   BM_Explore/full_copy_baseline       per point: full copy of the image, check
 //   BM_Explore/crash/invoice-sqlite/1000 the power-loss model (--model crash) on
 //                                       the same run: crash images per second
+//   BM_Explore/nojournal/invoice-sqlite/1000  the same on the guest file system's
+//                                       nojournal mode (the others run on ext4)
 // All on the default invoice-sqlite (journal_mode=delete, synchronous=full),
 // quiesce none, one schedule, --jobs 1. items_per_second = points checked per
 // second; counters: points, distinct_images, max_rss_mb (process high-water).
@@ -30,7 +32,7 @@ std::vector<std::string> params_for(int64_t points) {
 }
 
 void run_explore(benchmark::State& state, explore::ExploreOptions::RestoreHooks baseline, int64_t points,
-             explore::Model model = explore::Model::kSnapshot) {
+             explore::Model model = explore::Model::kSnapshot, sim::FsMode fs = sim::FsMode::kExt4) {
   auto w = workloads::make_workload("invoice-sqlite", params_for(points)).value();
   auto suite = checkers::CheckerSuite::standard();
   explore::ExploreOptions o;
@@ -38,6 +40,7 @@ void run_explore(benchmark::State& state, explore::ExploreOptions::RestoreHooks 
   o.jobs = 1;
   o.baseline = std::move(baseline);
   o.model = model;
+  o.fs_mode = fs;
   uint64_t checked = 0, distinct = 0;
   for (auto _ : state) {
     auto r = explore::explore(*w, suite, o);
@@ -70,6 +73,9 @@ int main(int argc, char** argv) {
   // unflushed writes, up to 32 per FLUSH) checked per second.
   benchmark::RegisterBenchmark("BM_Explore/crash/invoice-sqlite/1000", [](benchmark::State& s) {
     run_explore(s, {}, 1000, explore::Model::kCrash);
+  })->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("BM_Explore/nojournal/invoice-sqlite/1000", [](benchmark::State& s) {
+    run_explore(s, {}, 1000, explore::Model::kSnapshot, sim::FsMode::kNoJournal);
   })->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("BM_Explore/replay_baseline", [](benchmark::State& s) {
     run_explore(s, bench::replay(), 1000);

@@ -76,10 +76,31 @@ Status PageCache::mark_dirty(uint64_t block, uint32_t owner) {
   if (it == pages_.end()) {
     return Status::invalid_argument(fmt::format("page {} is not cached", block));
   }
-  it->second.dirty = true;
-  it->second.owner = owner;
-  if (policy_ == Writeback::kEager) return write_page(block, it->second);
+  Page& p = it->second;
+  if (p.owner != owner) {
+    if (p.owner != kMetaOwner) unindex(p.owner, block);
+    if (owner != kMetaOwner) by_owner_[owner].insert(block);
+    p.owner = owner;
+  }
+  p.dirty = true;
+  dirty_.insert(block);
+  if (policy_ == Writeback::kEager) return write_page(block, p);
   return Status::ok();
+}
+
+void PageCache::unindex(uint32_t owner, uint64_t block) {
+  auto o = by_owner_.find(owner);
+  if (o == by_owner_.end()) return;
+  o->second.erase(block);
+  if (o->second.empty()) by_owner_.erase(o);
+}
+
+void PageCache::forget(uint64_t block) {
+  auto it = pages_.find(block);
+  if (it == pages_.end()) return;
+  if (it->second.owner != kMetaOwner) unindex(it->second.owner, block);
+  dirty_.erase(block);
+  pages_.erase(it);
 }
 
 bool PageCache::is_dirty(uint64_t block) const {
@@ -91,6 +112,7 @@ Status PageCache::write_page(uint64_t block, Page& p) {
   // Clear first: the write hook may capture a frozen image, which must not
   // count this page as dirty once it is on the disk.
   p.dirty = false;
+  dirty_.erase(block);
   Status st = disk_->write(block, {p.data.get(), block_size()});
   if (!st.is_ok()) {
     // As Linux after a failed writeback: the page is no longer dirty and its
@@ -108,19 +130,31 @@ Status PageCache::write_back(uint64_t block) {
 }
 
 void PageCache::drop_owner(uint32_t owner) {
-  std::erase_if(pages_, [owner](const auto& kv) { return kv.second.owner == owner; });
+  auto o = by_owner_.find(owner);
+  if (o == by_owner_.end()) return;
+  for (uint64_t block : o->second) {
+    dirty_.erase(block);
+    pages_.erase(block);
+  }
+  by_owner_.erase(o);
 }
 
 Status PageCache::sync_owner(uint32_t owner) {
-  for (auto& [block, p] : pages_) {
-    if (p.dirty && p.owner == owner) SNAPSIM_RETURN_IF_ERROR(write_page(block, p));
+  auto o = by_owner_.find(owner);
+  if (o == by_owner_.end()) return Status::ok();
+  const std::vector<uint64_t> blocks(o->second.begin(), o->second.end());  // ascending
+  for (uint64_t block : blocks) {
+    auto it = pages_.find(block);
+    if (it != pages_.end() && it->second.dirty) SNAPSIM_RETURN_IF_ERROR(write_page(block, it->second));
   }
   return Status::ok();
 }
 
 Status PageCache::sync_all() {
-  for (auto& [block, p] : pages_) {
-    if (p.dirty) SNAPSIM_RETURN_IF_ERROR(write_page(block, p));
+  const std::vector<uint64_t> blocks(dirty_.begin(), dirty_.end());  // ascending
+  for (uint64_t block : blocks) {
+    auto it = pages_.find(block);
+    if (it != pages_.end() && it->second.dirty) SNAPSIM_RETURN_IF_ERROR(write_page(block, it->second));
   }
   return disk_->flush();
 }
@@ -128,10 +162,7 @@ Status PageCache::sync_all() {
 Status PageCache::background_writeback() {
   if (policy_ != Writeback::kRandom) return Status::ok();
   if (!prng_.chance(1, 3)) return Status::ok();
-  std::vector<uint64_t> dirty;
-  for (const auto& [block, p] : pages_) {
-    if (p.dirty) dirty.push_back(block);
-  }
+  std::vector<uint64_t> dirty(dirty_.begin(), dirty_.end());
   if (dirty.empty()) return Status::ok();
   prng_.shuffle(dirty);
   const size_t n = 1 + prng_.uniform(dirty.size());
@@ -139,16 +170,12 @@ Status PageCache::background_writeback() {
   return Status::ok();
 }
 
-size_t PageCache::dirty_count() const {
-  size_t n = 0;
-  for (const auto& [block, p] : pages_) n += p.dirty ? 1 : 0;
-  return n;
-}
+size_t PageCache::dirty_count() const { return dirty_.size(); }
 
 std::vector<std::pair<uint64_t, std::span<const std::byte>>> PageCache::dirty_pages() const {
   std::vector<std::pair<uint64_t, std::span<const std::byte>>> out;
-  for (const auto& [block, p] : pages_) {
-    if (p.dirty) out.emplace_back(block, std::span<const std::byte>(p.data.get(), block_size()));
+  for (uint64_t block : dirty_) {
+    out.emplace_back(block, std::span<const std::byte>(pages_.at(block).data.get(), block_size()));
   }
   return out;
 }

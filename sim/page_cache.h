@@ -23,6 +23,8 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
+#include <unordered_map>
 #include <span>
 #include <string>
 #include <vector>
@@ -60,7 +62,7 @@ class PageCache {
   // charging time.
   Status read_quiet(uint64_t block, std::span<std::byte> out) const;
   // Forgets one page, dirty or not (the file system freed the block).
-  void forget(uint64_t block) { pages_.erase(block); }
+  void forget(uint64_t block);
   Writeback policy() const { return policy_; }
   // Marks a page dirty on behalf of `owner` (an inode, or kMetaOwner).
   // Under `eager` the page is written at once.
@@ -94,7 +96,12 @@ class PageCache {
   Prng prng_;
   SimClock* clock_;
   const CostModel* cost_;
+  void unindex(uint32_t owner, uint64_t block);
+
   std::map<uint64_t, Page> pages_;
+  // Indexes over pages_: the dirty pages, and each data owner's pages.
+  std::set<uint64_t> dirty_;
+  std::unordered_map<uint32_t, std::set<uint64_t>> by_owner_;
 };
 
 }  // namespace snapsim::sim
