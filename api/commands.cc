@@ -77,13 +77,17 @@ std::string make_config(const RunFlags& f, Config* c) {
   if (!wb) return "--writeback: " + wb.status().message();
   c->options.writeback = *wb;
   c->options.seed = f.seed;
-  if (f.fs_data != "ordered" && f.fs_data != "writeback") {
-    return fmt::format("--fs-data: unknown mode '{}' (expected ordered or writeback)", f.fs_data);
+  if (!f.fs_data.empty()) {
+    if (f.fs_data != "ordered" && f.fs_data != "writeback") {
+      return fmt::format("--fs-data: unknown mode '{}' (expected ordered or writeback)", f.fs_data);
+    }
+    c->options.ordered_data = f.fs_data == "ordered";
   }
-  c->options.ordered_data = f.fs_data == "ordered";
-  auto mode = sim::parse_fs_mode(f.fs);
-  if (!mode) return "--fs: " + mode.status().message();
-  c->options.fs_mode = *mode;
+  if (!f.fs.empty()) {
+    auto mode = sim::parse_fs_mode(f.fs);
+    if (!mode) return "--fs: " + mode.status().message();
+    c->options.fs_mode = *mode;
+  }
   c->options.pool_blocks = f.pool_blocks;
   if (f.pool_blocks == 0 || f.pool_blocks >= UINT32_MAX) {
     return fmt::format("--pool-blocks must be from 1 to {}", UINT32_MAX - 1);

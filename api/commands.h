@@ -24,8 +24,8 @@ struct RunFlags {
   uint64_t seed = 1;
   std::string schedules = "1";
   std::string writeback = "random";
-  std::string fs = "ext4";
-  std::string fs_data = "ordered";
+  std::string fs;       // "": the workload's own (ext4 unless a script says)
+  std::string fs_data;  // "": the workload's own (ordered)
   std::string json;
   std::string junit;
   std::string html;

@@ -33,9 +33,11 @@ cow::Result<RunSummary> run_workload(const RunOptions& options) {
   o.seed = options.seed;
   o.schedules = options.schedules;
   o.ordered_data = options.ordered_data;
-  auto mode = sim::parse_fs_mode(options.fs);
-  if (!mode) return mode.status();
-  o.fs_mode = *mode;
+  if (!options.fs.empty()) {
+    auto mode = sim::parse_fs_mode(options.fs);
+    if (!mode) return mode.status();
+    o.fs_mode = *mode;
+  }
   auto w = workloads::load_workload(options.workload, options.params);
   if (!w) return w.status();
   auto suite = checkers::CheckerSuite::standard();

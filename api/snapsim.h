@@ -27,8 +27,8 @@ struct RunOptions {
   uint64_t seed = 1;
   uint32_t schedules = 1;
   std::string writeback = "random";  // eager | lazy | random
-  std::string fs = "ext4";          // ext4 | nojournal
-  bool ordered_data = true;          // ext4 data=ordered (false: data=writeback)
+  std::string fs;                    // ext4 | nojournal; "": the workload's own
+  std::optional<bool> ordered_data;  // ext4 data=ordered / writeback; unset: the workload's own
 };
 
 struct LevelSummary {

@@ -146,8 +146,8 @@ class Execution : public RunView {
   MachineConfig machine_config() const {
     MachineConfig c = scenario_.machine_config();
     c.writeback = options_.writeback;
-    c.fs.mode = options_.fs_mode;
-    c.fs.ordered_data = options_.ordered_data;
+    if (options_.fs_mode) c.fs.mode = *options_.fs_mode;
+    if (options_.ordered_data) c.fs.ordered_data = *options_.ordered_data;
     return c;
   }
 
@@ -200,6 +200,11 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
     return Status::invalid_argument("--schedules must be at least 1");
   }
   ExploreResult result;
+  {
+    const MachineConfig mc = scenario.machine_config();
+    result.fs_mode = options.fs_mode.value_or(mc.fs.mode);
+    result.ordered_data = options.ordered_data.value_or(mc.fs.ordered_data);
+  }
   std::array<LevelState, kQuiesceCount> levels;
   for (Quiesce q : options.levels) levels[static_cast<size_t>(q)].wanted = true;
   std::array<LevelResult, 3> out;

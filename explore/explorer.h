@@ -53,8 +53,10 @@ struct ExploreOptions {
   uint32_t crash_states = 32;
   uint32_t sector_size = 512;        // torn-write granularity (crash model)
   Writeback writeback = Writeback::kRandom;
-  sim::FsMode fs_mode = sim::FsMode::kExt4;  // the guest file system's mode (--fs)
-  bool ordered_data = true;          // ext4 data=ordered (false: data=writeback)
+  // The guest file system's mode (--fs) and ext4 data mode (--fs-data);
+  // unset: the workload's machine config says (default ext4, ordered).
+  std::optional<sim::FsMode> fs_mode;
+  std::optional<bool> ordered_data;
   std::vector<Quiesce> levels = {Quiesce::kNone, Quiesce::kFsfreeze, Quiesce::kApp};
   // Seeded schedules: each its own world (interleaving, writeback moments
   // and order, client data), from streams forked by schedule number.
@@ -190,6 +192,8 @@ struct ExploreResult {
   std::optional<ReplayedPoint> replayed;
   std::vector<TxnSpan> txns;         // first schedule
   uint64_t trace_events = 0;         // first schedule
+  sim::FsMode fs_mode = sim::FsMode::kExt4;  // the guest file system the run used
+  bool ordered_data = true;
 };
 
 cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classifier,

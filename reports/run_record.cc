@@ -20,8 +20,8 @@ std::vector<RunRecord> make_run_records(const RunSettings& settings, const explo
     rec.crash_states = options.crash_states;
     rec.sector_size = options.sector_size;
     rec.writeback = sim::writeback_name(options.writeback);
-    rec.fs = sim::fs_mode_name(options.fs_mode);
-    rec.fs_data = options.ordered_data ? "ordered" : "writeback";
+    rec.fs = sim::fs_mode_name(result.fs_mode);
+    rec.fs_data = result.ordered_data ? "ordered" : "writeback";
     rec.schedules = settings.schedules;
     rec.schedules_run = result.schedules_run;
     rec.distinct_traces = result.distinct_traces;

@@ -105,7 +105,8 @@ class Loader {
         {"sqlite.page_size", 'i'}, {"sqlite.sector_size", 'i'}, {"sqlite.device", 's'},
         {"sqlite.attach", 'b'},  {"sqlite.foreign_keys", 'b'}, {"sqlite.wal_autocheckpoint", 'i'}, {"sqlite.cache_size", 'i'}, {"clients.count", 'i'},      {"clients.transactions", 'i'},
         {"disks.count", 'i'},    {"disks.group", 's'},        {"limits.max_files", 'i'},
-        {"limits.max_file_blocks", 'i'}, {"setup.sql", 's'}};
+        {"limits.max_file_blocks", 'i'}, {"setup.sql", 's'}, {"fs.mode", 's'}, {"fs.data", 's'},
+        {"fs.disk_mb", 'i'}};
     auto sc = kScalars.find(key);
     if (sc == kScalars.end()) {
       return Status::invalid_argument(fmt::format(
@@ -150,7 +151,7 @@ class Loader {
     for (const auto& o : overrides) SNAPSIM_RETURN_IF_ERROR(apply_override(root, o));
     SNAPSIM_RETURN_IF_ERROR(known_keys(root, "the script",
                                        {"name", "description", "sqlite", "setup", "database",
-                                        "disks", "clients", "transaction", "invariant", "file",
+                                        "disks", "clients", "transaction", "invariant", "file", "fs",
                                         "limits"}));
     SqlSpec s;
     SNAPSIM_RETURN_IF_ERROR(get_string(root, "name", "the script", &s.name, true));
@@ -216,6 +217,16 @@ class Loader {
       v = s.max_file_blocks;
       SNAPSIM_RETURN_IF_ERROR(get_int(*t, "max_file_blocks", "limits", 16, 1 << 20, &v));
       s.max_file_blocks = static_cast<uint32_t>(v);
+    }
+    if (const toml::node* n = root.get("fs")) {
+      const toml::table* t = n->as_table();
+      if (!t) return fail(n, "[fs] must be a table");
+      SNAPSIM_RETURN_IF_ERROR(known_keys(*t, "[fs]", {"mode", "data", "disk_mb"}));
+      SNAPSIM_RETURN_IF_ERROR(get_string(*t, "mode", "fs", &s.fs_mode));
+      SNAPSIM_RETURN_IF_ERROR(get_string(*t, "data", "fs", &s.fs_data));
+      int64_t v = s.disk_mb;
+      SNAPSIM_RETURN_IF_ERROR(get_int(*t, "disk_mb", "fs", 16, 1 << 20, &v));
+      s.disk_mb = static_cast<uint32_t>(v);
     }
     if (const toml::node* n = root.get("clients")) {
       const toml::table* t = n->as_table();

@@ -17,6 +17,9 @@
 //   [[file]]      name, content (templates with {param}), when = "before_commit" |
 //                 "after_commit", disk, fsync
 //   [limits]      max_files, max_file_blocks
+//   [fs]          mode = "ext4" | "nojournal", data = "ordered" | "writeback",
+//                 disk_mb (each disk's size, default 1024): the guest file
+//                 system the application runs on (--fs / --fs-data override)
 //
 // `-p key=value` overrides any scalar setting by its dotted path
 // (sqlite.journal_mode, clients.count, ...) or by the short names

@@ -750,6 +750,12 @@ Status validate_spec(const SqlSpec& spec) {
           fmt::format("pragma '{}': set {} with its own [sqlite] key", p, leaf));
     }
   }
+  if (!sim::parse_fs_mode(spec.fs_mode)) {
+    return Status::invalid_argument(fmt::format("[fs] mode '{}' is not ext4 or nojournal", spec.fs_mode));
+  }
+  if (spec.fs_data != "ordered" && spec.fs_data != "writeback") {
+    return Status::invalid_argument(fmt::format("[fs] data '{}' is not ordered or writeback", spec.fs_data));
+  }
   if (spec.databases.empty()) return Status::invalid_argument("no database is defined");
   if (spec.txns.empty()) return Status::invalid_argument("no [[transaction]] is defined");
   if (spec.group != "atomic" && spec.group != "sequential") {
@@ -818,6 +824,9 @@ sim::MachineConfig SqlApp::machine_config() const {
   c.disks = spec_.disks;
   c.fs.inodes = std::max<uint32_t>(16, spec_.max_files + 2);  // inode 0 and the root
   c.fs.max_file_blocks = spec_.max_file_blocks;
+  c.fs.mode = sim::parse_fs_mode(spec_.fs_mode).value();  // validated with the spec
+  c.fs.ordered_data = spec_.fs_data == "ordered";
+  c.fs.disk_bytes = static_cast<uint64_t>(spec_.disk_mb) << 20;
   c.sequential_group = spec_.group == "sequential";
   return c;
 }

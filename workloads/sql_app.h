@@ -100,6 +100,10 @@ struct SqlSpec {
   std::vector<SqlFile> files;
   uint32_t max_files = 64;
   uint32_t max_file_blocks = 4096;
+  // The guest file system ([fs]; --fs and --fs-data override).
+  std::string fs_mode = "ext4";     // ext4 | nojournal
+  std::string fs_data = "ordered";  // ordered | writeback (ext4)
+  uint32_t disk_mb = 1024;          // each disk's size
 };
 
 // Checks a spec for mistakes a script author can make (names, generators,

@@ -200,6 +200,24 @@ for fs in ("ext4", "nojournal"):
         rep = run(*ff["replay"].split()[1:])
         check(f"--fs {fs} replay shows the same verdict", f"): {ff['verdict']}" in rep.stdout, rep.stdout[:400])
 
+# A script names its file system in [fs]; --fs overrides it; a bad mode is
+# one line naming the key.
+bank = open(os.path.join(os.path.dirname(SCHEMA), "..", "examples", "bank-transfer.toml")).read()
+fs_script = os.path.join(tmp, "bank-nojournal.toml")
+open(fs_script, "w").write(bank + '\n[fs]\nmode = "nojournal"\ndata = "writeback"\ndisk_mb = 64\n')
+lv = level_runs([fs_script, "--quiesce", "none"], "script-fs")
+check("[fs] mode reaches the run", lv["none"].get("fs") == "nojournal" and lv["none"].get("fs_data") == "writeback",
+      (lv["none"].get("fs"), lv["none"].get("fs_data")))
+lv = level_runs([fs_script, "--quiesce", "none", "--fs", "ext4", "--fs-data", "ordered"], "script-fs-override")
+check("--fs overrides [fs]", lv["none"].get("fs") == "ext4" and lv["none"].get("fs_data") == "ordered", lv["none"].get("fs"))
+bad_fs = os.path.join(tmp, "bank-badfs.toml")
+open(bad_fs, "w").write(bank + '\n[fs]\nmode = "btrfs"\n')
+r = run("run", bad_fs)
+check("a bad [fs] mode exits 2 naming it", r.returncode == 2 and "btrfs" in r.stderr and len(r.stderr.strip().splitlines()) == 1,
+      r.stderr)
+r = run("run", fs_script, "-p", "fs.mode=ext4", "--quiesce", "none", "--json", os.path.join(tmp, "fsp.json"))
+check("-p fs.mode overrides the script", json.load(open(os.path.join(tmp, "fsp.json")))["runs"][0]["fs"] == "ext4")
+
 # replay --export writes the restored files; the sqlite3 shell opens them.
 lv = level_runs(["invoice-sqlite", "-p", "journal_mode=delete", "-p", "synchronous=off",
                  "--quiesce", "none", "--seed", "1"], "sqlite-off")
