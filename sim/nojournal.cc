@@ -40,6 +40,8 @@
 //   - both bitmaps and the free counts are rebuilt from what was reached.
 // Every repair is one line of mount_repairs().
 #include <algorithm>
+#include <bit>
+#include <cstring>
 #include <deque>
 #include <functional>
 #include <set>
@@ -271,66 +273,75 @@ Status SimFs::nojournal_fsck() {
   for (uint32_t d : dirs_seen) SNAPSIM_RETURN_IF_ERROR(fix_links(d, 2 + subdirs[d]));
   for (const auto& [ino, n] : names) SNAPSIM_RETURN_IF_ERROR(fix_links(ino, n));
 
-  // The inode bitmap: what was reached is in use, nothing else.
+  // The bitmaps, rebuilt a word at a time: the inode bitmap from what was
+  // reached, the block bitmap from what was claimed. Bit i of a bitmap is
+  // bit i % 8 of its byte i / 8, so a little-endian 64-bit word holds 64.
   const uint64_t bits_per = static_cast<uint64_t>(block_size_) * 8;
-  uint32_t in_use = 0;
-  for (uint64_t i = 0; i < options_.inodes; i += bits_per) {
-    const uint64_t block = ibitmap_start_ + i / bits_per;
-    auto pg = cache_->page(block);
-    if (!pg) return pg.status();
-    bool changed = false;
-    for (uint64_t k = i; k < std::min<uint64_t>(options_.inodes, i + bits_per); ++k) {
-      const uint64_t bit_index = k - i;
-      auto& byte = (*pg)[bit_index / 8];
-      const bool set = (static_cast<uint8_t>(byte) >> (bit_index % 8) & 1) != 0;
-      const bool reached = k < 2 || dirs_seen.count(static_cast<uint32_t>(k)) != 0 ||
-                           names.count(static_cast<uint32_t>(k)) != 0;
-      if (set && !reached) {
-        auto in = inode(static_cast<uint32_t>(k));
-        if (!in) return in.status();
-        if ((*in)->mode != 0) {
-          repairs_.push_back(fmt::format("freed unreachable inode {}", k));
-          const uint32_t gen = (*in)->gen;
-          **in = Inode{};
-          (*in)->gen = gen;
-          SNAPSIM_RETURN_IF_ERROR(store_inode(static_cast<uint32_t>(k)));
+  const auto rewrite = [&](uint64_t first_block, uint64_t nbits, const std::vector<uint64_t>& want,
+                           const std::function<Status(uint64_t, uint64_t)>& on_cleared,
+                           uint64_t* corrected) -> Status {
+    for (uint64_t base = 0; base < nbits; base += bits_per) {
+      const uint64_t block = first_block + base / bits_per;
+      auto pg = cache_->page(block);
+      if (!pg) return pg.status();
+      // The common case, nothing to repair, in one comparison.
+      const uint64_t bits = std::min<uint64_t>(bits_per, nbits - base);
+      if constexpr (std::endian::native == std::endian::little) {
+        const size_t full = static_cast<size_t>(bits / 64) * 8;
+        const auto* expect = reinterpret_cast<const std::byte*>(want.data() + base / 64);
+        if (std::memcmp(*pg, expect, full) == 0 && bits % 64 == 0) continue;
+      }
+      bool changed = false;
+      for (uint64_t w = 0; w * 64 < bits; ++w) {
+        const uint64_t bit0 = base + w * 64;
+        const uint64_t have = get64(*pg + 8 * w);
+        const uint64_t valid = nbits - bit0 >= 64 ? ~0ull : (1ull << (nbits - bit0)) - 1;
+        const uint64_t goal = want[bit0 / 64] & valid;
+        if ((have & valid) == goal) continue;
+        const uint64_t cleared = have & valid & ~goal;
+        for (uint64_t c = cleared; c != 0; c &= c - 1) {
+          SNAPSIM_RETURN_IF_ERROR(on_cleared(bit0 + static_cast<uint64_t>(std::countr_zero(c)), block));
           pg = cache_->page(block);
           if (!pg) return pg.status();
         }
-      }
-      if (set != reached) {
-        auto& b = (*pg)[bit_index / 8];
-        const auto mask = static_cast<uint8_t>(1u << (bit_index % 8));
-        b = static_cast<std::byte>(reached ? (static_cast<uint8_t>(b) | mask) : (static_cast<uint8_t>(b) & ~mask));
+        *corrected += static_cast<uint64_t>(std::popcount((have & valid) ^ goal));
+        put64(*pg + 8 * w, (have & ~valid) | goal);
         changed = true;
       }
-      in_use += reached ? 1 : 0;
+      if (changed) SNAPSIM_RETURN_IF_ERROR(cache_->mark_dirty(block, kMetaOwner));
     }
-    if (changed) SNAPSIM_RETURN_IF_ERROR(cache_->mark_dirty(block, kMetaOwner));
-  }
-  // The block bitmap, rebuilt from what was claimed.
+    return Status::ok();
+  };
+  std::vector<uint64_t> reached((options_.inodes + 63) / 64, 0);
+  const auto reach = [&](uint64_t i) { reached[i / 64] |= 1ull << (i % 64); };
+  reach(0);
+  reach(1);
+  for (uint32_t d : dirs_seen) reach(d);
+  for (const auto& [ino, n] : names) reach(ino);
+  uint64_t inode_bits = 0;
+  SNAPSIM_RETURN_IF_ERROR(rewrite(
+      ibitmap_start_, options_.inodes, reached,
+      [&](uint64_t k, uint64_t) -> Status {
+        auto in = inode(static_cast<uint32_t>(k));
+        if (!in) return in.status();
+        if ((*in)->mode == 0) return Status::ok();
+        repairs_.push_back(fmt::format("freed unreachable inode {}", k));
+        const uint32_t gen = (*in)->gen;
+        **in = Inode{};
+        (*in)->gen = gen;
+        return store_inode(static_cast<uint32_t>(k));
+      },
+      &inode_bits));
+  uint32_t in_use = 0;
+  for (uint64_t w : reached) in_use += static_cast<uint32_t>(std::popcount(w));
   uint64_t corrected = 0;
-  uint64_t used_count = 0;
-  for (uint64_t b0 = 0; b0 < disk_blocks_; b0 += bits_per) {
-    const uint64_t block = bbitmap_start_ + b0 / bits_per;
-    auto pg = cache_->page(block);
-    if (!pg) return pg.status();
-    bool changed = false;
-    for (uint64_t b = b0; b < std::min<uint64_t>(disk_blocks_, b0 + bits_per); ++b) {
-      const uint64_t i = b - b0;
-      auto& byte = (*pg)[i / 8];
-      const bool set = (static_cast<uint8_t>(byte) >> (i % 8) & 1) != 0;
-      const bool want = is_used(b);
-      used_count += want ? 1 : 0;
-      if (set == want) continue;
-      const auto mask = static_cast<uint8_t>(1u << (i % 8));
-      byte = static_cast<std::byte>(want ? (static_cast<uint8_t>(byte) | mask) : (static_cast<uint8_t>(byte) & ~mask));
-      changed = true;
-      ++corrected;
-    }
-    if (changed) SNAPSIM_RETURN_IF_ERROR(cache_->mark_dirty(block, kMetaOwner));
-  }
+  SNAPSIM_RETURN_IF_ERROR(rewrite(
+      bbitmap_start_, disk_blocks_, used, [](uint64_t, uint64_t) { return Status::ok(); }, &corrected));
   if (corrected > 0) repairs_.push_back(fmt::format("block bitmap: {} bits corrected", corrected));
+  uint64_t used_count = 0;
+  for (uint64_t w : used) {
+    if (w != 0) used_count += static_cast<uint64_t>(std::popcount(w));
+  }
   free_blocks_ = disk_blocks_ - used_count;
   free_inodes_ = options_.inodes - in_use;
   orphan_head_ = 0;
