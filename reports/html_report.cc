@@ -136,10 +136,11 @@ section{border-top:1px solid #ddd;margin-top:18px;padding-top:8px}
     h += fmt::format("<section class=\"run\" id=\"run{}\"><h2>{} <small>{} &middot; quiesce {}</small></h2>\n",
                      n++, xml_escape(r.workload), xml_escape(config_of(r)), explore::quiesce_name(r.level.level));
     h += fmt::format(
-        "<p>{} points ({} distinct images), seed {}, writeback {}, {} schedule(s); freeze window "
-        "{:.3f} ms worst, {:.3f} ms mean. Timeline of the first schedule: points by trace position, "
-        "transactions per client below.</p>\n",
-        r.level.points, r.level.distinct_images, r.seed, xml_escape(r.writeback), r.schedules_run,
+        "<p>{} points ({} distinct images), seed {}, writeback {}, file system {} (data={}), {} schedule(s); "
+        "freeze window {:.3f} ms worst, {:.3f} ms mean. Timeline of the first schedule: points by trace "
+        "position, transactions per client below.</p>\n",
+        r.level.points, r.level.distinct_images, r.seed, xml_escape(r.writeback), xml_escape(r.fs),
+        xml_escape(r.fs_data), r.schedules_run,
         r.level.freeze_window_ms, r.level.freeze_window_ms_mean);
     h += timeline(r);
     if (r.level.first_failure) {

@@ -44,9 +44,9 @@ std::string to_junit(const std::vector<RunRecord>& runs, const std::vector<explo
     for (size_t v = 0; v < explore::kVerdictCount; ++v) {
       counts += fmt::format("{}={} ", explore::verdict_name(static_cast<explore::Verdict>(v)), r.level.verdicts[v]);
     }
-    cases += fmt::format("      <system-out>seed={} writeback={} points={} distinct_images={} {}"
+    cases += fmt::format("      <system-out>seed={} writeback={} fs={} fs_data={} points={} distinct_images={} {}"
                          "freeze_window_ms={:.3f}</system-out>\n",
-                         r.seed, xml_escape(r.writeback), r.level.points, r.level.distinct_images, counts,
+                         r.seed, xml_escape(r.writeback), xml_escape(r.fs), xml_escape(r.fs_data), r.level.points, r.level.distinct_images, counts,
                          r.level.freeze_window_ms);
     cases += "    </testcase>\n";
   }

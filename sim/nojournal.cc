@@ -61,7 +61,7 @@ Status SimFs::nojournal_sync_inode(uint32_t ino) {
   const FileType t = type_of(in.mode);
   if (t == FileType::kDirectory) {
     std::vector<uint64_t> blocks;
-    SNAPSIM_RETURN_IF_ERROR(data_blocks(in, &blocks));
+    SNAPSIM_RETURN_IF_ERROR(block_tree(in, &blocks, nullptr));
     // The inodes its new entries name, so no synced entry points at an
     // inode that never reached the disk.
     if (auto d = dirs_.find(ino); d != dirs_.end()) {
@@ -79,7 +79,7 @@ Status SimFs::nojournal_sync_inode(uint32_t ino) {
     SNAPSIM_RETURN_IF_ERROR(cache_->sync_owner(ino));
   }
   std::vector<uint64_t> mapping;
-  SNAPSIM_RETURN_IF_ERROR(mapping_blocks(in, &mapping));
+  SNAPSIM_RETURN_IF_ERROR(block_tree(in, nullptr, &mapping));
   std::sort(mapping.begin(), mapping.end());
   for (uint64_t b : mapping) SNAPSIM_RETURN_IF_ERROR(cache_->write_back(b));
   SNAPSIM_RETURN_IF_ERROR(cache_->write_back(inode_block(ino)));
@@ -114,8 +114,7 @@ Status SimFs::nojournal_fsck() {
       if (!in || (*in)->mode == 0) continue;
       std::vector<uint64_t> blocks;
       if (!(type_of((*in)->mode) == FileType::kSymlink && (*in)->size <= kFastLinkMax)) {
-        SNAPSIM_RETURN_IF_ERROR(data_blocks(**in, &blocks));
-        SNAPSIM_RETURN_IF_ERROR(mapping_blocks(**in, &blocks));
+        SNAPSIM_RETURN_IF_ERROR(block_tree(**in, &blocks, &blocks));
       }
       for (uint64_t b : blocks) refd[b / 64] |= 1ull << (b % 64);
       if (type_of((*in)->mode) != FileType::kDirectory) continue;
@@ -361,7 +360,7 @@ std::vector<std::string> SimFs::check() const {
     if (!in) return;
     if (type_of((*in)->mode) == FileType::kSymlink && (*in)->size <= kFastLinkMax) return;
     std::vector<uint64_t> blocks;
-    if (!data_blocks(**in, &blocks).is_ok() || !mapping_blocks(**in, &blocks).is_ok()) {
+    if (!block_tree(**in, &blocks, &blocks).is_ok()) {
       bad.push_back(fmt::format("inode {}: unreadable block map", ino));
       return;
     }

@@ -438,7 +438,8 @@ Status SimFs::ensure_free(uint64_t blocks) {
     SNAPSIM_RETURN_IF_ERROR(journal_->checkpoint());
     if (available() >= blocks) return Status::ok();
   }
-  return Status::fs_full(fmt::format("no space left: {} blocks needed, {} free", blocks, available()));
+  return Status::fs_full(fmt::format("the guest file system is full: {} blocks needed, {} free of {}", blocks,
+                                     available(), disk_blocks_ - data_start_));
 }
 
 // --- Block maps --------------------------------------------------------------
@@ -666,42 +667,28 @@ Status SimFs::free_range(uint32_t ino, uint64_t first, uint64_t end) {
   return Status::ok();
 }
 
-Status SimFs::mapping_blocks(const Inode& in, std::vector<uint64_t>* out) const {
+Status SimFs::block_tree(const Inode& in, std::vector<uint64_t>* data, std::vector<uint64_t>* mapping) const {
   const uint64_t per = block_size_ / 4;
-  std::function<Status(uint64_t, int)> sub = [&](uint64_t p, int depth) -> Status {
-    if (depth == 0 || p < data_start_ || p >= disk_blocks_) return Status::ok();
-    out->push_back(p);
-    if (depth == 1) return Status::ok();
-    std::vector<std::byte> scratch(block_size_);
-    SNAPSIM_RETURN_IF_ERROR(cache_->read_quiet(p, scratch));
-    for (uint64_t i = 0; i < per; ++i) {
-      const uint64_t c = get32(scratch.data() + 4 * i);
-      if (c != 0) SNAPSIM_RETURN_IF_ERROR(sub(c, depth - 1));
-    }
-    return Status::ok();
-  };
-  for (int depth = 1; depth <= 3; ++depth) SNAPSIM_RETURN_IF_ERROR(sub(in.ptr[kDirect + depth - 1], depth));
-  return Status::ok();
-}
-
-Status SimFs::data_blocks(const Inode& in, std::vector<uint64_t>* out) const {
-  const uint64_t per = block_size_ / 4;
+  std::vector<std::byte> scratch(block_size_);
   std::function<Status(uint64_t, int)> sub = [&](uint64_t p, int depth) -> Status {
     if (p < data_start_ || p >= disk_blocks_) return Status::ok();
     if (depth == 0) {
-      out->push_back(p);
+      if (data) data->push_back(p);
       return Status::ok();
     }
-    std::vector<std::byte> scratch(block_size_);
+    if (mapping) mapping->push_back(p);
+    if (depth == 1 && !data) return Status::ok();
     SNAPSIM_RETURN_IF_ERROR(cache_->read_quiet(p, scratch));
+    std::vector<uint64_t> children;
     for (uint64_t i = 0; i < per; ++i) {
-      const uint64_t c = get32(scratch.data() + 4 * i);
-      if (c != 0) SNAPSIM_RETURN_IF_ERROR(sub(c, depth - 1));
+      if (const uint64_t c = get32(scratch.data() + 4 * i); c != 0) children.push_back(c);
     }
+    for (uint64_t c : children) SNAPSIM_RETURN_IF_ERROR(sub(c, depth - 1));
     return Status::ok();
   };
-  for (uint32_t i = 0; i < kDirect; ++i) SNAPSIM_RETURN_IF_ERROR(sub(in.ptr[i], 0));
-  for (int depth = 1; depth <= 3; ++depth) SNAPSIM_RETURN_IF_ERROR(sub(in.ptr[kDirect + depth - 1], depth));
+  for (uint32_t i = 0; i < kPointers; ++i) {
+    SNAPSIM_RETURN_IF_ERROR(sub(in.ptr[i], i < kDirect ? 0 : static_cast<int>(i - kDirect + 1)));
+  }
   return Status::ok();
 }
 

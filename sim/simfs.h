@@ -208,8 +208,9 @@ class SimFs : public GuestFs {
   Result<uint64_t> map_alloc(uint32_t ino, uint64_t fb, bool* fresh);
   Result<uint64_t> blocks_to_map(const Inode& in, uint64_t first, uint64_t end) const;
   Status free_range(uint32_t ino, uint64_t first, uint64_t end);
-  Status mapping_blocks(const Inode& in, std::vector<uint64_t>* out) const;
-  Status data_blocks(const Inode& in, std::vector<uint64_t>* out) const;
+  // The blocks an inode maps: its data blocks and its mapping blocks
+  // (either may be null), in tree order.
+  Status block_tree(const Inode& in, std::vector<uint64_t>* data, std::vector<uint64_t>* mapping) const;
   uint64_t max_blocks() const;
 
   // Directories.

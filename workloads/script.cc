@@ -225,7 +225,7 @@ class Loader {
       SNAPSIM_RETURN_IF_ERROR(get_string(*t, "mode", "fs", &s.fs_mode));
       SNAPSIM_RETURN_IF_ERROR(get_string(*t, "data", "fs", &s.fs_data));
       int64_t v = s.disk_mb;
-      SNAPSIM_RETURN_IF_ERROR(get_int(*t, "disk_mb", "fs", 16, 1 << 20, &v));
+      SNAPSIM_RETURN_IF_ERROR(get_int(*t, "disk_mb", "fs", 16, 65536, &v));
       s.disk_mb = static_cast<uint32_t>(v);
     }
     if (const toml::node* n = root.get("clients")) {

@@ -18,7 +18,7 @@
 //                 "after_commit", disk, fsync
 //   [limits]      max_files, max_file_blocks
 //   [fs]          mode = "ext4" | "nojournal", data = "ordered" | "writeback",
-//                 disk_mb (each disk's size, default 1024): the guest file
+//                 disk_mb (each disk's size, 16 to 65536, default 1024): the guest file
 //                 system the application runs on (--fs / --fs-data override)
 //
 // `-p key=value` overrides any scalar setting by its dotted path

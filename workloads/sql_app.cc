@@ -517,14 +517,19 @@ Status write_file(sim::Machine& m, const SqlFile& f, const Vars& vars) {
   auto ref = fs.open(*name, true);
   if (!ref && ref.status().code() == cow::Code::kFsFull) {
     return Status::invalid_argument(fmt::format(
-        "file '{}': {} (a script can raise [limits] max_files, up to 1024)", *name, ref.status().message()));
+        "file '{}': {} (a script can raise [limits] max_files, up to 1024, or [fs] disk_mb)", *name,
+        ref.status().message()));
   }
   if (!ref) return ref.status();
   SNAPSIM_RETURN_IF_ERROR(fs.truncate(*ref, 0));
   Status st = fs.write(*ref, 0, std::as_bytes(std::span(*content)));
-  if (st.code() == cow::Code::kFsFull) {
+  if (st.code() == cow::Code::kFileTooBig) {
     return Status::invalid_argument(fmt::format(
         "file '{}': {} (a script can raise [limits] max_file_blocks)", *name, st.message()));
+  }
+  if (st.code() == cow::Code::kFsFull) {
+    return Status::invalid_argument(
+        fmt::format("file '{}': {} (a script can raise [fs] disk_mb)", *name, st.message()));
   }
   SNAPSIM_RETURN_IF_ERROR(st);
   if (f.fsync) SNAPSIM_RETURN_IF_ERROR(fs.fsync(*ref));
@@ -648,6 +653,8 @@ class SqlClient : public sim::Client {
     if ((o.rc & 0xff) == SQLITE_FULL && !vfs_->full().is_ok()) {
       why += " (" + vfs_->full_reason() + ")";
       code = vfs_->full().code();
+      if (code == cow::Code::kFileTooBig) why += " (a script can raise [limits] max_file_blocks)";
+      if (code == cow::Code::kFsFull) why += " (a script can raise [fs] disk_mb or [limits] max_files)";
     }
     return Status::error(code, fmt::format("{}: transaction '{}': SQL error in '{}': {}", spec_.name,
                                            txn().name, sql, why));

@@ -40,9 +40,14 @@ File* F(sqlite3_file* f) { return reinterpret_cast<File*>(f); }
 SqliteVfs* V(sqlite3_vfs* v) { return static_cast<SqliteVfs*>(v->pAppData); }
 
 // SQLite reports SQLITE_FULL as "database or disk is full"; the VFS keeps
-// the reason (a full pool, a file-size limit) for the error message.
+// the reason (a full pool, a full file system, a file-size limit) for the
+// error message. (The unix VFS turns EFBIG into SQLITE_IOERR_WRITE; here it
+// is SQLITE_FULL too, so the message can name the limit.)
 int io_error(SqliteVfs* vfs, const cow::Status& st, int fallback) {
-  if (st.code() != cow::Code::kOutOfSpace && st.code() != cow::Code::kFsFull) return fallback;
+  if (st.code() != cow::Code::kOutOfSpace && st.code() != cow::Code::kFsFull &&
+      st.code() != cow::Code::kFileTooBig) {
+    return fallback;
+  }
   vfs->set_full(st);
   return SQLITE_FULL;
 }
