@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <xxhash.h>
 
+#include "cow/content_hash.h"
 #include "sim/page_cache.h"
 #include "sim/simfs.h"
 #include "sim/simfs_encoding.h"
@@ -61,9 +62,14 @@ Result<uint64_t> Journal::replay(PageCache& cache, uint64_t start, uint64_t bloc
   }
   const uint64_t first = seq;
   uint64_t replayed = 0;
+  // The latest committed copy of each home block (replaying every
+  // transaction in order leaves exactly these at home).
+  std::map<uint64_t, uint64_t> latest;  // home -> journal block
   while (pos < blocks) {
-    // One transaction: descriptors with their copies, then the commit.
-    std::vector<std::pair<uint64_t, std::vector<std::byte>>> copies;
+    // One transaction: descriptors with their copies, then the commit. The
+    // checksum covers the blocks' content hashes, which the pool keeps, so
+    // a copy is read only if it is the one that goes home.
+    std::vector<std::pair<uint64_t, uint64_t>> copies;  // (home, journal block)
     XXH64_state_t* h = XXH64_createState();
     XXH64_reset(h, seq);
     bool committed = false;
@@ -80,27 +86,36 @@ Result<uint64_t> Journal::replay(PageCache& cache, uint64_t start, uint64_t bloc
       if (magic != kDescMagic) break;
       const uint32_t count = get32(buf.data() + 4);
       if (count == 0 || count > per_descriptor(bs) || p + 1 + count >= blocks) break;
-      XXH64_update(h, buf.data(), bs);
+      const cow::Hash128 dh = cow::hash_bytes(buf);
+      XXH64_update(h, &dh, sizeof dh);
       std::vector<uint64_t> homes;
       for (uint32_t i = 0; i < count; ++i) homes.push_back(get32(buf.data() + kHeader + 4 * i));
       ++p;
       for (uint32_t i = 0; i < count; ++i, ++p) {
-        std::vector<std::byte> data(bs);
-        SNAPSIM_RETURN_IF_ERROR(disk.read(start + p, data));
-        XXH64_update(h, data.data(), bs);
-        copies.emplace_back(homes[i], std::move(data));
+        auto bh = disk.block_hash(start + p);
+        if (!bh) return bh.status();
+        XXH64_update(h, &*bh, sizeof *bh);
+        copies.emplace_back(homes[i], start + p);
       }
     }
     XXH64_freeState(h);
     if (!committed) break;
-    for (const auto& [home, data] : copies) {
+    for (const auto& [home, at] : copies) {
       if (home >= disk.size_blocks() || (home >= start && home < start + blocks)) continue;
-      SNAPSIM_RETURN_IF_ERROR(disk.write(home, data));
-      cache.forget(home);
+      latest[home] = at;
     }
     ++replayed;
     ++seq;
     pos = p;
+  }
+  for (const auto& [home, at] : latest) {
+    auto want = disk.block_hash(at);
+    auto have = disk.block_hash(home);
+    if (!want || !have) return !want ? want.status() : have.status();
+    if (*want == *have) continue;  // already at home
+    SNAPSIM_RETURN_IF_ERROR(disk.read(at, buf));
+    SNAPSIM_RETURN_IF_ERROR(disk.write(home, buf));
+    cache.forget(home);
   }
   if (replayed > 0) {
     log->push_back(fmt::format("journal replayed: transactions {}..{} ({})", first, seq - 1, replayed));
@@ -199,11 +214,13 @@ Status Journal::commit() {
     put32(desc.data() + 4, static_cast<uint32_t>(n));
     put64(desc.data() + 8, seq_);
     for (size_t k = 0; k < n; ++k) put32(desc.data() + kHeader + 4 * k, static_cast<uint32_t>(blocks[i + k]));
-    XXH64_update(h, desc.data(), bs);
+    const cow::Hash128 dh = cow::hash_bytes(desc);
+    XXH64_update(h, &dh, sizeof dh);
     st = disk.write(start_ + head_++, desc);
     for (size_t k = 0; k < n && st.is_ok(); ++k) {
       const std::byte* page = cache.peek(blocks[i + k]);
-      XXH64_update(h, page, bs);
+      const cow::Hash128 bh = cow::hash_bytes({page, bs});
+      XXH64_update(h, &bh, sizeof bh);
       st = disk.write(start_ + head_++, {page, bs});
     }
   }

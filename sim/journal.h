@@ -19,7 +19,8 @@
 //      followed by the copies of its blocks, from the journal's head on;
 //   3. FLUSH (the commit block's PREFLUSH: data and journal blocks are on
 //      stable storage first), then the commit block {magic, sequence,
-//      checksum of the descriptors and copies} with FUA.
+//      checksum (XXH64 of the XXH3-128 hashes of the descriptors and
+//      copies)} with FUA.
 // Transactions commit one at a time, in order; a commit is durable when its
 // commit block is. fsync of an inode that needs no commit writes its data
 // and issues a FLUSH.
@@ -41,7 +42,9 @@
 // every transaction whose descriptors, copies and commit block are all
 // present with the expected sequence and a matching checksum is written
 // home, in order; the first incomplete or mismatching one ends the journal
-// (an uncommitted tail is discarded); then FLUSH and an empty journal.
+// (an uncommitted tail is discarded); each home block gets its latest
+// committed copy (what replaying them in order leaves); then FLUSH and an
+// empty journal.
 // A snapshot or power cut can therefore show only the metadata of a prefix
 // of the committed transactions (never part of one), plus file data that
 // data=ordered bounds and data=writeback does not.
