@@ -22,21 +22,40 @@ Status os_error(const std::string& what) {
   return Status::error(cow::Code::kIoError, fmt::format("{}: {}", what, std::strerror(errno)));
 }
 
-// Writes the restored files of every disk under dir/disk<N>/.
+// Writes the restored tree of every disk under dir/disk<N>/: directories,
+// files (read a MiB at a time, so a sparse file costs its size on the host
+// but never its size in memory) and symlinks.
 Status export_files(Machine& m, const std::string& dir, std::vector<std::string>* written) {
   std::error_code ec;
   for (uint32_t d = 0; d < m.disk_count(); ++d) {
     const std::filesystem::path sub = std::filesystem::path(dir) / fmt::format("disk{}", d);
     std::filesystem::create_directories(sub, ec);
     if (ec) return Status::error(cow::Code::kIoError, fmt::format("cannot create {}: {}", sub.string(), ec.message()));
-    for (const auto& name : m.fs(d).list()) {
-      auto ref = m.fs(d).lookup(name).value();
-      std::string data(m.fs(d).size(ref).value(), '\0');
-      auto n = m.fs(d).read(ref, 0, std::as_writable_bytes(std::span(data)));
-      if (!n) return n.status();
-      const auto path = sub / name;
+    for (const auto& e : m.fs(d).walk()) {
+      const auto path = sub / e.path;
+      if (e.stat.type == sim::FileType::kDirectory) {
+        std::filesystem::create_directories(path, ec);
+        if (ec) return Status::error(cow::Code::kIoError, fmt::format("cannot create {}: {}", path.string(), ec.message()));
+        continue;
+      }
+      std::filesystem::remove(path, ec);
+      if (e.stat.type == sim::FileType::kSymlink) {
+        auto target = m.fs(d).readlink(e.stat.ref);
+        if (!target) return target.status();
+        std::filesystem::create_symlink(*target, path, ec);
+        if (ec) return Status::error(cow::Code::kIoError, fmt::format("cannot create {}: {}", path.string(), ec.message()));
+        written->push_back(path.string());
+        continue;
+      }
       std::ofstream out(path, std::ios::binary | std::ios::trunc);
-      out.write(data.data(), static_cast<std::streamsize>(data.size()));
+      std::string chunk(1u << 20, '\0');
+      for (uint64_t off = 0; off < e.stat.size && out;) {
+        auto n = m.fs(d).read(e.stat.ref, off, std::as_writable_bytes(std::span(chunk)));
+        if (!n) return n.status();
+        if (*n == 0) break;
+        out.write(chunk.data(), static_cast<std::streamsize>(*n));
+        off += *n;
+      }
       if (!out) return Status::error(cow::Code::kIoError, fmt::format("cannot write {}", path.string()));
       written->push_back(path.string());
     }

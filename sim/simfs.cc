@@ -1167,30 +1167,76 @@ Result<cow::Hash128> SimFs::content_hash(FileRef f, uint64_t prefix) {
   if (!in) return in.status();
   const Inode& n = **in;
   const uint64_t size = std::min(n.size, prefix);
+  const uint64_t full = size / block_size_;  // whole blocks
+  std::vector<std::pair<uint64_t, uint64_t>> mapped;
+  SNAPSIM_RETURN_IF_ERROR(mapped_blocks(n, (size + block_size_ - 1) / block_size_, &mapped));
+  // Whole blocks as a sequence of zero runs and non-zero block hashes: a
+  // hole and a written block of zeros hash alike, and a sparse file costs
+  // what it maps, not its size.
   cow::Hasher128 h;
   h.update_value(size);
-  std::vector<std::byte> scratch(block_size_);
-  for (uint64_t b = 0; b * block_size_ < size; ++b) {
-    auto phys = map(n, b);
-    if (!phys) return phys.status();
-    if ((b + 1) * block_size_ <= size) {
-      if (*phys == 0) {
-        h.update_value(zero_hash_);
-      } else {
-        auto bh = cache_->block_hash(*phys);
-        if (!bh) return bh.status();
-        h.update_value(*bh);
-      }
-    } else {
-      if (*phys == 0) {
-        std::fill(scratch.begin(), scratch.end(), std::byte{0});
-      } else {
-        SNAPSIM_RETURN_IF_ERROR(cache_->read_quiet(*phys, scratch));
-      }
-      h.update(scratch.data(), static_cast<size_t>(size - b * block_size_));
+  uint64_t zeros = 0, next = 0;
+  const auto end_run = [&] {
+    if (zeros == 0) return;
+    h.update_value(uint8_t{0}).update_value(zeros);
+    zeros = 0;
+  };
+  uint64_t last_phys = 0;
+  for (const auto& [fb, phys] : mapped) {
+    if (fb >= full) {
+      last_phys = phys;
+      break;
     }
+    zeros += fb - next;
+    next = fb + 1;
+    auto bh = cache_->block_hash(phys);
+    if (!bh) return bh.status();
+    if (*bh == zero_hash_) {
+      ++zeros;
+      continue;
+    }
+    end_run();
+    h.update_value(uint8_t{1}).update_value(*bh);
+  }
+  zeros += full - next;
+  end_run();
+  if (size % block_size_ != 0) {
+    std::vector<std::byte> scratch(block_size_, std::byte{0});
+    if (last_phys != 0) SNAPSIM_RETURN_IF_ERROR(cache_->read_quiet(last_phys, scratch));
+    h.update(scratch.data(), static_cast<size_t>(size % block_size_));
   }
   return h.digest();
+}
+
+Status SimFs::mapped_blocks(const Inode& in, uint64_t limit, std::vector<std::pair<uint64_t, uint64_t>>* out) const {
+  const uint64_t per = block_size_ / 4;
+  std::vector<std::byte> scratch(block_size_);
+  // Pointer p maps file blocks [base, base + per^depth).
+  std::function<Status(uint64_t, int, uint64_t)> sub = [&](uint64_t p, int depth, uint64_t base) -> Status {
+    if (p < data_start_ || p >= disk_blocks_ || base >= limit) return Status::ok();
+    if (depth == 0) {
+      out->emplace_back(base, p);
+      return Status::ok();
+    }
+    uint64_t span = 1;
+    for (int d = 1; d < depth; ++d) span *= per;
+    SNAPSIM_RETURN_IF_ERROR(cache_->read_quiet(p, scratch));
+    std::vector<std::pair<uint64_t, uint64_t>> children;
+    for (uint64_t i = 0; i < per; ++i) {
+      if (const uint64_t c = get32(scratch.data() + 4 * i); c != 0) children.emplace_back(i, c);
+    }
+    for (const auto& [i, c] : children) SNAPSIM_RETURN_IF_ERROR(sub(c, depth - 1, base + i * span));
+    return Status::ok();
+  };
+  if (type_of(in.mode) == FileType::kSymlink && in.size <= kFastLinkMax) return Status::ok();
+  for (uint32_t i = 0; i < kDirect; ++i) SNAPSIM_RETURN_IF_ERROR(sub(in.ptr[i], 0, i));
+  uint64_t base = kDirect, span = per;
+  for (int depth = 1; depth <= 3; ++depth) {
+    SNAPSIM_RETURN_IF_ERROR(sub(in.ptr[kDirect + depth - 1], depth, base));
+    base += span;
+    span *= per;
+  }
+  return Status::ok();
 }
 
 Result<size_t> SimFs::read(FileRef f, uint64_t offset, std::span<std::byte> out) {
@@ -1333,6 +1379,11 @@ Status SimFs::fallocate(FileRef f, Falloc mode, uint64_t offset, uint64_t length
   }
   const uint64_t first = offset / block_size_;
   const uint64_t last_end = (end - 1) / block_size_ + 1;
+  if (last_end - first > n.blocks + free_blocks_) {
+    // More blocks than the file maps plus every free one: no need to count.
+    return Status::fs_full(fmt::format("the guest file system is full: fallocate of {} blocks, {} free",
+                                       last_end - first, free_blocks_));
+  }
   auto need = blocks_to_map(n, first, last_end);
   if (!need) return need.status();
   SNAPSIM_RETURN_IF_ERROR(ensure_free(*need));

@@ -211,6 +211,8 @@ class SimFs : public GuestFs {
   // The blocks an inode maps: its data blocks and its mapping blocks
   // (either may be null), in tree order.
   Status block_tree(const Inode& in, std::vector<uint64_t>* data, std::vector<uint64_t>* mapping) const;
+  // (file block, disk block) of every mapped data block below `limit`, ascending.
+  Status mapped_blocks(const Inode& in, uint64_t limit, std::vector<std::pair<uint64_t, uint64_t>>* out) const;
   uint64_t max_blocks() const;
 
   // Directories.

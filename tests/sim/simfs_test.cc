@@ -168,6 +168,15 @@ BOOST_AUTO_TEST_CASE(sparse_files_and_fallocate) {
   std::string mid(10, 'x');
   BOOST_REQUIRE(fs.read(f, 1'000'000'000ull, std::as_writable_bytes(std::span(mid))).value() == 10u);
   BOOST_TEST(mid == std::string(10, '\0'));
+  // Equal bytes hash alike however they are stored (holes, a truncate up,
+  // explicit zeros), and a hash of a sparse file costs what it maps.
+  auto t2 = fs.open("sparse2", true).value();
+  BOOST_REQUIRE(fs.truncate(t2, 3'000'000'000ull).is_ok());
+  BOOST_REQUIRE(fs.write(t2, 3'000'000'000ull - 8192, bytes(std::string(8192, '\0'))).is_ok());
+  BOOST_REQUIRE(fs.write(t2, 3'000'000'000ull, bytes("end")).is_ok());
+  BOOST_TEST(fs.content_hash(f).value() == fs.content_hash(t2).value());
+  BOOST_REQUIRE(fs.write(t2, 3'000'000'002ull, bytes("D")).is_ok());
+  BOOST_TEST(!(fs.content_hash(f).value() == fs.content_hash(t2).value()));
   auto g = fs.open("pre", true).value();
   BOOST_REQUIRE(fs.fallocate(g, sim::Falloc::kKeepSize, 0, 40960).is_ok());
   BOOST_TEST(fs.size(g).value() == 0u);
@@ -181,6 +190,9 @@ BOOST_AUTO_TEST_CASE(sparse_files_and_fallocate) {
   BOOST_TEST(got.substr(100, 8200) == std::string(8200, '\0'));
   BOOST_TEST(got.substr(8300) == std::string(1700, 'y'));
   BOOST_TEST(fs.stat(g).value().blocks == 80u - 8);  // block 1 (4096..8191) freed
+  // More than the disk: refused at once, nothing allocated.
+  BOOST_TEST(fs.fallocate(g, sim::Falloc::kKeepSize, 0, 1ull << 40).code() == Code::kFsFull);
+  BOOST_TEST(fs.stat(g).value().blocks == 80u - 8);
   BOOST_TEST(problems(*t.machine) == "");
 }
 
