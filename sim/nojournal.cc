@@ -3,10 +3,15 @@
 //
 // Every metadata block (superblock, bitmaps, inode table, directory and
 // mapping blocks) is a page of the page cache like file data, written back
-// whenever the writeback policy chooses, in any order. Nothing orders data
-// before metadata: a size or a block pointer can reach the disk before the
-// data it exposes, which then reads as zeros or as what the block held
-// before (another file's old data).
+// whenever the writeback policy chooses, in any order.
+// Data: with data=ordered (default) an inode block or a mapping block is
+// written back only after the dirty data of the files it describes, and
+// after a FLUSH if that data is not yet durable, as ext4's delayed
+// allocation keeps the on-disk size and block pointers behind the data even
+// without a journal: no size or pointer on the disk exposes unwritten data.
+// With data=writeback (`--fs-data writeback`, ext2's behaviour) they may go
+// first, and the data then reads as zeros or as what the block held before:
+// another file's old data, even an old SQLite journal that looks hot.
 // Each metadata block is written whole, so a change confined to one block
 // is atomic: a rename within one directory block is; one that moves an
 // entry between blocks or directories is not (a crash can show both names,
@@ -92,6 +97,33 @@ Status SimFs::nojournal_sync_inode(uint32_t ino) {
     }
   }
   return Status::ok();
+}
+
+void SimFs::install_ordering() {
+  if (!options_.ordered_data || journal_) {
+    cache_->set_before_write(nullptr);
+    return;
+  }
+  cache_->set_before_write([this](uint64_t block) { return order_before(block); });
+}
+
+Status SimFs::order_before(uint64_t block) {
+  std::vector<uint32_t> owners;
+  if (block >= itable_start_ && block < data_start_) {
+    const uint32_t per = block_size_ / kInodeSize;
+    const uint64_t first = (block - itable_start_) * per;
+    for (uint64_t ino = first; ino < first + per && ino < options_.inodes; ++ino) {
+      if (inodes_.count(static_cast<uint32_t>(ino))) owners.push_back(static_cast<uint32_t>(ino));
+    }
+  } else if (auto it = mapping_owner_.find(block); it != mapping_owner_.end()) {
+    owners.push_back(it->second);
+  }
+  bool volatile_data = false;
+  for (uint32_t ino : owners) {
+    SNAPSIM_RETURN_IF_ERROR(cache_->sync_owner(ino));
+    volatile_data = volatile_data || cache_->owner_volatile(ino);
+  }
+  return volatile_data ? cache_->flush() : Status::ok();
 }
 
 Status SimFs::nojournal_fsck() {

@@ -111,9 +111,14 @@ bool PageCache::is_dirty(uint64_t block) const {
 Status PageCache::write_page(uint64_t block, Page& p) {
   // Clear first: the write hook may capture a frozen image, which must not
   // count this page as dirty once it is on the disk.
+  if (before_write_) {
+    SNAPSIM_RETURN_IF_ERROR(before_write_(block));
+    if (!p.dirty) return Status::ok();  // the hook wrote it already
+  }
   p.dirty = false;
   dirty_.erase(block);
   Status st = disk_->write(block, {p.data.get(), block_size()});
+  if (st.is_ok() && p.owner != kMetaOwner) owner_written_[p.owner] = disk_->writes_issued();
   if (!st.is_ok()) {
     // As Linux after a failed writeback: the page is no longer dirty and its
     // data is lost; the error goes to whoever asked (write, fsync). The page
@@ -129,7 +134,13 @@ Status PageCache::write_back(uint64_t block) {
   return write_page(block, it->second);
 }
 
+bool PageCache::owner_volatile(uint32_t owner) const {
+  auto it = owner_written_.find(owner);
+  return it != owner_written_.end() && it->second > disk_->writes_durable();
+}
+
 void PageCache::drop_owner(uint32_t owner) {
+  owner_written_.erase(owner);
   auto o = by_owner_.find(owner);
   if (o == by_owner_.end()) return;
   for (uint64_t block : o->second) {

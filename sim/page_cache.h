@@ -73,7 +73,14 @@ class PageCache {
   // dirty data is never written).
   void drop_owner(uint32_t owner);
   Status write_back(uint64_t block);  // no-op when clean
+  // Runs before any dirty page is written; the file system uses it to
+  // order data before the metadata that exposes it.
+  using BeforeWrite = std::function<Status(uint64_t block)>;
+  void set_before_write(BeforeWrite hook) { before_write_ = std::move(hook); }
   Status sync_owner(uint32_t owner);  // that owner's dirty pages, ascending
+  // True when a page of `owner` was written to the disk and no FLUSH (or
+  // FUA) has made it durable yet.
+  bool owner_volatile(uint32_t owner) const;
   Status sync_all();                  // every dirty page ascending, then FLUSH
   Status flush() { return disk_->flush(); }
   // The writeback policy's chance to write pages in the background.
@@ -102,6 +109,9 @@ class PageCache {
   // Indexes over pages_: the dirty pages, and each data owner's pages.
   std::set<uint64_t> dirty_;
   std::unordered_map<uint32_t, std::set<uint64_t>> by_owner_;
+  // Per data owner: the disk's writes_issued() right after its last page write.
+  std::unordered_map<uint32_t, uint64_t> owner_written_;
+  BeforeWrite before_write_;
 };
 
 }  // namespace snapsim::sim

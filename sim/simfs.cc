@@ -159,6 +159,7 @@ Result<std::unique_ptr<SimFs>> SimFs::mount(PageCache& cache, SimClock* clock, P
     }
   } else {
     SNAPSIM_RETURN_IF_ERROR(fs->nojournal_fsck());
+    fs->install_ordering();
   }
   auto root = fs->inode(1);
   if (!root) return root.status();
@@ -421,6 +422,7 @@ Result<uint64_t> SimFs::alloc_block(uint64_t goal) {
 Status SimFs::free_block(uint64_t block) {
   if (block < data_start_ || block >= disk_blocks_) return Status::ok();
   cache_->forget(block);
+  mapping_owner_.erase(block);
   SNAPSIM_RETURN_IF_ERROR(set_bit(bbitmap_start_, block, false));
   free_blocks_ += 1;
   if (journal_) journal_->freed(block);
@@ -548,6 +550,7 @@ Result<uint64_t> SimFs::map_alloc(uint32_t ino, uint64_t fb, bool* fresh) {
         auto hp = cache_->page(holder);
         if (!hp) return hp.status();
         put32(*hp + 4 * slot, static_cast<uint32_t>(p));
+        if (!journal_) mapping_owner_[holder] = ino;
         SNAPSIM_RETURN_IF_ERROR(meta_dirty(holder));
       }
       if (data_level) *fresh = true;

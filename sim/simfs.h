@@ -77,10 +77,10 @@ Result<FsMode> parse_fs_mode(const std::string& name);
 struct SimFsOptions {
   FsMode mode = FsMode::kExt4;
   // data=ordered (ext4's default): a transaction's file data is written
-  // before its commit block, so committed metadata never exposes unwritten
-  // data. false = data=writeback: the journal keeps the metadata
-  // consistent, but a file may show stale or zero bytes after a crash.
-  // nojournal has no ordering at all (ext4 without a journal has none).
+  // before its commit block (nojournal: before the inode or mapping block
+  // that exposes it), so metadata on the disk never exposes unwritten data.
+  // false = data=writeback: a file may show stale or zero bytes after a
+  // crash (the journal still keeps ext4's metadata consistent).
   bool ordered_data = true;
   // ext4's auto_da_alloc: the data of a file that replaces another by
   // rename, or that was truncated to zero and rewritten, is written at the
@@ -235,6 +235,10 @@ class SimFs : public GuestFs {
   Status op_done(std::string op);
   Status sync_file(FileRef f, bool datasync);
   Status nojournal_sync_inode(uint32_t ino);
+  // nojournal with data=ordered: data before the inode or mapping block
+  // that exposes it (sim/nojournal.cc).
+  void install_ordering();
+  Status order_before(uint64_t block);
   Status nojournal_fsck();
   int64_t now() const;
 
@@ -254,6 +258,7 @@ class SimFs : public GuestFs {
   mutable std::unordered_map<uint32_t, Inode> inodes_;
   mutable std::unordered_map<uint32_t, Dir> dirs_;
   std::vector<uint32_t> orphans_;  // in list order, head first
+  std::unordered_map<uint64_t, uint32_t> mapping_owner_;  // mapping block -> inode (nojournal ordering)
   std::unique_ptr<Journal> journal_;
   OpHook hook_;
   std::vector<std::string> repairs_;

@@ -68,8 +68,9 @@ struct Config {
                            sim::fs_mode_name(fs), ordered_data ? "ordered" : "writeback", explore::model_name(model),
                            seed);
   }
-  // Data reaches the disk before the metadata that exposes it.
-  bool ordered() const { return fs == sim::FsMode::kExt4 && ordered_data; }
+  // Data reaches the disk before the metadata that exposes it (both modes
+  // with data=ordered).
+  bool ordered() const { return ordered_data; }
 };
 
 void showValue(const Config& c, std::ostream& os) { os << c.show(); }
