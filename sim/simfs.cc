@@ -498,11 +498,16 @@ Result<uint64_t> SimFs::map(const Inode& in, uint64_t fb) const {
   const uint64_t per = block_size_ / 4;
   const MapPath path = path_of(fb, per);
   uint64_t p = in.ptr[path.idx[0]];
-  std::vector<std::byte> scratch(block_size_);
+  std::vector<std::byte> scratch;  // only for a mapping block not in the cache
   for (int level = 1; level <= path.depth; ++level) {
     if (p < data_start_ || p >= disk_blocks_) return uint64_t{0};
-    SNAPSIM_RETURN_IF_ERROR(cache_->read_quiet(p, scratch));
-    p = get32(scratch.data() + 4 * path.idx[level]);
+    const std::byte* pg = cache_->peek(p);
+    if (pg == nullptr) {
+      scratch.resize(block_size_);
+      SNAPSIM_RETURN_IF_ERROR(cache_->read_quiet(p, scratch));
+      pg = scratch.data();
+    }
+    p = get32(pg + 4 * path.idx[level]);
   }
   if (p < data_start_ || p >= disk_blocks_) return uint64_t{0};
   return p;
@@ -515,11 +520,19 @@ Result<uint64_t> SimFs::map_alloc(uint32_t ino, uint64_t fb, bool* fresh) {
   Inode& in = **inr;
   const uint64_t per = block_size_ / 4;
   const MapPath path = path_of(fb, per);
-  uint64_t goal = block_cursor_;
-  if (fb > 0) {
-    auto prev = map(in, fb - 1);
-    if (prev && *prev != 0) goal = *prev + 1;
-  }
+  // The allocation goal (after the file's previous block), looked up only
+  // when something is allocated: an overwrite of mapped blocks needs none.
+  std::optional<uint64_t> goal;
+  const auto next_goal = [&]() -> uint64_t {
+    if (!goal) {
+      goal = block_cursor_;
+      if (fb > 0) {
+        auto prev = map(in, fb - 1);
+        if (prev && *prev != 0) goal = *prev + 1;
+      }
+    }
+    return *goal;
+  };
   bool inode_changed = false;
   // Walk down, allocating missing mapping blocks (zeroed) on the way.
   uint64_t holder = 0;  // 0: the inode; else the mapping block holding the pointer
@@ -535,7 +548,7 @@ Result<uint64_t> SimFs::map_alloc(uint32_t ino, uint64_t fb, bool* fresh) {
     }
     const bool data_level = level == path.depth;
     if (p < data_start_ || p >= disk_blocks_) {
-      auto nb = alloc_block(goal);
+      auto nb = alloc_block(next_goal());
       if (!nb) return nb.status();
       p = *nb;
       goal = p + 1;
