@@ -25,6 +25,8 @@
 #include "reports/results_db.h"
 #include "reports/json_report.h"
 #include "reports/matrix.h"
+#include "host/process.h"
+#include "host/trace.h"
 #include "workloads/registry.h"
 #include "workloads/script.h"
 
@@ -304,9 +306,9 @@ void shrink(const std::string& name, const std::vector<std::string>& shrinkable,
   auto fails = [&](const explore::ParamMap& ps) {
     std::vector<std::string> overrides;
     for (const auto& [k, v] : ps) overrides.push_back(k + "=" + v);
-    auto w = workloads::load_workload(name, overrides);
+    auto w = host::load_workload(name, overrides);
     if (!w) return false;
-    auto r = explore_workload(**w, probe, workloads::is_script_path(name) ? name : "");
+    auto r = explore_workload(**w, probe, host::is_workload_file(name) ? name : "");
     if (!r) return false;
     for (const auto& rec : *r) {
       if (failures_of(rec.level) > 0) {
@@ -334,16 +336,35 @@ int run_workloads(const std::vector<std::string>& names, const RunFlags& f) {
   Config c;
   if (auto e = make_config(f, &c); !e.empty()) return bad_input(e);
   std::vector<std::unique_ptr<workloads::Workload>> ws;
+  auto recording_progress = [&](const std::string& line) {
+    if (::isatty(2)) fmt::print(stderr, "recording: {}\n", line);
+  };
+  std::vector<std::string> script_of = names;
   for (const auto& name : names) {
-    auto w = workloads::load_workload(name, f.params);
+    auto w = host::load_workload(name, f.params, recording_progress);
     if (!w) return bad_input(w.status().message());
     ws.push_back(std::move(*w));
+  }
+  if (!f.save_trace.empty()) {
+    std::shared_ptr<const host::Recording> rec;
+    for (size_t i = 0; i < ws.size(); ++i) {
+      auto r = host::recording_of(*ws[i]);
+      if (!r) continue;
+      if (rec) return bad_input("--save-trace: more than one process workload given; save one at a time");
+      rec = r;
+      script_of[i] = f.save_trace;  // replays read the saved recording
+    }
+    if (!rec) return bad_input("--save-trace: no process workload given (only a [process] script has a recording)");
+    if (!host::is_trace_path(f.save_trace)) return bad_input("--save-trace: the file name must end in .trace");
+    if (cow::Status st = reports::write_file_atomically(f.save_trace, host::encode_trace(*rec)); !st.is_ok()) {
+      return bad_input(st.message());
+    }
   }
   std::vector<reports::RunRecord> runs;
   std::vector<std::vector<reports::RunRecord>> per_workload;
   for (size_t i = 0; i < ws.size(); ++i) {
     auto& w = ws[i];
-    auto r = explore_workload(*w, c, workloads::is_script_path(names[i]) ? names[i] : "", f.params);
+    auto r = explore_workload(*w, c, host::is_workload_file(names[i]) ? script_of[i] : "", f.params);
     if (!r) return bad_input(r.status(), w->name());
     runs.insert(runs.end(), r->begin(), r->end());
     per_workload.push_back(*r);
@@ -390,7 +411,7 @@ int replay(const std::string& name, const RunFlags& f) {
   if (auto e = make_config(f, &c); !e.empty()) return bad_input(e);
   if (!f.point) return bad_input("replay needs --point P");
   if (c.options.levels.size() != 1) return bad_input("replay needs exactly one --quiesce level");
-  auto w = workloads::load_workload(name, f.params);
+  auto w = host::load_workload(name, f.params);
   if (!w) return bad_input(w.status().message());
   c.options.only_point = std::make_pair(c.options.levels.front(), *f.point);
   c.options.export_dir = f.export_dir;
@@ -483,7 +504,7 @@ int cow_bench(const CowBenchFlags& f) {
   uint64_t volume_bytes = 0;
   cowbench::CowBenchRun run;
   if (!f.workload.empty()) {
-    auto w = workloads::load_workload(f.workload, f.params);
+    auto w = host::load_workload(f.workload, f.params);
     if (!w) return bad_input(w.status().message());
     auto stream = cowbench::record_block_stream(**w, f.seed, &volume_bytes);
     if (!stream) return bad_input(stream.status(), f.workload);
@@ -542,6 +563,20 @@ int cow_bench(const CowBenchFlags& f) {
   }
   fmt::print("{}", cowbench::cow_bench_table(run));
   return kExitOk;
+}
+
+int show_trace(const std::string& path) {
+  auto rec = host::read_trace(path);
+  if (!rec) return bad_input(rec.status().message());
+  fmt::print("# {} (trace format {}): {} client(s), recorded on {} data={} {} MiB; {} request(s) and markers\n",
+             rec->workload, host::kTraceVersion, rec->clients, rec->fs_mode, rec->fs_data, rec->disk_mb,
+             rec->ops.size());
+  for (const auto& [k, v] : rec->params) fmt::print("# param {}={}\n", k, v);
+  fmt::print("# check: {}\n", rec->check_run);
+  if (!rec->check_committed.empty()) fmt::print("# committed: {}\n", rec->check_committed);
+  for (const auto& [name, content] : rec->files) fmt::print("# file {} ({} bytes)\n", name, content.size());
+  for (size_t i = 0; i < rec->ops.size(); ++i) fmt::print("{}\n", host::describe_op(rec->ops[i], i));
+  return 0;
 }
 
 int merge(const std::string& out, const std::vector<std::string>& inputs, const RunFlags& f) {

@@ -30,6 +30,7 @@ struct RunFlags {
   std::string junit;
   std::string html;
   std::string db;
+  std::string save_trace;  // a process workload's recording, written here (.trace)
   bool shrink = false;
   uint32_t jobs = 0;        // 0: number of cores
   std::string shard;        // "K/N", 1-based
@@ -67,6 +68,8 @@ int list_workloads();
 int run_workloads(const std::vector<std::string>& workloads, const RunFlags& flags);
 int run_suite(const RunFlags& flags);
 int replay(const std::string& workload, const RunFlags& flags);
+// `snapsim trace FILE.trace`: the recording, one line per request or marker.
+int show_trace(const std::string& path);
 int merge(const std::string& out, const std::vector<std::string>& inputs, const RunFlags& flags);
 
 }  // namespace snapsim::api

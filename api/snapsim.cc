@@ -5,6 +5,7 @@
 #include "checkers/suite.h"
 #include "reports/run_record.h"
 #include "explore/explorer.h"
+#include "host/process.h"
 #include "workloads/registry.h"
 #include "workloads/script.h"
 
@@ -38,13 +39,13 @@ cow::Result<RunSummary> run_workload(const RunOptions& options) {
     if (!mode) return mode.status();
     o.fs_mode = *mode;
   }
-  auto w = workloads::load_workload(options.workload, options.params);
+  auto w = host::load_workload(options.workload, options.params);
   if (!w) return w.status();
   auto suite = checkers::CheckerSuite::standard();
   auto r = explore::explore(**w, suite, o);
   if (!r) return r.status();
   const reports::RunSettings settings{(*w)->name(),
-                                      workloads::is_script_path(options.workload) ? options.workload : "",
+                                      host::is_workload_file(options.workload) ? options.workload : "",
                                       (*w)->params().all(), {}, std::to_string(options.schedules), {}};
   const auto records = reports::make_run_records(settings, o, *r);
   RunSummary out;

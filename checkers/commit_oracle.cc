@@ -5,6 +5,7 @@
 namespace snapsim::checkers {
 
 std::optional<Finding> CommitOracle::check(const AppState& s, const PointContext& ctx) const {
+  if (!s.digest_known) return std::nullopt;  // the application cannot say which commit it holds
   const auto& d = *ctx.digests;
   const uint64_t hi = std::min<uint64_t>(ctx.issued, d.size() - 1);
   for (uint64_t k = ctx.acked; k <= hi; ++k) {

@@ -4,6 +4,7 @@
 #include "checkers/integrity_checker.h"
 #include "checkers/invariant_checker.h"
 #include "checkers/open_checker.h"
+#include "checkers/reported_checker.h"
 
 namespace snapsim::checkers {
 
@@ -13,6 +14,7 @@ CheckerSuite CheckerSuite::standard() {
   s.add(std::make_unique<IntegrityChecker>());
   s.add(std::make_unique<InvariantChecker>());
   s.add(std::make_unique<CommitOracle>());
+  s.add(std::make_unique<ReportedChecker>());
   return s;
 }
 

@@ -49,6 +49,8 @@ void add_run_flags(CLI::App* cmd, snapsim::api::RunFlags& f) {
   cmd->add_option("--junit", f.junit, "write JUnit XML (one test case per run) to FILE");
   cmd->add_option("--html", f.html, "write a self-contained HTML report to FILE");
   cmd->add_option("--db", f.db, "write every run and point to an SQLite results FILE");
+  cmd->add_option("--save-trace", f.save_trace,
+                  "write a process workload's recording to FILE.trace (snapsim run FILE.trace explores it again)");
   cmd->add_option("--fail-on", f.fail_on, "comma list of verdicts that make the exit status 1");
   cmd->add_option("--pool-blocks", f.pool_blocks, "physical blocks in the COW pool")->check(kUint64);
   cmd->add_option("--jobs", f.jobs, "parallel inspection workers (default: the number of cores)")
@@ -110,6 +112,9 @@ int main(int argc, char** argv) {
   bench->add_option("--json", cb.json, "write results as JSON to FILE");
   bench->add_option("--html", cb.html, "write an HTML page with plots to FILE");
 
+  std::string trace_path;
+  auto* trc = app.add_subcommand("trace", "print a process workload's recording (FILE.trace), one line per request");
+  trc->add_option("file", trace_path, "the recording")->required();
   RunFlags merge_flags;
   std::string merge_out;
   std::vector<std::string> merge_in;
@@ -136,6 +141,7 @@ int main(int argc, char** argv) {
   }
   if (*demo) return cow_demo();
   if (*mrg) return merge(merge_out, merge_in, merge_flags);
+  if (*trc) return show_trace(trace_path);
   if (*bench) return cow_bench(cb);
   return run_suite(suite_flags);
 }

@@ -1,5 +1,6 @@
 #include "explore/inspector.h"
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,43 +23,11 @@ Status os_error(const std::string& what) {
   return Status::error(cow::Code::kIoError, fmt::format("{}: {}", what, std::strerror(errno)));
 }
 
-// Writes the restored tree of every disk under dir/disk<N>/: directories,
-// files (read a MiB at a time, so a sparse file costs its size on the host
-// but never its size in memory) and symlinks.
+// Writes the restored tree of every disk under dir/disk<N>/.
 Status export_files(Machine& m, const std::string& dir, std::vector<std::string>* written) {
-  std::error_code ec;
   for (uint32_t d = 0; d < m.disk_count(); ++d) {
-    const std::filesystem::path sub = std::filesystem::path(dir) / fmt::format("disk{}", d);
-    std::filesystem::create_directories(sub, ec);
-    if (ec) return Status::error(cow::Code::kIoError, fmt::format("cannot create {}: {}", sub.string(), ec.message()));
-    for (const auto& e : m.fs(d).walk()) {
-      const auto path = sub / e.path;
-      if (e.stat.type == sim::FileType::kDirectory) {
-        std::filesystem::create_directories(path, ec);
-        if (ec) return Status::error(cow::Code::kIoError, fmt::format("cannot create {}: {}", path.string(), ec.message()));
-        continue;
-      }
-      std::filesystem::remove(path, ec);
-      if (e.stat.type == sim::FileType::kSymlink) {
-        auto target = m.fs(d).readlink(e.stat.ref);
-        if (!target) return target.status();
-        std::filesystem::create_symlink(*target, path, ec);
-        if (ec) return Status::error(cow::Code::kIoError, fmt::format("cannot create {}: {}", path.string(), ec.message()));
-        written->push_back(path.string());
-        continue;
-      }
-      std::ofstream out(path, std::ios::binary | std::ios::trunc);
-      std::string chunk(1u << 20, '\0');
-      for (uint64_t off = 0; off < e.stat.size && out;) {
-        auto n = m.fs(d).read(e.stat.ref, off, std::as_writable_bytes(std::span(chunk)));
-        if (!n) return n.status();
-        if (*n == 0) break;
-        out.write(chunk.data(), static_cast<std::streamsize>(*n));
-        off += *n;
-      }
-      if (!out) return Status::error(cow::Code::kIoError, fmt::format("cannot write {}", path.string()));
-      written->push_back(path.string());
-    }
+    SNAPSIM_RETURN_IF_ERROR(
+        export_tree(m.fs(d), (std::filesystem::path(dir) / fmt::format("disk{}", d)).string(), written));
   }
   return Status::ok();
 }
@@ -66,7 +35,7 @@ Status export_files(Machine& m, const std::string& dir, std::vector<std::string>
 // Every field of AppState travels. A field added to AppState changes its
 // size and stops the build here until it is added to to_wire and from_wire
 // (then update the size).
-static_assert(sizeof(AppState) == 200, "AppState changed: add the new field to the workers' wire format");
+static_assert(sizeof(AppState) == 240, "AppState changed: add the new field to the workers' wire format");
 
 nlohmann::json to_wire(const AppState& s) {
   return nlohmann::json{{"opened", s.opened},
@@ -77,7 +46,10 @@ nlohmann::json to_wire(const AppState& s) {
                         {"invariant_failures", s.invariant_failures},
                         {"digest", {s.digest.lo, s.digest.hi}},
                         {"store_digest", {s.store_digest.lo, s.store_digest.hi}},
-                        {"summary", s.summary}};
+                        {"summary", s.summary},
+                        {"digest_known", s.digest_known},
+                        {"reported", s.reported},
+                        {"reported_detail", s.reported_detail}};
 }
 
 AppState from_wire(const nlohmann::json& j) {
@@ -91,10 +63,69 @@ AppState from_wire(const nlohmann::json& j) {
   s.digest = Digest{j.at("digest").at(0).get<uint64_t>(), j.at("digest").at(1).get<uint64_t>()};
   s.store_digest = Digest{j.at("store_digest").at(0).get<uint64_t>(), j.at("store_digest").at(1).get<uint64_t>()};
   s.summary = j.at("summary").get<std::string>();
+  s.digest_known = j.at("digest_known").get<bool>();
+  s.reported = j.at("reported").get<int>();
+  s.reported_detail = j.at("reported_detail").get<std::string>();
   return s;
 }
 
 }  // namespace
+
+Status export_tree(sim::GuestFs& fs, const std::string& dir, std::vector<std::string>* written) {
+  std::error_code ec;
+  const std::filesystem::path root(dir);
+  auto fail = [](const std::filesystem::path& p, const std::string& why) {
+    return Status::error(cow::Code::kIoError, fmt::format("cannot export {}: {}", p.string(), why));
+  };
+  std::filesystem::create_directories(root, ec);
+  if (ec) return fail(root, ec.message());
+  const bool root_user = ::geteuid() == 0;
+  std::vector<std::pair<std::filesystem::path, sim::Stat>> dirs;  // modes set last, deepest first
+  if (auto st = fs.stat(fs.root())) dirs.emplace_back(root, *st);
+  std::string chunk;
+  for (const auto& e : fs.walk()) {
+    const auto path = root / e.path;
+    if (e.stat.type == sim::FileType::kDirectory) {
+      std::filesystem::create_directories(path, ec);
+      if (ec) return fail(path, ec.message());
+      dirs.emplace_back(path, e.stat);
+      continue;
+    }
+    std::filesystem::remove(path, ec);
+    if (e.stat.type == sim::FileType::kSymlink) {
+      auto target = fs.readlink(e.stat.ref);
+      if (!target) return target.status();
+      std::filesystem::create_symlink(*target, path, ec);
+      if (ec) return fail(path, ec.message());
+      if (root_user) (void)::lchown(path.c_str(), e.stat.uid, e.stat.gid);
+      if (written) written->push_back(path.string());
+      continue;
+    }
+    {
+      std::ofstream out(path, std::ios::binary | std::ios::trunc);
+      // A MiB at a time: a sparse file costs its size on the host, never in memory.
+      chunk.resize(1u << 20);
+      for (uint64_t off = 0; off < e.stat.size && out;) {
+        auto n = fs.read(e.stat.ref, off, std::as_writable_bytes(std::span(chunk)));
+        if (!n) return n.status();
+        if (*n == 0) break;
+        out.write(chunk.data(), static_cast<std::streamsize>(*n));
+        off += *n;
+      }
+      if (!out) return fail(path, "write failed");
+    }
+    if (root_user) (void)::chown(path.c_str(), e.stat.uid, e.stat.gid);
+    if (::chmod(path.c_str(), e.stat.mode & 07777) != 0) return fail(path, std::strerror(errno));
+    if (written) written->push_back(path.string());
+  }
+  for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
+    if (root_user) (void)::chown(it->first.c_str(), it->second.uid, it->second.gid);
+    // The export's own top directory stays usable by whoever exported it.
+    const uint32_t mode = it->first == root && !root_user ? (it->second.mode | 0700) : it->second.mode;
+    if (::chmod(it->first.c_str(), mode & 07777) != 0) return fail(it->first, std::strerror(errno));
+  }
+  return Status::ok();
+}
 
 ImageKey image_key(cow::Pool& pool, const std::vector<cow::SnapshotId>& snaps) {
   uint64_t lo = 0x9e3779b97f4a7c15ULL, hi = 0;

@@ -31,6 +31,12 @@ struct Todo {
   std::vector<cow::SnapshotId> snaps;
 };
 
+// Writes a guest file system's tree under `dir` on the host: directories,
+// regular files (sparse ones cost their size on the host, never in memory),
+// symlinks, with the guest's modes (and owners, when snapsim is root).
+// Appends each file and symlink written to *written (may be null).
+Status export_tree(sim::GuestFs& fs, const std::string& dir, std::vector<std::string>* written);
+
 class Inspector {
  public:
   Inspector(Scenario& scenario, uint64_t seed, Probes* probes)

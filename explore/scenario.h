@@ -49,6 +49,14 @@ struct AppState {
   Digest digest;                   // logical state, comparable with CommitLog digests
   Digest store_digest;             // its main store alone (see CommitLog), or zero
   std::string summary;             // one line for people: "3 invoices, next number 4"
+  // False when the application cannot say which commit its state is at (a
+  // real program's check without a `committed` command): the commit oracle
+  // then has nothing to compare.
+  bool digest_known = true;
+  // A verdict the application's own check named ("verdict: NAME detail" from
+  // a process workload's check), judged beside the others; -1 = none.
+  int reported = -1;
+  std::string reported_detail;
   friend bool operator==(const AppState&, const AppState&) = default;
 };
 

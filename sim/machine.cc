@@ -99,6 +99,9 @@ std::optional<cow::Hash128> Machine::visible_files(
   for (uint32_t d = 0; d < disk_count(); ++d) {
     for (const auto& e : fs(d).walk()) {
       h.update(e.path.data(), e.path.size() + 1).update_value(d).update_value(static_cast<uint8_t>(e.stat.type));
+      // Owners and modes are visible too (a program may refuse a data
+      // directory that is not 0700, as PostgreSQL does).
+      h.update_value(e.stat.mode).update_value(e.stat.uid).update_value(e.stat.gid);
       if (e.stat.type == FileType::kSymlink) {
         auto t = fs(d).readlink(e.stat.ref);
         if (!t) return std::nullopt;

@@ -1,6 +1,7 @@
 #include "workloads/script.h"
 
 #include "workloads/registry.h"
+#include "workloads/script_loader.h"
 
 #include <filesystem>
 #include <fstream>
@@ -15,83 +16,11 @@ namespace snapsim::workloads {
 
 namespace {
 
-class Loader {
+class Loader : public ScriptLoader {
  public:
-  explicit Loader(std::string path) : path_(std::move(path)) {}
+  explicit Loader(std::string path) : ScriptLoader(std::move(path)) {}
 
-  Status fail(const toml::node* node, const std::string& msg) const {
-    if (node && node->source().begin.line > 0) {
-      return Status::invalid_argument(
-          fmt::format("{}:{}: {}", path_, node->source().begin.line, msg));
-    }
-    return Status::invalid_argument(fmt::format("{}: {}", path_, msg));
-  }
-
-  Status known_keys(const toml::table& t, const std::string& where,
-                    const std::set<std::string>& keys) const {
-    for (const auto& [k, v] : t) {
-      if (!keys.count(std::string(k.str()))) {
-        std::string list;
-        for (const auto& key : keys) list += (list.empty() ? "" : ", ") + key;
-        return fail(&v, fmt::format("unknown key '{}' in {} (known: {})", k.str(), where, list));
-      }
-    }
-    return Status::ok();
-  }
-
-  Status get_string(const toml::table& t, const std::string& key, const std::string& where,
-                    std::string* out, bool required = false) const {
-    const toml::node* n = t.get(key);
-    if (!n) return required ? fail(&t, fmt::format("{} needs '{}'", where, key)) : Status::ok();
-    if (!n->is_string()) return fail(n, fmt::format("'{}.{}' must be a string", where, key));
-    *out = n->as_string()->get();
-    return Status::ok();
-  }
-
-  Status get_int(const toml::table& t, const std::string& key, const std::string& where,
-                 int64_t lo, int64_t hi, int64_t* out) const {
-    const toml::node* n = t.get(key);
-    if (!n) return Status::ok();
-    if (!n->is_integer()) return fail(n, fmt::format("'{}.{}' must be an integer", where, key));
-    const int64_t v = n->as_integer()->get();
-    if (v < lo || v > hi) {
-      return fail(n, fmt::format("'{}.{}' must be from {} to {}, got {}", where, key, lo, hi, v));
-    }
-    *out = v;
-    return Status::ok();
-  }
-
-  Status get_bool(const toml::table& t, const std::string& key, const std::string& where,
-                  bool* out) const {
-    const toml::node* n = t.get(key);
-    if (!n) return Status::ok();
-    if (!n->is_boolean()) return fail(n, fmt::format("'{}.{}' must be true or false", where, key));
-    *out = n->as_boolean()->get();
-    return Status::ok();
-  }
-
-  Status table_array(const toml::table& root, const std::string& key,
-                     std::vector<const toml::table*>* out) const {
-    const toml::node* n = root.get(key);
-    if (!n) return Status::ok();
-    const toml::array* a = n->as_array();
-    if (!a) return fail(n, fmt::format("'{}' must be an array of tables ([[{}]])", key, key));
-    for (const auto& e : *a) {
-      if (!e.is_table()) return fail(&e, fmt::format("each '{}' must be a table", key));
-      out->push_back(e.as_table());
-    }
-    return Status::ok();
-  }
-
-  // Applies one "key=value" override to the document, keeping the type of
-  // what it replaces.
   Status apply_override(toml::table& root, const std::string& item) const {
-    const auto eq = item.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      return Status::invalid_argument(fmt::format("parameter '{}' is not of the form key=value", item));
-    }
-    std::string key = item.substr(0, eq);
-    const std::string value = item.substr(eq + 1);
     static const std::map<std::string, std::string> kShort = {
         {"journal_mode", "sqlite.journal_mode"}, {"synchronous", "sqlite.synchronous"},
         {"page_size", "sqlite.page_size"},       {"sector_size", "sqlite.sector_size"},
@@ -99,7 +28,6 @@ class Loader {
         {"clients", "clients.count"},            {"transactions", "clients.transactions"},
         {"group", "disks.group"},                {"disks", "disks.count"},
         {"cache_size", "sqlite.cache_size"}};
-    if (auto it = kShort.find(key); it != kShort.end()) key = it->second;
     static const std::map<std::string, char> kScalars = {
         {"name", 's'},           {"sqlite.journal_mode", 's'}, {"sqlite.synchronous", 's'},
         {"sqlite.page_size", 'i'}, {"sqlite.sector_size", 'i'}, {"sqlite.device", 's'},
@@ -107,44 +35,10 @@ class Loader {
         {"disks.count", 'i'},    {"disks.group", 's'},        {"limits.max_files", 'i'},
         {"limits.max_file_blocks", 'i'}, {"setup.sql", 's'}, {"fs.mode", 's'}, {"fs.data", 's'},
         {"fs.disk_mb", 'i'}};
-    auto sc = kScalars.find(key);
-    if (sc == kScalars.end()) {
-      return Status::invalid_argument(fmt::format(
-          "{}: unknown parameter '{}' (a scalar setting such as journal_mode, synchronous, "
-          "clients, transactions, sqlite.page_size, disks.group)",
-          path_, item.substr(0, eq)));
-    }
-    const auto dot = key.find('.');
-    toml::table* t = &root;
-    std::string leaf = key;
-    if (dot != std::string::npos) {
-      const std::string section = key.substr(0, dot);
-      leaf = key.substr(dot + 1);
-      if (!root.get(section)) root.insert(section, toml::table{});
-      t = root.get(section)->as_table();
-      if (!t) return Status::invalid_argument(fmt::format("{}: '{}' is not a table", path_, section));
-    }
-    switch (sc->second) {
-      case 'i': {
-        int64_t v = 0;
-        std::istringstream in(value);
-        if (!(in >> v) || !in.eof()) {
-          return Status::invalid_argument(
-              fmt::format("parameter '{}' must be an integer, got '{}'", item.substr(0, eq), value));
-        }
-        t->insert_or_assign(leaf, v);
-        break;
-      }
-      case 'b':
-        if (value != "true" && value != "false") {
-          return Status::invalid_argument(
-              fmt::format("parameter '{}' must be true or false, got '{}'", item.substr(0, eq), value));
-        }
-        t->insert_or_assign(leaf, value == "true");
-        break;
-      default: t->insert_or_assign(leaf, value);
-    }
-    return Status::ok();
+    return ScriptLoader::apply_override(
+        root, item, kShort, kScalars,
+        "a scalar setting such as journal_mode, synchronous, clients, transactions, sqlite.page_size, "
+        "disks.group");
   }
 
   Result<SqlSpec> load(toml::table& root, const std::vector<std::string>& overrides) {
@@ -346,8 +240,6 @@ class Loader {
     return s;
   }
 
- private:
-  std::string path_;
 };
 
 }  // namespace
@@ -356,23 +248,18 @@ bool is_script_path(const std::string& name) {
   return name.size() > 5 && name.compare(name.size() - 5, 5, ".toml") == 0;
 }
 
-Result<SqlSpec> parse_script(const std::string& text, const std::string& path,
-                             const std::vector<std::string>& overrides) {
+Result<toml::table> parse_toml(const std::string& text, const std::string& path) {
   try {
-    toml::table root = toml::parse(text, path);
-    return Loader(path).load(root, overrides);
+    return toml::parse(text, path);
   } catch (const toml::parse_error& e) {
     std::string what(e.description());
     return Status::invalid_argument(
         fmt::format("{}:{}:{}: TOML syntax error: {}", path, e.source().begin.line,
                     e.source().begin.column, what));
-  } catch (const std::exception& e) {
-    return Status::invalid_argument(fmt::format("{}: {}", path, e.what()));
   }
 }
 
-Result<std::unique_ptr<Workload>> load_script(const std::string& path,
-                                              const std::vector<std::string>& overrides) {
+Result<std::string> read_script_file(const std::string& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {
     return Status::invalid_argument(fmt::format("workload script '{}' is a directory, not a file", path));
@@ -384,7 +271,25 @@ Result<std::unique_ptr<Workload>> load_script(const std::string& path,
   if (ss.str().size() > (4u << 20)) {
     return Status::invalid_argument(fmt::format("{}: script is larger than 4 MiB", path));
   }
-  auto spec = parse_script(ss.str(), path, overrides);
+  return ss.str();
+}
+
+Result<SqlSpec> parse_script(const std::string& text, const std::string& path,
+                             const std::vector<std::string>& overrides) {
+  auto root = parse_toml(text, path);
+  if (!root) return root.status();
+  try {
+    return Loader(path).load(*root, overrides);
+  } catch (const std::exception& e) {
+    return Status::invalid_argument(fmt::format("{}: {}", path, e.what()));
+  }
+}
+
+Result<std::unique_ptr<Workload>> load_script(const std::string& path,
+                                              const std::vector<std::string>& overrides) {
+  auto text = read_script_file(path);
+  if (!text) return text.status();
+  auto spec = parse_script(*text, path, overrides);
   if (!spec) return spec.status();
   std::vector<ParamSpec> none;
   auto params = Params::resolve(spec->name, none, {});

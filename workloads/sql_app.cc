@@ -726,6 +726,14 @@ void reseed_sqlite(sim::Machine& m) {
 
 }  // namespace
 
+Status check_generator(const std::string& generator) { return parse_generator(generator).status(); }
+
+Result<std::string> draw_param(const std::string& generator, sim::Prng& prng) {
+  auto g = parse_generator(generator);
+  if (!g) return g.status();
+  return draw(*g, prng).text();
+}
+
 Status validate_spec(const SqlSpec& spec) {
   static const std::set<std::string> kModes = {"delete", "truncate", "persist", "memory", "wal", "off"};
   static const std::set<std::string> kSync = {"off", "normal", "full", "extra"};

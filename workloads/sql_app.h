@@ -106,6 +106,11 @@ struct SqlSpec {
   uint32_t disk_mb = 1024;          // each disk's size
 };
 
+// A parameter generator (int(lo,hi), choice(a,b,...), text(n)), as scripts
+// write it: checked, and one value drawn as text (process scripts use them).
+Status check_generator(const std::string& generator);
+Result<std::string> draw_param(const std::string& generator, sim::Prng& prng);
+
 // Checks a spec for mistakes a script author can make (names, generators,
 // modes); the error names the item.
 Status validate_spec(const SqlSpec& spec);

@@ -1,0 +1,854 @@
+#include "host/process.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "explore/inspector.h"
+#include "host/command.h"
+#include "host/fuse_fs.h"
+#include "host/replay.h"
+#include "workloads/script.h"
+#include "workloads/script_loader.h"
+#include "workloads/sql_app.h"
+
+namespace snapsim::host {
+
+using cow::Result;
+using cow::Status;
+using explore::AppState;
+using explore::Digest;
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr uint64_t kCommitTag = 0x50524f4345535321ULL;  // "PROCESS!": digests of commit counts
+Digest commit_digest(uint64_t k) { return Digest{k, kCommitTag}; }
+
+// A private directory under $TMPDIR (or /tmp), removed with the object by
+// the process that made it (forked inspection workers leave it alone).
+class TempDir {
+ public:
+  static Result<TempDir> make(const std::string& what) {
+    const char* t = std::getenv("TMPDIR");
+    std::string tmpl = fmt::format("{}/snapsim-{}-XXXXXX", t && *t ? t : "/tmp", what);
+    if (!::mkdtemp(tmpl.data())) {
+      return Status::error(cow::Code::kIoError,
+                           fmt::format("cannot make a temporary directory {}: {}", tmpl, std::strerror(errno)));
+    }
+    ::chmod(tmpl.c_str(), 0755);  // commands may run as another user
+    TempDir d;
+    d.path_ = tmpl;
+    d.owner_ = ::getpid();
+    return d;
+  }
+  TempDir() = default;
+  TempDir(TempDir&& o) noexcept : path_(std::move(o.path_)), owner_(o.owner_) { o.path_.clear(); }
+  TempDir& operator=(TempDir&& o) noexcept {
+    std::swap(path_, o.path_);
+    std::swap(owner_, o.owner_);
+    return *this;
+  }
+  ~TempDir() {
+    if (!path_.empty() && owner_ == ::getpid()) {
+      std::error_code ec;
+      fs::remove_all(path_, ec);
+    }
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  pid_t owner_ = 0;
+};
+
+Status write_files(const std::string& dir, const std::vector<std::pair<std::string, std::string>>& files) {
+  for (const auto& [name, content] : files) {
+    const fs::path p = fs::path(dir) / name;
+    std::error_code ec;
+    fs::create_directories(p.parent_path(), ec);
+    std::ofstream out(p, std::ios::binary | std::ios::trunc);
+    out << content;
+    if (!out) return Status::error(cow::Code::kIoError, fmt::format("cannot write {}", p.string()));
+    ::chmod(p.c_str(), 0755);
+  }
+  return Status::ok();
+}
+
+// {name} replaced from vars; an unknown name is an error naming it.
+Result<std::string> render(const std::string& tmpl, const std::map<std::string, std::string>& vars) {
+  std::string out;
+  for (size_t i = 0; i < tmpl.size(); ++i) {
+    if (tmpl[i] != '{') {
+      out += tmpl[i];
+      continue;
+    }
+    const size_t close = tmpl.find('}', i);
+    const std::string key = close == std::string::npos ? "" : tmpl.substr(i + 1, close - i - 1);
+    bool ident = !key.empty();
+    for (char c : key) ident = ident && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
+    if (!ident) {  // not a template: shell braces such as ${VAR} or {a,b} stay
+      out += tmpl[i];
+      continue;
+    }
+    auto it = vars.find(key);
+    if (it == vars.end()) {
+      return Status::invalid_argument(fmt::format("'{{{}}}' in '{}' is not a parameter of the transaction", key, tmpl));
+    }
+    out += it->second;
+    i = close;
+  }
+  return out;
+}
+
+class ProcessLoader : public workloads::ScriptLoader {
+ public:
+  using ScriptLoader::ScriptLoader;
+
+  Result<ProcessSpec> load(toml::table& root, const std::vector<std::string>& overrides) {
+    static const std::map<std::string, std::string> kShort = {
+        {"clients", "clients.count"}, {"transactions", "clients.transactions"}, {"seed", "process.seed"}};
+    static const std::map<std::string, char> kScalars = {
+        {"name", 's'},         {"clients.count", 'i'}, {"clients.transactions", 'i'}, {"process.seed", 'i'},
+        {"process.user", 's'}, {"process.timeout_ms", 'i'}, {"check.timeout_ms", 'i'}, {"fs.mode", 's'},
+        {"fs.data", 's'},      {"fs.disk_mb", 'i'}, {"fs.inodes", 'i'}};
+    ProcessSpec s;
+    // [process] vars: the script's own settings, {name} in every command,
+    // each overridable by -p name=value.
+    if (const toml::table* p = root.get_as<toml::table>("process")) {
+      if (const toml::node* vn = p->get("vars")) {
+        const toml::table* vt = vn->as_table();
+        if (!vt) return fail(vn, "'process.vars' must be a table of name = \"value\"");
+        for (const auto& [k, v] : *vt) {
+          const std::string key(k.str());
+          if (key == "client" || key == "txn" || kShort.count(key)) {
+            return fail(&v, fmt::format("'process.vars.{}' is a reserved name", key));
+          }
+          if (v.is_string()) {
+            s.vars[key] = v.as_string()->get();
+          } else if (v.is_integer()) {
+            s.vars[key] = std::to_string(v.as_integer()->get());
+          } else if (v.is_boolean()) {
+            s.vars[key] = v.as_boolean()->get() ? "true" : "false";
+          } else {
+            return fail(&v, fmt::format("'process.vars.{}' must be a string, integer or boolean", key));
+          }
+        }
+      }
+    }
+    for (const auto& o : overrides) {
+      const auto eq = o.find('=');
+      if (eq != std::string::npos && s.vars.count(o.substr(0, eq))) {
+        s.vars[o.substr(0, eq)] = o.substr(eq + 1);
+        continue;
+      }
+      SNAPSIM_RETURN_IF_ERROR(apply_override(root, o, kShort, kScalars,
+                                             "a setting such as clients, transactions, seed, fs.mode, "
+                                             "fs.disk_mb, check.timeout_ms, or a name in [process] vars"));
+    }
+    s.path = path_;
+    s.dir = fs::path(path_).parent_path().string();
+    if (s.dir.empty()) s.dir = ".";
+    SNAPSIM_RETURN_IF_ERROR(known_keys(root, "the script", {"name", "process", "clients", "transaction", "check", "fs"}));
+    SNAPSIM_RETURN_IF_ERROR(get_string(root, "name", "the script", &s.name, true));
+    const toml::table* p = root.get_as<toml::table>("process");
+    if (!p) return fail(&root, "[process] must be a table");
+    SNAPSIM_RETURN_IF_ERROR(known_keys(*p, "[process]", {"setup", "server", "ready", "stop", "files", "user", "seed",
+                                                        "timeout_ms", "ready_timeout_ms", "vars"}));
+    SNAPSIM_RETURN_IF_ERROR(get_string(*p, "setup", "process", &s.setup));
+    SNAPSIM_RETURN_IF_ERROR(get_string(*p, "server", "process", &s.server));
+    SNAPSIM_RETURN_IF_ERROR(get_string(*p, "ready", "process", &s.ready));
+    SNAPSIM_RETURN_IF_ERROR(get_string(*p, "stop", "process", &s.stop));
+    SNAPSIM_RETURN_IF_ERROR(get_string(*p, "user", "process", &s.user));
+    int64_t v = 1;
+    SNAPSIM_RETURN_IF_ERROR(get_int(*p, "seed", "process", 0, INT64_MAX, &v));
+    s.seed = static_cast<uint64_t>(v);
+    v = s.timeout_ms;
+    SNAPSIM_RETURN_IF_ERROR(get_int(*p, "timeout_ms", "process", 1, 86400000, &v));
+    s.timeout_ms = static_cast<uint32_t>(v);
+    v = s.ready_timeout_ms;
+    SNAPSIM_RETURN_IF_ERROR(get_int(*p, "ready_timeout_ms", "process", 1, 3600000, &v));
+    s.ready_timeout_ms = static_cast<uint32_t>(v);
+    if (s.server.empty() && (!s.ready.empty() || !s.stop.empty())) {
+      return fail(p, "'process.ready' and 'process.stop' need 'process.server'");
+    }
+    if (const toml::node* f = p->get("files")) {
+      const toml::array* a = f->as_array();
+      if (!a) return fail(f, "'process.files' must be an array of file names");
+      for (const auto& e : *a) {
+        if (!e.is_string()) return fail(&e, "'process.files' must be an array of file names");
+        const std::string name = e.as_string()->get();
+        if (name.empty() || name[0] == '/' || name.find("..") != std::string::npos) {
+          return fail(&e, fmt::format("'{}' in process.files must be a relative path next to the script", name));
+        }
+        s.files.push_back(name);
+      }
+    }
+    if (const toml::table* c = root.get_as<toml::table>("clients")) {
+      SNAPSIM_RETURN_IF_ERROR(known_keys(*c, "[clients]", {"count", "transactions"}));
+      v = 1;
+      SNAPSIM_RETURN_IF_ERROR(get_int(*c, "count", "clients", 1, 64, &v));
+      s.clients = static_cast<uint32_t>(v);
+      v = 1;
+      SNAPSIM_RETURN_IF_ERROR(get_int(*c, "transactions", "clients", 0, 100000, &v));
+      s.transactions = static_cast<uint32_t>(v);
+    }
+    std::vector<const toml::table*> txns;
+    SNAPSIM_RETURN_IF_ERROR(table_array(root, "transaction", &txns));
+    if (txns.empty() && s.transactions > 0) return fail(&root, "a process script needs at least one [[transaction]]");
+    for (const toml::table* t : txns) {
+      SNAPSIM_RETURN_IF_ERROR(known_keys(*t, "[[transaction]]", {"name", "params", "run"}));
+      ProcessTxn x;
+      SNAPSIM_RETURN_IF_ERROR(get_string(*t, "name", "transaction", &x.name));
+      if (x.name.empty()) x.name = fmt::format("txn{}", s.txns.size());
+      SNAPSIM_RETURN_IF_ERROR(get_string(*t, "run", "transaction", &x.run, true));
+      std::map<std::string, std::string> vars = s.vars;
+      vars["client"] = vars["txn"] = "0";
+      if (const toml::node* pn = t->get("params")) {
+        const toml::table* pt = pn->as_table();
+        if (!pt) return fail(pn, "'transaction.params' must be a table of name = \"generator\"");
+        for (const auto& [k, g] : *pt) {
+          if (!g.is_string()) return fail(&g, fmt::format("parameter '{}' must be a generator string", k.str()));
+          const std::string gen = g.as_string()->get();
+          if (Status st = workloads::check_generator(gen); !st.is_ok()) {
+            return fail(&g, fmt::format("parameter '{}': {}", k.str(), st.message()));
+          }
+          x.params.emplace_back(std::string(k.str()), gen);
+          vars[std::string(k.str())] = "0";
+        }
+      }
+      if (auto r = render(x.run, vars); !r) return fail(t->get("run"), fmt::format("transaction '{}': {}", x.name, r.status().message()));
+      s.txns.push_back(std::move(x));
+    }
+    const toml::table* c = root.get_as<toml::table>("check");
+    if (!c) return fail(&root, "a process script needs a [check] table with 'run'");
+    SNAPSIM_RETURN_IF_ERROR(known_keys(*c, "[check]", {"run", "committed", "timeout_ms"}));
+    SNAPSIM_RETURN_IF_ERROR(get_string(*c, "run", "check", &s.check_run, true));
+    SNAPSIM_RETURN_IF_ERROR(get_string(*c, "committed", "check", &s.check_committed));
+    v = s.check_timeout_ms;
+    SNAPSIM_RETURN_IF_ERROR(get_int(*c, "timeout_ms", "check", 1, 3600000, &v));
+    s.check_timeout_ms = static_cast<uint32_t>(v);
+    if (const toml::table* f = root.get_as<toml::table>("fs")) {
+      SNAPSIM_RETURN_IF_ERROR(known_keys(*f, "[fs]", {"mode", "data", "disk_mb", "inodes"}));
+      SNAPSIM_RETURN_IF_ERROR(get_string(*f, "mode", "fs", &s.fs_mode));
+      SNAPSIM_RETURN_IF_ERROR(get_string(*f, "data", "fs", &s.fs_data));
+      v = s.disk_mb;
+      SNAPSIM_RETURN_IF_ERROR(get_int(*f, "disk_mb", "fs", 16, 65536, &v));
+      s.disk_mb = static_cast<uint32_t>(v);
+      v = s.inodes;
+      SNAPSIM_RETURN_IF_ERROR(get_int(*f, "inodes", "fs", 16, 1 << 22, &v));
+      s.inodes = static_cast<uint32_t>(v);
+      if (!sim::parse_fs_mode(s.fs_mode)) {
+        return fail(f->get("mode"), fmt::format("'fs.mode' must be ext4 or nojournal, got '{}'", s.fs_mode));
+      }
+      if (s.fs_data != "ordered" && s.fs_data != "writeback") {
+        return fail(f->get("data"), fmt::format("'fs.data' must be ordered or writeback, got '{}'", s.fs_data));
+      }
+    }
+    // The script's vars in every command ({name}); transactions also get
+    // their parameters, {client} and {txn} when they run.
+    for (std::string* cmd : {&s.setup, &s.server, &s.ready, &s.stop, &s.check_run, &s.check_committed}) {
+      auto r = render(*cmd, s.vars);
+      if (!r) return fail(p, r.status().message());
+      *cmd = *r;
+    }
+    return s;
+  }
+};
+
+sim::MachineConfig config_of(const Recording& r) {
+  sim::MachineConfig c;
+  c.disks = 1;
+  c.fs.mode = sim::parse_fs_mode(r.fs_mode).value();
+  c.fs.ordered_data = r.fs_data != "writeback";
+  c.fs.disk_bytes = static_cast<uint64_t>(r.disk_mb) << 20;
+  c.fs.inodes = r.inodes;
+  c.fs.max_file_blocks = 0;
+  return c;
+}
+
+// What the check said about one directory.
+struct CheckOutcome {
+  AppState state;
+};
+
+const char* const kVerdictLine = "verdict:";
+
+// Runs the check (and `committed`) in `dir`; fills an AppState.
+AppState judge_directory(const Recording& rec, const std::string& dir, const std::string& files_dir) {
+  AppState s;
+  s.opened = true;
+  s.digest_known = false;
+  Command c;
+  c.cwd = dir;
+  c.env = {{"SNAPSIM_DIR", dir}, {"SNAPSIM_FILES", files_dir}};
+  c.timeout_ms = rec.check_timeout_ms;
+  c.user = rec.user;
+  c.command = rec.check_run;
+  auto r = run_command(c);
+  if (!r) {
+    s.opened = false;
+    s.open_error = "the check could not start: " + r.status().message();
+    return s;
+  }
+  const std::string last = r->last_line();
+  if (r->timed_out) {
+    s.opened = false;
+    s.open_error = fmt::format("the check timed out after {} ms{}", rec.check_timeout_ms,
+                               last.empty() ? "" : " (last output: " + last + ")");
+    return s;
+  }
+  if (last.rfind(kVerdictLine, 0) == 0) {
+    std::string rest = last.substr(std::strlen(kVerdictLine));
+    const size_t b = rest.find_first_not_of(' ');
+    rest = b == std::string::npos ? "" : rest.substr(b);
+    const size_t sp = rest.find(' ');
+    const std::string name = rest.substr(0, sp);
+    const std::string detail = sp == std::string::npos ? "" : rest.substr(rest.find_first_not_of(' ', sp));
+    auto v = explore::parse_verdict(name);
+    if (!v) {
+      s.invariant_failures.push_back(fmt::format("the check named an unknown verdict '{}' ({})", name, last));
+    } else if (*v == explore::Verdict::kUnrecoverable) {
+      s.opened = false;
+      s.open_error = detail.empty() ? "the check says the data cannot be opened" : detail;
+      return s;
+    } else if (*v == explore::Verdict::kRecovered) {
+      s.recovered = true;
+      s.recovery_detail = detail.empty() ? "the check's recovery ran" : detail;
+    } else if (*v == explore::Verdict::kCorrupt) {
+      s.integrity_error = detail.empty() ? "the check says the data is corrupt" : detail;
+    } else if (*v == explore::Verdict::kInvariantViolation) {
+      s.invariant_failures.push_back(detail.empty() ? "the check says an invariant fails" : detail);
+    } else if (*v != explore::Verdict::kConsistent) {
+      s.reported = static_cast<int>(*v);
+      s.reported_detail = detail;
+    }
+  } else if (r->exit_status != 0) {
+    s.invariant_failures.push_back(
+        fmt::format("the check failed ({}){}", describe_exit(*r, rec.check_timeout_ms), last.empty() ? "" : ": " + last));
+  }
+  s.summary = last;
+  if (!rec.check_committed.empty()) {
+    c.command = rec.check_committed;
+    auto k = run_command(c);
+    const std::string line = k ? k->last_line() : "";
+    uint64_t n = 0;
+    auto [p, ec] = std::from_chars(line.data(), line.data() + line.size(), n);
+    if (k && !k->timed_out && k->exit_status == 0 && ec == std::errc() && p == line.data() + line.size()) {
+      s.digest = commit_digest(n);
+      s.digest_known = true;
+      s.summary = fmt::format("{} transaction(s) committed", n);
+    } else {
+      s.invariant_failures.push_back(fmt::format(
+          "the committed command {}", !k ? "could not start: " + k.status().message()
+                                         : k->exit_status != 0 || k->timed_out
+                                               ? fmt::format("failed ({}){}", describe_exit(*k, rec.check_timeout_ms),
+                                                             line.empty() ? "" : ": " + line)
+                                               : fmt::format("printed '{}', not a count of transactions", line)));
+    }
+  }
+  return s;
+}
+
+// Shared by the clients of one execution: where the replay is.
+struct Sequencer {
+  std::shared_ptr<const Recording> rec;
+  OpReplayer replayer;
+  size_t cursor = 0;
+  std::vector<uint32_t> owner;  // per op: the client that replays it
+  std::vector<size_t> last;     // per client: its last op
+  Sequencer(std::shared_ptr<const Recording> r, sim::GuestFs* fs, uint32_t root)
+      : rec(std::move(r)), replayer(fs, root) {}
+};
+
+class ReplayClient : public sim::Client {
+ public:
+  ReplayClient(uint32_t id, std::shared_ptr<Sequencer> seq, sim::Machine& m, explore::CommitLog& log)
+      : id_(id), seq_(std::move(seq)), m_(m), log_(log) {}
+
+  bool done() const override {
+    return seq_->cursor >= seq_->rec->ops.size() || id_ >= seq_->last.size() || seq_->cursor > seq_->last[id_];
+  }
+  bool can_run() const override { return !done() && seq_->owner[seq_->cursor] == id_; }
+
+  Result<sim::StepResult> step() override {
+    if (!can_run()) return sim::StepResult::kBlocked;
+    const auto& ops = seq_->rec->ops;
+    // Requests that change nothing go with the next one: a step is one change.
+    while (seq_->cursor < ops.size() && seq_->owner[seq_->cursor] == id_) {
+      const Op& op = ops[seq_->cursor];
+      const size_t index = seq_->cursor++;
+      switch (op.kind) {
+        case OpKind::kTxnBegin:
+          log_.begin(id_, m_.clock().now_ns());
+          m_.trace().add(sim::EventKind::kTxnBegin, id_, op.offset, m_.clock().now_ns(), op.name);
+          return sim::StepResult::kProgress;
+        case OpKind::kTxnEnd:
+          if (op.status == 0) {
+            const uint64_t k = log_.ack(id_, commit_digest(log_.acked() + 1));
+            m_.trace().add(sim::EventKind::kTxnAck, id_, k, m_.clock().now_ns());
+          } else {
+            log_.abort(id_);
+            m_.trace().add(sim::EventKind::kTxnAbort, id_, 0, m_.clock().now_ns(), op.name2);
+          }
+          return sim::StepResult::kProgress;
+        default:
+          if (is_marker(op.kind) || !OpReplayer::applies(op.kind)) continue;
+          SNAPSIM_RETURN_IF_ERROR(seq_->replayer.apply(op, index));
+          if (op.kind == OpKind::kLookup) continue;  // maps an inode, changes nothing
+          return sim::StepResult::kProgress;
+      }
+    }
+    return sim::StepResult::kProgress;
+  }
+
+ private:
+  uint32_t id_;
+  std::shared_ptr<Sequencer> seq_;
+  sim::Machine& m_;
+  explore::CommitLog& log_;
+};
+
+class ProcessWorkload : public workloads::Workload {
+ public:
+  ProcessWorkload(std::shared_ptr<const Recording> rec, workloads::Params params)
+      : rec_(std::move(rec)), params_(std::move(params)) {
+    setup_end_ = rec_->ops.size();
+    for (size_t i = 0; i < rec_->ops.size(); ++i) {
+      if (rec_->ops[i].kind == OpKind::kTxnBegin) {
+        setup_end_ = i;
+        break;
+      }
+    }
+  }
+  std::string name() const override { return rec_->workload; }
+  const workloads::Params& params() const override { return params_; }
+  const std::shared_ptr<const Recording>& recording() const { return rec_; }
+
+  sim::MachineConfig machine_config() const override { return config_of(*rec_); }
+
+  Status setup(sim::Machine& m) override {
+    live_ = std::make_shared<Sequencer>(rec_, &m.fs(0), kRecordedRoot);
+    auto& seq = *live_;
+    for (; seq.cursor < setup_end_; ++seq.cursor) {
+      const Op& op = rec_->ops[seq.cursor];
+      if (is_marker(op.kind) || !OpReplayer::applies(op.kind)) continue;
+      SNAPSIM_RETURN_IF_ERROR(seq.replayer.apply(op, seq.cursor));
+    }
+    // Who replays what: a transaction's requests are its client's; those
+    // between transactions (a server's own work) go with the next one, and
+    // those after the last with the last.
+    const size_t n = rec_->ops.size();
+    seq.owner.assign(n, 0);
+    seq.last.assign(rec_->clients, 0);
+    std::vector<bool> any(rec_->clients, false);
+    std::vector<int64_t> next_begin(n, -1);
+    int64_t nb = -1, last_client = 0;
+    for (size_t i = n; i-- > setup_end_;) {
+      if (rec_->ops[i].kind == OpKind::kTxnBegin) {
+        nb = rec_->ops[i].ino;
+        if (last_client == 0 && nb >= 0) last_client = nb;
+      }
+      next_begin[i] = nb;
+    }
+    for (size_t i = n; i-- > setup_end_;) {
+      if (rec_->ops[i].kind == OpKind::kTxnBegin) {
+        last_client = rec_->ops[i].ino;
+        break;
+      }
+    }
+    int64_t in = -1;
+    for (size_t i = setup_end_; i < n; ++i) {
+      const Op& op = rec_->ops[i];
+      if (op.kind == OpKind::kTxnBegin) in = op.ino;
+      seq.owner[i] = static_cast<uint32_t>(in >= 0 ? in : next_begin[i] >= 0 ? next_begin[i] : last_client);
+      if (op.kind == OpKind::kTxnEnd) in = -1;
+    }
+    for (size_t i = setup_end_; i < rec_->ops.size(); ++i) {
+      const uint32_t o = seq.owner[i];
+      if (o < rec_->clients) {
+        seq.last[o] = i;
+        any[o] = true;
+      }
+    }
+    for (uint32_t c = 0; c < rec_->clients; ++c) {
+      if (!any[c]) seq.last[c] = 0;
+    }
+    clients_with_work_ = any;
+    return Status::ok();
+  }
+
+  Result<Digest> digest(sim::Machine&) override { return commit_digest(0); }
+
+  Result<std::vector<std::unique_ptr<sim::Client>>> make_clients(sim::Machine& m, explore::CommitLog& log) override {
+    if (!live_) return Status::invalid_argument("process workload: make_clients before setup");
+    live_->replayer.set_fs(&m.fs(0));
+    std::vector<std::unique_ptr<sim::Client>> out;
+    for (uint32_t c = 0; c < rec_->clients; ++c) {
+      if (!clients_with_work_[c]) continue;
+      out.push_back(std::make_unique<ReplayClient>(c, live_, m, log));
+    }
+    live_.reset();
+    return out;
+  }
+
+  AppState inspect(sim::Machine& restored, explore::CheckMemo*) override {
+    AppState s;
+    if (!files_ || files_->owner != ::getpid()) {
+      auto d = TempDir::make("files");
+      if (!d) {
+        s.open_error = d.status().message();
+        return s;
+      }
+      if (Status st = write_files(d->path(), rec_->files); !st.is_ok()) {
+        s.open_error = st.message();
+        return s;
+      }
+      files_ = std::make_shared<Files>(Files{std::move(*d), ::getpid()});
+    }
+    auto img = TempDir::make("image");
+    if (!img) {
+      s.open_error = img.status().message();
+      return s;
+    }
+    if (Status st = explore::export_tree(restored.fs(0), img->path(), nullptr); !st.is_ok()) {
+      s.open_error = "cannot export the image for the check: " + st.message();
+      return s;
+    }
+    return judge_directory(*rec_, img->path(), files_->dir.path());
+  }
+
+ private:
+  static constexpr uint32_t kRecordedRoot = 1;
+  struct Files {
+    TempDir dir;
+    pid_t owner;
+  };
+  std::shared_ptr<const Recording> rec_;
+  workloads::Params params_;
+  size_t setup_end_ = 0;
+  std::shared_ptr<Sequencer> live_;
+  std::vector<bool> clients_with_work_;
+  std::shared_ptr<Files> files_;
+};
+
+Result<workloads::Params> params_of(const Recording& rec) {
+  std::vector<workloads::ParamSpec> shown;
+  for (const auto& [k, v] : rec.params) {
+    shown.push_back({k, workloads::ParamKind::kText, v, "", 0, 0, {}, k == "clients" || k == "transactions"});
+  }
+  return workloads::Params::resolve(rec.workload, shown, {});
+}
+
+}  // namespace
+
+bool is_process_script(const std::string& text) {
+  auto root = workloads::parse_toml(text, "");
+  return root && root->get("process") != nullptr;
+}
+
+Result<ProcessSpec> parse_process_script(const std::string& text, const std::string& path,
+                                         const std::vector<std::string>& overrides) {
+  auto root = workloads::parse_toml(text, path);
+  if (!root) return root.status();
+  try {
+    return ProcessLoader(path).load(*root, overrides);
+  } catch (const std::exception& e) {
+    return Status::invalid_argument(fmt::format("{}: {}", path, e.what()));
+  }
+}
+
+Result<Recording> record_process(const ProcessSpec& spec, const std::function<void(const std::string&)>& progress) {
+  const std::string& where = spec.path;
+  Recording rec;
+  rec.workload = spec.name;
+  rec.params = {{"clients", std::to_string(spec.clients)},
+                {"transactions", std::to_string(spec.transactions)},
+                {"seed", std::to_string(spec.seed)}};
+  for (const auto& [k, v] : spec.vars) rec.params[k] = v;
+  rec.fs_mode = spec.fs_mode;
+  rec.fs_data = spec.fs_data;
+  rec.disk_mb = spec.disk_mb;
+  rec.inodes = spec.inodes;
+  rec.clients = spec.clients;
+  rec.check_run = spec.check_run;
+  rec.check_committed = spec.check_committed;
+  rec.check_timeout_ms = spec.check_timeout_ms;
+  rec.user = spec.user;
+  for (const auto& f : spec.files) {
+    const fs::path p = fs::path(spec.dir) / f;
+    std::ifstream in(p, std::ios::binary);
+    std::error_code ec;
+    if (!in || fs::is_directory(p, ec)) {
+      return Status::invalid_argument(
+          fmt::format("{}: process.files names '{}', but {} is not a readable file", where, f, p.string()));
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    rec.files.emplace_back(f, ss.str());
+  }
+
+  auto tmp = TempDir::make("record");
+  if (!tmp) return tmp.status();
+  const std::string mnt = tmp->path() + "/mnt";
+  const std::string files = tmp->path() + "/files";
+  std::error_code ec;
+  fs::create_directories(mnt, ec);
+  fs::create_directories(files, ec);
+  ::chmod(mnt.c_str(), 0755);
+  ::chmod(files.c_str(), 0755);
+  SNAPSIM_RETURN_IF_ERROR(write_files(files, rec.files));
+
+  const sim::MachineConfig config = [&] {
+    sim::MachineConfig c = config_of(rec);
+    c.writeback = sim::Writeback::kLazy;
+    return c;
+  }();
+  const uint64_t pool_blocks = (static_cast<uint64_t>(spec.disk_mb) << 20) / 4096 + 4096;
+  auto pool = cow::Pool::create(cow::PoolOptions{.block_size = 4096, .capacity_blocks = pool_blocks});
+  if (!pool) return pool.status();
+  auto machine = sim::Machine::boot_fresh(&*pool, config, sim::Prng(spec.seed).fork("record"));
+  if (!machine) return machine.status();
+  sim::Machine& m = **machine;
+  if (m.fs(0).root().ino != 1) return Status::invalid_argument("the guest's root is not inode 1");
+
+  // The program's user owns the mount's root, as its own directory would be.
+  if (!spec.user.empty()) {
+    Command probe;
+    probe.command = "id -u; id -g";
+    probe.cwd = "/";
+    probe.user = spec.user;
+    auto r = run_command(probe);
+    if (!r) return Status::invalid_argument(fmt::format("{}: process.user: {}", where, r.status().message()));
+    unsigned uid = 0, gid = 0;
+    if (r->exit_status != 0 || std::sscanf(r->output.c_str(), "%u\n%u", &uid, &gid) != 2) {
+      return Status::invalid_argument(fmt::format("{}: cannot run commands as user '{}': {}", where, spec.user, r->last_line()));
+    }
+    Op op;
+    op.kind = OpKind::kSetattr;
+    op.ino = 1;
+    op.flags = kSetUid | kSetGid;
+    op.uid = uid;
+    op.gid = gid;
+    sim::SetAttr a;
+    a.uid = uid;
+    a.gid = gid;
+    SNAPSIM_RETURN_IF_ERROR(m.fs(0).setattr(m.fs(0).root(), a));
+    rec.ops.push_back(op);
+  }
+
+  auto mount = FuseMount::mount(m, mnt, &rec.ops);
+  if (!mount) return Status::invalid_argument(fmt::format("{}: {}", where, mount.status().message()));
+  FuseMount& fm = **mount;
+  auto marker = [&](OpKind kind, int32_t status, uint32_t client, uint64_t txn, std::string name, std::string text) {
+    Op op;
+    op.kind = kind;
+    op.status = status;
+    op.ino = client;
+    op.offset = txn;
+    op.name = std::move(name);
+    op.name2 = std::move(text);
+    fm.locked([&] { rec.ops.push_back(std::move(op)); });
+  };
+  auto command = [&](const std::string& cmd, std::vector<std::pair<std::string, std::string>> env, uint32_t timeout) {
+    Command c;
+    c.command = cmd;
+    c.cwd = mnt;
+    c.env = {{"SNAPSIM_DIR", mnt}, {"SNAPSIM_FILES", files}};
+    for (auto& e : env) c.env.push_back(std::move(e));
+    c.timeout_ms = timeout;
+    c.user = spec.user;
+    return run_command(c);
+  };
+  auto failed = [&](const std::string& what, const CommandResult& r, uint32_t timeout) {
+    const std::string last = r.last_line();
+    return Status::invalid_argument(fmt::format("{}: {} failed ({}){}", where, what, describe_exit(r, timeout),
+                                                last.empty() ? "" : ": " + last));
+  };
+
+  if (!spec.setup.empty()) {
+    if (progress) progress("setup: " + spec.setup);
+    marker(OpKind::kSetupBegin, 0, 0, 0, {}, spec.setup);
+    auto r = command(spec.setup, {}, spec.timeout_ms);
+    if (!r) return r.status();
+    fm.wait_released(2000);
+    marker(OpKind::kSetupEnd, r->exit_status, 0, 0, {}, r->last_line());
+    if (r->exit_status != 0 || r->timed_out) return failed("the setup command", *r, spec.timeout_ms);
+  }
+
+  std::optional<Background> server;
+  if (!spec.server.empty()) {
+    if (progress) progress("server: " + spec.server);
+    marker(OpKind::kServerStart, 0, 0, 0, {}, spec.server);
+    Command c;
+    c.command = spec.server;
+    c.cwd = mnt;
+    c.env = {{"SNAPSIM_DIR", mnt}, {"SNAPSIM_FILES", files}};
+    c.user = spec.user;
+    auto b = Background::start(c);
+    if (!b) return b.status();
+    server = std::move(*b);
+    if (!spec.ready.empty()) {
+      const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(spec.ready_timeout_ms);
+      std::string last;
+      for (;;) {
+        auto r = command(spec.ready, {}, spec.timeout_ms);
+        if (!r) return r.status();
+        if (r->exit_status == 0) break;
+        last = r->last_line();
+        if (!server->running()) {
+          return Status::invalid_argument(fmt::format("{}: the server exited before it was ready{}", where,
+                                                      last.empty() ? "" : " (ready: " + last + ")"));
+        }
+        if (std::chrono::steady_clock::now() > until) {
+          return Status::invalid_argument(fmt::format("{}: the server was not ready within {} ms{}", where,
+                                                      spec.ready_timeout_ms, last.empty() ? "" : " (ready: " + last + ")"));
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    }
+  }
+  // Setup is durable before exploring (the explorer syncs it too).
+  fm.locked([&] {
+    Op op;
+    op.kind = OpKind::kSyncAll;
+    op.status = sim::errno_of(m.fs(0).sync_all());
+    rec.ops.push_back(op);
+  });
+
+  // The check must pass on the image before any transaction.
+  {
+    auto img = TempDir::make("image");
+    if (!img) return img.status();
+    Status st;
+    fm.locked([&] { st = explore::export_tree(m.fs(0), img->path(), nullptr); });
+    SNAPSIM_RETURN_IF_ERROR(st);
+    const AppState s = judge_directory(rec, img->path(), files);
+    std::string problem = !s.opened                     ? s.open_error
+                          : !s.integrity_error.empty()  ? s.integrity_error
+                          : !s.invariant_failures.empty() ? s.invariant_failures.front()
+                          : s.reported >= 0             ? s.reported_detail
+                                                        : "";
+    if (problem.empty() && s.digest_known && !(s.digest == commit_digest(0))) {
+      problem = fmt::format("the committed command counts {} transaction(s) before any ran", s.digest.lo);
+    }
+    if (!problem.empty()) {
+      return Status::invalid_argument(
+          fmt::format("{}: the check fails on the image before any transaction: {}", where, problem));
+    }
+  }
+
+  // The transactions, one at a time, in an order drawn from the seed.
+  const sim::Prng base(spec.seed);
+  sim::Prng order = base.fork("process-schedule");
+  std::vector<uint32_t> done(spec.clients, 0);
+  const uint64_t total = static_cast<uint64_t>(spec.clients) * spec.transactions;
+  for (uint64_t n = 0; n < total; ++n) {
+    std::vector<uint32_t> ready;
+    for (uint32_t c = 0; c < spec.clients; ++c) {
+      if (done[c] < spec.transactions) ready.push_back(c);
+    }
+    const uint32_t client = ready[ready.size() == 1 ? 0 : order.uniform(ready.size())];
+    const uint32_t k = done[client]++;
+    const ProcessTxn& t = spec.txns[(client + k) % spec.txns.size()];
+    sim::Prng draws = base.fork("process-params", client * 1000003ULL + k);
+    std::map<std::string, std::string> vars = spec.vars;
+    vars["client"] = std::to_string(client);
+    vars["txn"] = std::to_string(k);
+    for (const auto& [name, gen] : t.params) {
+      auto v = workloads::draw_param(gen, draws);
+      if (!v) return v.status();
+      vars[name] = *v;
+    }
+    auto cmd = render(t.run, vars);
+    if (!cmd) return Status::invalid_argument(fmt::format("{}: {}", where, cmd.status().message()));
+    if (progress) progress(fmt::format("client {} transaction {} ({}): {}", client, k, t.name, *cmd));
+    marker(OpKind::kTxnBegin, 0, client, k, t.name, *cmd);
+    auto r = command(*cmd, {{"SNAPSIM_CLIENT", std::to_string(client)}, {"SNAPSIM_TXN", std::to_string(k)}},
+                     spec.timeout_ms);
+    if (!r) return r.status();
+    fm.wait_released(2000);
+    marker(OpKind::kTxnEnd, r->exit_status, client, k, t.name, r->last_line());
+    if (r->exit_status == 127 || r->exit_status == 126) {
+      return failed(fmt::format("transaction '{}' (client {})", t.name, client), *r, spec.timeout_ms);
+    }
+  }
+
+  if (server) {
+    if (!spec.stop.empty()) {
+      auto r = command(spec.stop, {}, spec.timeout_ms);
+      if (!r) return r.status();
+    }
+    const int st = server->stop(spec.timeout_ms);
+    fm.wait_released(2000);
+    marker(OpKind::kServerStop, st, 0, 0, {}, {});
+  }
+  mount->reset();
+  return rec;
+}
+
+std::unique_ptr<workloads::Workload> make_process_workload(std::shared_ptr<const Recording> recording) {
+  auto params = params_of(*recording);
+  return std::make_unique<ProcessWorkload>(std::move(recording), params ? std::move(*params) : workloads::Params{});
+}
+
+Result<std::unique_ptr<workloads::Workload>> load_trace(const std::string& path, const std::vector<std::string>& overrides) {
+  if (!overrides.empty()) {
+    return Status::invalid_argument(fmt::format(
+        "{}: a recording's parameters are fixed (-p {} given): run the script again to record with others", path,
+        overrides.front()));
+  }
+  auto rec = read_trace(path);
+  if (!rec) return rec.status();
+  if (!sim::parse_fs_mode(rec->fs_mode)) {
+    return Status::invalid_argument(fmt::format("{}: unknown file-system mode '{}'", path, rec->fs_mode));
+  }
+  if (rec->clients == 0 || rec->clients > 64) {
+    return Status::invalid_argument(fmt::format("{}: {} clients (1 to 64)", path, rec->clients));
+  }
+  for (const auto& op : rec->ops) {
+    if (op.kind == OpKind::kTxnBegin && op.ino >= rec->clients) {
+      return Status::invalid_argument(fmt::format("{}: a transaction of client {} but only {} client(s)", path, op.ino,
+                                                  rec->clients));
+    }
+  }
+  return make_process_workload(std::make_shared<const Recording>(std::move(*rec)));
+}
+
+bool is_workload_file(const std::string& name) { return workloads::is_script_path(name) || is_trace_path(name); }
+
+Result<std::unique_ptr<workloads::Workload>> load_workload(const std::string& name,
+                                                           const std::vector<std::string>& overrides,
+                                                           const std::function<void(const std::string&)>& progress) {
+  if (is_trace_path(name)) return load_trace(name, overrides);
+  if (workloads::is_script_path(name)) {
+    auto text = workloads::read_script_file(name);
+    if (!text) return text.status();
+    if (is_process_script(*text)) {
+      auto spec = parse_process_script(*text, name, overrides);
+      if (!spec) return spec.status();
+      auto rec = record_process(*spec, progress);
+      if (!rec) return rec.status();
+      return make_process_workload(std::make_shared<const Recording>(std::move(*rec)));
+    }
+  }
+  return workloads::load_workload(name, overrides);
+}
+
+std::shared_ptr<const Recording> recording_of(const workloads::Workload& w) {
+  const auto* p = dynamic_cast<const ProcessWorkload*>(&w);
+  return p ? p->recording() : nullptr;
+}
+
+}  // namespace snapsim::host
