@@ -804,13 +804,20 @@ std::unique_ptr<workloads::Workload> make_process_workload(std::shared_ptr<const
 }
 
 Result<std::unique_ptr<workloads::Workload>> load_trace(const std::string& path, const std::vector<std::string>& overrides) {
-  if (!overrides.empty()) {
-    return Status::invalid_argument(fmt::format(
-        "{}: a recording's parameters are fixed (-p {} given): run the script again to record with others", path,
-        overrides.front()));
-  }
   auto rec = read_trace(path);
   if (!rec) return rec.status();
+  // Replay commands repeat the recorded parameters; any other value would
+  // need a new recording.
+  for (const auto& o : overrides) {
+    const auto eq = o.find('=');
+    const std::string key = o.substr(0, eq);
+    auto it = rec->params.find(key);
+    if (eq == std::string::npos || it == rec->params.end() || it->second != o.substr(eq + 1)) {
+      return Status::invalid_argument(fmt::format(
+          "{}: a recording's parameters are fixed (-p {} given{}): run its script again to record with others", path,
+          o, it == rec->params.end() ? "" : ", recorded with " + key + "=" + it->second));
+    }
+  }
   if (!sim::parse_fs_mode(rec->fs_mode)) {
     return Status::invalid_argument(fmt::format("{}: unknown file-system mode '{}'", path, rec->fs_mode));
   }

@@ -8,6 +8,7 @@ PACKAGES=(
   libboost-test-dev librapidcheck-dev libsqlite3-dev libbenchmark-dev
   libcli11-dev libfmt-dev libtomlplusplus-dev nlohmann-json3-dev libxxhash-dev
   sqlite3 python3 python3-jsonschema chromium
+  libfuse3-dev fuse3 libzstd-dev
 )
 
 missing=()

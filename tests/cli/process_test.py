@@ -1,0 +1,211 @@
+#!/usr/bin/env python3
+"""Process workloads through the real binary: real programs on a FUSE mount
+of the simulated disk, recorded, replayed and judged by their own check.
+
+usage: process_test.py SNAPSIM EXAMPLES_DIR
+Needs /dev/fuse (CI has it): without it every run fails with exit status 2
+and a message naming /dev/fuse, which this test reports as failures.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from testlib import check, finish  # noqa: E402
+
+SNAPSIM, EXAMPLES = sys.argv[1], sys.argv[2]
+RENAME = os.path.join(EXAMPLES, "process", "rename-durability", "rename-durability.toml")
+RENAME_DIR = os.path.join(EXAMPLES, "process", "rename-durability", "rename-durability-fsync-dir.toml")
+SQLITE3 = os.path.join(EXAMPLES, "process", "sqlite3-invoice.toml")
+
+
+def run(*args, timeout=600):
+    return subprocess.run([SNAPSIM, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def run_json(*args):
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "r.json")
+        p = run(*args, "--json", out)
+        if p.returncode not in (0, 1):
+            return p, None, None
+        with open(out) as f:
+            text = f.read()
+        return p, json.loads(text), text
+
+
+def level(doc, q):
+    return next(r for r in doc["runs"] if r["quiesce"] == q)
+
+
+def failures(r):
+    return sum(v for k, v in r["verdicts"].items() if k not in ("consistent", "recovered"))
+
+
+def bad_input(name, args, needle, files=None):
+    """Runs a mistake: exit 2, one line on stderr naming the problem, no results file."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for fname, content in (files or {}).items():
+            with open(os.path.join(tmp, fname), "w") as f:
+                f.write(content)
+        out = os.path.join(tmp, "out.json")
+        p = run(*[a.replace("TMP", tmp) for a in args], "--json", out)
+        lines = p.stderr.strip().splitlines()
+        check(f"{name}: exit 2", p.returncode == 2, f"rc={p.returncode} stderr={p.stderr[-300:]}")
+        check(f"{name}: one line naming the problem", len(lines) == 1 and needle in lines[0], p.stderr[-300:])
+        check(f"{name}: no results file", not os.path.exists(out))
+
+
+# --- rename durability: what a FUSE tool that applies renames to the host cannot show
+p, doc, _ = run_json("run", RENAME, "--quiesce", "none,fsfreeze,app")
+check("rename-durability runs", doc is not None, p.stderr[-400:])
+if doc:
+    none = level(doc, "none")
+    check("without a directory fsync, acknowledged saves are lost at `none`", none["verdicts"]["lost_committed"] > 0,
+          none["verdicts"])
+    check("the first failure is a lost save", (none["first_failure"] or {}).get("verdict") == "lost_committed")
+    check("`app` is clean", failures(level(doc, "app")) == 0, level(doc, "app")["verdicts"])
+    check("the run names its file system", none["fs"] == "ext4")
+    replay = none["first_failure"]["replay"].split()
+    rp = run(*replay[1:])
+    check("the first failure's replay command reproduces it", rp.returncode == 0 and "lost_committed" in rp.stdout,
+          rp.stdout[-300:] + rp.stderr[-300:])
+p, doc, _ = run_json("run", RENAME_DIR, "--quiesce", "none")
+check("rename-durability-fsync-dir runs", doc is not None, p.stderr[-400:])
+if doc:
+    none = level(doc, "none")
+    check("with the directory fsynced, no save is lost at `none` (ext4)", failures(none) == 0, none["verdicts"])
+    check("and every point was judged", none["points"] > 20, none["points"])
+
+# --- a saved recording: explored again, byte for byte; any configuration
+with tempfile.TemporaryDirectory() as tmp:
+    trace = os.path.join(tmp, "rename.trace")
+    p1, doc1, text1 = run_json("run", RENAME, "--quiesce", "none,fsfreeze", "--save-trace", trace)
+    check("--save-trace writes the recording", os.path.exists(trace) and doc1 is not None, p1.stderr[-300:])
+    if doc1:
+        check("replays of a saved run name the trace", level(doc1, "none")["first_failure"]["replay"].count(trace) == 1,
+              level(doc1, "none")["first_failure"])
+        rp = run(*level(doc1, "none")["first_failure"]["replay"].split()[1:])
+        check("a saved run's replay command reproduces its first failure", rp.returncode == 0 and
+              "lost_committed" in rp.stdout, rp.stdout[-300:] + rp.stderr[-300:])
+    p2, doc2, text2 = run_json("run", trace, "--quiesce", "none,fsfreeze")
+    p3, doc3, text3 = run_json("run", trace, "--quiesce", "none,fsfreeze", "--jobs", "2")
+    check("a trace explores again", doc2 is not None, p2.stderr[-300:])
+    if doc1 and doc2:
+        check("the same recording gives the same verdicts", [r["verdicts"] for r in doc1["runs"]] ==
+              [r["verdicts"] for r in doc2["runs"]])
+    check("the same trace and seed give byte-identical results (--jobs 1 and 2)", text2 is not None and text2 == text3)
+    p4, doc4, _ = run_json("run", trace, "--quiesce", "none", "--fs", "nojournal", "--writeback", "lazy",
+                           "--seed", "9")
+    check("one recording serves another file system, writeback and seed", doc4 is not None and
+          level(doc4, "none")["fs"] == "nojournal", p4.stderr[-300:])
+    p5, doc5, _ = run_json("run", trace, "--model", "crash")
+    check("the crash model explores a recording", doc5 is not None and doc5["runs"][0]["model"] == "crash" and
+          doc5["runs"][0]["points"] > 0, p5.stderr[-300:])
+    shown = run("trace", trace)
+    check("snapsim trace prints the recording", shown.returncode == 0 and "txn-begin client 0" in shown.stdout
+          and " rename " in shown.stdout, shown.stderr[-200:])
+    check("a trace is small", os.path.getsize(trace) < 64 * 1024, os.path.getsize(trace))
+    export = os.path.join(tmp, "export")
+    ex = run("replay", trace, "--quiesce", "none", "--point", "3", "--export", export)
+    check("replay --export writes a recorded image", ex.returncode == 0 and
+          os.path.exists(os.path.join(export, "disk0", "doc.txt")), ex.stdout[-300:] + ex.stderr[-300:])
+    bad_input("-p on a trace", ["run", trace, "-p", "clients=3"], "parameters are fixed")
+    with open(os.path.join(tmp, "junk.trace"), "wb") as f:
+        f.write(b"not a trace at all, just some bytes")
+    bad_input("a file that is not a trace", ["run", os.path.join(tmp, "junk.trace")], "not a usable snapsim trace")
+    with open(trace, "rb") as f:
+        head = f.read()
+    with open(os.path.join(tmp, "cut.trace"), "wb") as f:
+        f.write(head[: len(head) // 2])
+    bad_input("a truncated trace", ["run", os.path.join(tmp, "cut.trace")], "not a usable snapsim trace")
+
+# --- the sqlite3 shell against the in-process invoice application
+for jm, sync in (("delete", "full"), ("wal", "normal"), ("wal", "full"), ("delete", "off")):
+    _, proc, _ = run_json("run", SQLITE3, "-p", f"journal_mode={jm}", "-p", f"synchronous={sync}", "--quiesce", "none")
+    _, inproc, _ = run_json("run", "invoice-sqlite", "-p", f"journal_mode={jm}", "-p", f"synchronous={sync}",
+                            "-p", "clients=2", "-p", "invoices=2", "--quiesce", "none")
+    if proc is None or inproc is None:
+        check(f"sqlite3-invoice {jm}/{sync} runs", False)
+        continue
+    a, b = proc["runs"][0]["verdicts"], inproc["runs"][0]["verdicts"]
+    worse = ("torn_transaction", "invariant_violation", "corrupt", "unrecoverable")
+    check(f"sqlite3 shell and in-process agree on lost commits ({jm}/{sync})",
+          (a["lost_committed"] > 0) == (b["lost_committed"] > 0), f"{a} vs {b}")
+    check(f"sqlite3 shell and in-process agree on corruption ({jm}/{sync})",
+          (sum(a[k] for k in worse) > 0) == (sum(b[k] for k in worse) > 0), f"{a} vs {b}")
+
+# --- the check's own verdict, its timeout, and the committed count
+CHECKS = {
+    "torn.toml": """name = "torn"
+[process]
+setup = "echo 0 > n"
+[clients]
+transactions = 1
+[[transaction]]
+run = "echo 1 > n"
+[check]
+run = "if [ -f started ]; then echo 'verdict: torn_transaction half an order'; fi; exit 0"
+""",
+    "slow.toml": """name = "slow"
+[process]
+setup = "echo 0 > n"
+[clients]
+transactions = 1
+[[transaction]]
+run = "echo 1 > n && sync n"
+[check]
+run = "if [ \\"$(cat n)\\" = 1 ]; then sleep 5; fi"
+timeout_ms = 300
+""",
+    "count.toml": """name = "count"
+[process]
+setup = "echo 0 > n && sync n"
+vars = { extra = "" }
+[clients]
+count = 2
+transactions = 2
+[[transaction]]
+params = { x = "int(1,9)" }
+run = "echo $(( $(cat n) + 1 )) > n.tmp && sync n.tmp && mv n.tmp n && sync . {extra}"
+[check]
+run = "test -f n"
+committed = "cat n"
+""",
+}
+with tempfile.TemporaryDirectory() as tmp:
+    for name, text in CHECKS.items():
+        with open(os.path.join(tmp, name), "w") as f:
+            f.write(text)
+    _, doc, _ = run_json("run", os.path.join(tmp, "slow.toml"), "--quiesce", "fsfreeze")
+    check("a check that times out is unrecoverable", doc is not None and
+          doc["runs"][0]["verdicts"]["unrecoverable"] > 0 and "timed out" in
+          (doc["runs"][0]["first_failure"] or {}).get("detail", ""), doc and doc["runs"][0])
+    _, doc, _ = run_json("run", os.path.join(tmp, "count.toml"), "--quiesce", "none,app")
+    check("committed feeds the commit oracle: a synced rename loses nothing", doc is not None and
+          failures(level(doc, "none")) == 0, doc and level(doc, "none")["verdicts"])
+    check("a process run reports its vars and clients", doc is not None and
+          doc["runs"][0]["params"].get("clients") == "2" and "extra" in doc["runs"][0]["params"])
+
+# --- mistakes are one line and exit 2
+bad_input("a missing file", ["run", "TMP/s.toml"], "process.files names 'nope.sql'",
+          {"s.toml": 'name = "s"\n[process]\nfiles = ["nope.sql"]\n[[transaction]]\nrun = "true"\n[check]\nrun = "true"\n'})
+bad_input("a setup that fails", ["run", "TMP/s.toml"], "the setup command failed (exit status 3)",
+          {"s.toml": 'name = "s"\n[process]\nsetup = "echo broken; exit 3"\n[[transaction]]\nrun = "true"\n'
+                     '[check]\nrun = "true"\n'})
+bad_input("a command not found", ["run", "TMP/s.toml"], "command not found",
+          {"s.toml": 'name = "s"\n[process]\n[[transaction]]\nrun = "no-such-program-here x"\n[check]\nrun = "true"\n'})
+bad_input("a check that fails before any transaction", ["run", "TMP/s.toml"],
+          "the check fails on the image before any transaction",
+          {"s.toml": 'name = "s"\n[process]\n[[transaction]]\nrun = "true"\n[check]\nrun = "test -f missing"\n'})
+bad_input("an unknown key", ["run", "TMP/s.toml"], "unknown key 'stup' in [process]",
+          {"s.toml": 'name = "s"\n[process]\nstup = "x"\n[[transaction]]\nrun = "true"\n[check]\nrun = "true"\n'})
+bad_input("no check", ["run", "TMP/s.toml"], "needs a [check] table",
+          {"s.toml": 'name = "s"\n[process]\n[[transaction]]\nrun = "true"\n'})
+bad_input("an unknown template", ["run", "TMP/s.toml"], "'{qty}'",
+          {"s.toml": 'name = "s"\n[process]\n[[transaction]]\nrun = "echo {qty}"\n[check]\nrun = "true"\n'})
+bad_input("--save-trace of an SQL workload", ["run", "invoice-sqlite", "--save-trace", "TMP/x.trace"],
+          "no process workload")
+finish()
