@@ -533,9 +533,11 @@ void FuseMount::locked(const std::function<void()>& f) {
   f();
 }
 
-uint32_t FuseMount::wait_released(uint32_t max_ms) {
+uint32_t FuseMount::open_files() const { return impl_->open_files.load(); }
+
+uint32_t FuseMount::wait_released(uint32_t max_ms, uint32_t baseline) {
   const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(max_ms);
-  while (impl_->open_files.load() > 0 && std::chrono::steady_clock::now() < until) {
+  while (impl_->open_files.load() > baseline && std::chrono::steady_clock::now() < until) {
     std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
   return impl_->open_files.load();

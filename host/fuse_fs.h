@@ -57,10 +57,13 @@ class FuseMount {
 
   // Runs f with no request in flight.
   void locked(const std::function<void()>& f);
-  // Waits until every file opened through the mount is released (a
-  // release reaches the server after close(2) returns) or max_ms passed;
-  // returns the number still open.
-  uint32_t wait_released(uint32_t max_ms);
+  // Files open through the mount now.
+  uint32_t open_files() const;
+  // Waits until at most `baseline` files are open through the mount (a
+  // release reaches the server after close(2) returns, so a command's
+  // last releases may follow its exit) or max_ms passed; returns the
+  // number still open.
+  uint32_t wait_released(uint32_t max_ms, uint32_t baseline = 0);
   uint64_t requests() const { return requests_.load(); }
   const std::string& dir() const { return dir_; }
 

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <charconv>
 #include <chrono>
 #include <cstdlib>
@@ -285,17 +286,21 @@ struct CheckOutcome {
 
 const char* const kVerdictLine = "verdict:";
 
+std::atomic<uint64_t> g_checks_run{0};
+
 // Runs the check (and `committed`) in `dir`; fills an AppState.
-AppState judge_directory(const Recording& rec, const std::string& dir, const std::string& files_dir) {
+AppState judge_directory(const Recording& rec, const std::string& dir, const std::string& files_dir,
+                         const std::string& run_dir) {
   AppState s;
   s.opened = true;
   s.digest_known = false;
   Command c;
   c.cwd = dir;
-  c.env = {{"SNAPSIM_DIR", dir}, {"SNAPSIM_FILES", files_dir}};
+  c.env = {{"SNAPSIM_DIR", dir}, {"SNAPSIM_FILES", files_dir}, {"SNAPSIM_RUN", run_dir}};
   c.timeout_ms = rec.check_timeout_ms;
   c.user = rec.user;
   c.command = rec.check_run;
+  g_checks_run.fetch_add(1);
   auto r = run_command(c);
   if (!r) {
     s.opened = false;
@@ -341,6 +346,7 @@ AppState judge_directory(const Recording& rec, const std::string& dir, const std
   s.summary = last;
   if (!rec.check_committed.empty()) {
     c.command = rec.check_committed;
+    g_checks_run.fetch_add(1);
     auto k = run_command(c);
     const std::string line = k ? k->last_line() : "";
     uint64_t n = 0;
@@ -526,7 +532,13 @@ class ProcessWorkload : public workloads::Workload {
       s.open_error = "cannot export the image for the check: " + st.message();
       return s;
     }
-    return judge_directory(*rec_, img->path(), files_->dir.path());
+    auto run = TempDir::make("run");
+    if (!run) {
+      s.open_error = run.status().message();
+      return s;
+    }
+    ::chmod(run->path().c_str(), 0777);
+    return judge_directory(*rec_, img->path(), files_->dir.path(), run->path());
   }
 
  private:
@@ -603,9 +615,12 @@ Result<Recording> record_process(const ProcessSpec& spec, const std::function<vo
   if (!tmp) return tmp.status();
   const std::string mnt = tmp->path() + "/mnt";
   const std::string files = tmp->path() + "/files";
+  const std::string run_dir = tmp->path() + "/run";  // sockets and pid files, outside the guest
   std::error_code ec;
   fs::create_directories(mnt, ec);
   fs::create_directories(files, ec);
+  fs::create_directories(run_dir, ec);
+  ::chmod(run_dir.c_str(), 0777);
   ::chmod(mnt.c_str(), 0755);
   ::chmod(files.c_str(), 0755);
   SNAPSIM_RETURN_IF_ERROR(write_files(files, rec.files));
@@ -665,7 +680,7 @@ Result<Recording> record_process(const ProcessSpec& spec, const std::function<vo
     Command c;
     c.command = cmd;
     c.cwd = mnt;
-    c.env = {{"SNAPSIM_DIR", mnt}, {"SNAPSIM_FILES", files}};
+    c.env = {{"SNAPSIM_DIR", mnt}, {"SNAPSIM_FILES", files}, {"SNAPSIM_RUN", run_dir}};
     for (auto& e : env) c.env.push_back(std::move(e));
     c.timeout_ms = timeout;
     c.user = spec.user;
@@ -680,9 +695,10 @@ Result<Recording> record_process(const ProcessSpec& spec, const std::function<vo
   if (!spec.setup.empty()) {
     if (progress) progress("setup: " + spec.setup);
     marker(OpKind::kSetupBegin, 0, 0, 0, {}, spec.setup);
+    const uint32_t open_before = fm.open_files();
     auto r = command(spec.setup, {}, spec.timeout_ms);
     if (!r) return r.status();
-    fm.wait_released(2000);
+    fm.wait_released(2000, open_before);
     marker(OpKind::kSetupEnd, r->exit_status, 0, 0, {}, r->last_line());
     if (r->exit_status != 0 || r->timed_out) return failed("the setup command", *r, spec.timeout_ms);
   }
@@ -694,7 +710,7 @@ Result<Recording> record_process(const ProcessSpec& spec, const std::function<vo
     Command c;
     c.command = spec.server;
     c.cwd = mnt;
-    c.env = {{"SNAPSIM_DIR", mnt}, {"SNAPSIM_FILES", files}};
+    c.env = {{"SNAPSIM_DIR", mnt}, {"SNAPSIM_FILES", files}, {"SNAPSIM_RUN", run_dir}};
     c.user = spec.user;
     auto b = Background::start(c);
     if (!b) return b.status();
@@ -734,7 +750,7 @@ Result<Recording> record_process(const ProcessSpec& spec, const std::function<vo
     Status st;
     fm.locked([&] { st = explore::export_tree(m.fs(0), img->path(), nullptr); });
     SNAPSIM_RETURN_IF_ERROR(st);
-    const AppState s = judge_directory(rec, img->path(), files);
+    const AppState s = judge_directory(rec, img->path(), files, run_dir);
     std::string problem = !s.opened                     ? s.open_error
                           : !s.integrity_error.empty()  ? s.integrity_error
                           : !s.invariant_failures.empty() ? s.invariant_failures.front()
@@ -775,10 +791,11 @@ Result<Recording> record_process(const ProcessSpec& spec, const std::function<vo
     if (!cmd) return Status::invalid_argument(fmt::format("{}: {}", where, cmd.status().message()));
     if (progress) progress(fmt::format("client {} transaction {} ({}): {}", client, k, t.name, *cmd));
     marker(OpKind::kTxnBegin, 0, client, k, t.name, *cmd);
+    const uint32_t open_before = fm.open_files();
     auto r = command(*cmd, {{"SNAPSIM_CLIENT", std::to_string(client)}, {"SNAPSIM_TXN", std::to_string(k)}},
                      spec.timeout_ms);
     if (!r) return r.status();
-    fm.wait_released(2000);
+    fm.wait_released(2000, open_before);
     marker(OpKind::kTxnEnd, r->exit_status, client, k, t.name, r->last_line());
     if (r->exit_status == 127 || r->exit_status == 126) {
       return failed(fmt::format("transaction '{}' (client {})", t.name, client), *r, spec.timeout_ms);
@@ -832,6 +849,8 @@ Result<std::unique_ptr<workloads::Workload>> load_trace(const std::string& path,
   }
   return make_process_workload(std::make_shared<const Recording>(std::move(*rec)));
 }
+
+uint64_t checks_run() { return g_checks_run.load(); }
 
 bool is_workload_file(const std::string& name) { return workloads::is_script_path(name) || is_trace_path(name); }
 

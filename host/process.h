@@ -33,8 +33,10 @@
 // setup runs there, then the clients' transactions one at a time, in an
 // order drawn from `seed` (each client's k-th transaction is
 // transaction[(client + k) % count], its parameters drawn per run). Every
-// command runs with the mount as its working directory and SNAPSIM_DIR,
-// SNAPSIM_FILES, SNAPSIM_CLIENT, SNAPSIM_TXN set; `{param}`, `{client}` and
+// command runs with the mount as its working directory and SNAPSIM_DIR (the
+// mount), SNAPSIM_FILES (the shipped files), SNAPSIM_RUN (a private
+// directory outside the guest for sockets and pid files), SNAPSIM_CLIENT,
+// SNAPSIM_TXN set; `{param}`, `{client}` and
 // `{txn}` in `run` are replaced. A transaction is acknowledged when its
 // command exits 0. The check must pass on the image before any
 // transaction. Mistakes are one-line errors (exit status 2): a setup that
@@ -46,7 +48,8 @@
 // COW disk under the run's seed, writeback policy and file-system mode, one
 // request per scheduler step; transactions keep their recorded order. Each
 // image to judge is exported to a private host directory (recovery may
-// write to it, never to the image) and the check runs there. Its verdict:
+// write to it, never to the image) and the check runs there, with
+// SNAPSIM_DIR, SNAPSIM_FILES and a fresh SNAPSIM_RUN. Its verdict:
 // a last output line `verdict: NAME detail` names one of the seven; else
 // exit 0 is consistent and any other exit invariant_violation with the last
 // line as detail; a timeout is unrecoverable. With `committed`, its output
@@ -118,6 +121,9 @@ cow::Result<std::unique_ptr<workloads::Workload>> load_workload(
     const std::function<void(const std::string&)>& progress = nullptr);
 // True for a name load_workload() reads from a file (.toml or .trace).
 bool is_workload_file(const std::string& name);
+
+// Check and committed commands this process has run (a benchmark counter).
+uint64_t checks_run();
 
 // The recording of a process workload (nullptr for any other workload).
 std::shared_ptr<const Recording> recording_of(const workloads::Workload& w);

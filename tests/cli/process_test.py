@@ -123,7 +123,9 @@ with tempfile.TemporaryDirectory() as tmp:
     bad_input("a truncated trace", ["run", os.path.join(tmp, "cut.trace")], "not a usable snapsim trace")
 
 # --- the sqlite3 shell against the in-process invoice application
-for jm, sync in (("delete", "full"), ("wal", "normal"), ("wal", "full"), ("delete", "off")):
+COMBOS = [(jm, sync) for jm in ("delete", "truncate", "persist", "memory", "wal", "off")
+          for sync in ("off", "normal", "full", "extra")]
+for jm, sync in COMBOS:
     _, proc, _ = run_json("run", SQLITE3, "-p", f"journal_mode={jm}", "-p", f"synchronous={sync}", "--quiesce", "none")
     _, inproc, _ = run_json("run", "invoice-sqlite", "-p", f"journal_mode={jm}", "-p", f"synchronous={sync}",
                             "-p", "clients=2", "-p", "invoices=2", "--quiesce", "none")
@@ -137,6 +139,54 @@ for jm, sync in (("delete", "full"), ("wal", "normal"), ("wal", "full"), ("delet
     check(f"sqlite3 shell and in-process agree on corruption ({jm}/{sync})",
           (sum(a[k] for k in worse) > 0) == (sum(b[k] for k in worse) > 0), f"{a} vs {b}")
 
+# --- a long-running server: ready polled, kept open files, stopped at the end
+SERVICE = os.path.join(EXAMPLES, "process", "order-service.toml")
+p, doc, _ = run_json("run", SERVICE, "--quiesce", "none,app")
+check("a server workload runs", doc is not None, p.stderr[-400:])
+if doc:
+    check("a service that fsyncs before answering loses no order", failures(level(doc, "none")) == 0 and
+          level(doc, "none")["points"] > 10, level(doc, "none"))
+p, doc, _ = run_json("run", SERVICE, "-p", "sync=none", "--quiesce", "none")
+check("a var changes the program (-p sync=none)", doc is not None and doc["runs"][0]["params"]["sync"] == "none",
+      p.stderr[-300:])
+if doc:
+    check("a service that answers before fsync loses acknowledged orders", level(doc, "none")["verdicts"]
+          ["lost_committed"] > 0, level(doc, "none")["verdicts"])
+
+# --- every results writer and sharding work for a process workload
+with tempfile.TemporaryDirectory() as tmp:
+    db, junit, html = (os.path.join(tmp, n) for n in ("r.db", "r.xml", "r.html"))
+    p = run("run", RENAME, "--quiesce", "none", "--db", db, "--junit", junit, "--html", html)
+    check("--db, --junit and --html write for a process workload", p.returncode == 0 and
+          all(os.path.getsize(f) > 0 for f in (db, junit, html)), p.stderr[-300:])
+    shards = [os.path.join(tmp, f"s{k}.db") for k in (1, 2)]
+    for k, out in enumerate(shards, 1):
+        run("run", RENAME, "--quiesce", "none", "--shard", f"{k}/2", "--db", out)
+    merged = os.path.join(tmp, "m.json")
+    m = run("merge", os.path.join(tmp, "merged.db"), *shards, "--json", merged)
+    _, whole, _ = run_json("run", RENAME, "--quiesce", "none")
+    if m.returncode == 0 and whole:
+        with open(merged) as f:
+            mdoc = json.load(f)
+        check("two shards merge to the whole run's verdicts", mdoc["runs"][0]["verdicts"] ==
+              whole["runs"][0]["verdicts"], f"{mdoc['runs'][0]['verdicts']} vs {whole['runs'][0]['verdicts']}")
+    else:
+        check("two shards merge", False, m.stderr[-300:])
+
+# --- a program run as another user on the mount (PostgreSQL runs as postgres)
+if os.geteuid() == 0:
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chmod(tmp, 0o755)
+        script = os.path.join(tmp, "user.toml")
+        with open(script, "w") as f:
+            f.write('name = "as-nobody"\n[process]\nuser = "nobody"\nsetup = "mkdir -m 700 data && echo 0 > data/n"\n'
+                    '[clients]\ntransactions = 2\n[[transaction]]\nrun = "test $(id -un) = nobody && '
+                    'echo 1 > data/n && sync data/n"\n'
+                    '[check]\nrun = "test $(id -un) = nobody && test -O data && cat data/n"\n')
+        p, doc, _ = run_json("run", script, "--quiesce", "none,app")
+        check("commands run as process.user, own what they make, and the check can read it", doc is not None and
+              failures(level(doc, "app")) == 0 and failures(level(doc, "none")) == 0, p.stderr[-300:])
+
 # --- the check's own verdict, its timeout, and the committed count
 CHECKS = {
     "torn.toml": """name = "torn"
@@ -145,9 +195,9 @@ setup = "echo 0 > n"
 [clients]
 transactions = 1
 [[transaction]]
-run = "echo 1 > n"
+run = "echo 1 > n && sync n"
 [check]
-run = "if [ -f started ]; then echo 'verdict: torn_transaction half an order'; fi; exit 0"
+run = "if [ \\"$(cat n)\\" = 1 ]; then echo 'verdict: torn_transaction half an order'; fi; exit 0"
 """,
     "slow.toml": """name = "slow"
 [process]
@@ -179,6 +229,10 @@ with tempfile.TemporaryDirectory() as tmp:
     for name, text in CHECKS.items():
         with open(os.path.join(tmp, name), "w") as f:
             f.write(text)
+    _, doc, _ = run_json("run", os.path.join(tmp, "torn.toml"), "--quiesce", "fsfreeze")
+    check("a check's 'verdict: NAME detail' line is the verdict", doc is not None and
+          doc["runs"][0]["verdicts"]["torn_transaction"] > 0 and
+          (doc["runs"][0]["first_failure"] or {}).get("detail") == "half an order", doc and doc["runs"][0])
     _, doc, _ = run_json("run", os.path.join(tmp, "slow.toml"), "--quiesce", "fsfreeze")
     check("a check that times out is unrecoverable", doc is not None and
           doc["runs"][0]["verdicts"]["unrecoverable"] > 0 and "timed out" in

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Judges a restored invoice database with the sqlite3 shell, as the vendor's
-# own consistency check would. The last line of output is the verdict.
+# own consistency check would. The last line of output is the verdict:
 #   unrecoverable  sqlite3 cannot open or read the database
 #   corrupt        PRAGMA integrity_check or foreign_key_check fails
 #   invariant_violation  an accounting invariant fails
@@ -9,39 +9,47 @@
 recovery=""
 if [ -s invoice.db-journal ]; then recovery="a hot rollback journal was rolled back"; fi
 if [ -s invoice.db-wal ]; then recovery="the WAL was replayed"; fi
-if ! out=$(sqlite3 invoice.db "PRAGMA integrity_check;" 2>&1); then
-  echo "verdict: unrecoverable sqlite3 cannot open the database: $(echo "$out" | tail -n 1)"
+# One sqlite3 process runs every check; each prints "name|result".
+if ! out=$(sqlite3 -bail invoice.db 2>&1 <<'SQL'
+SELECT 'integrity|' || group_concat(integrity_check, '; ') FROM pragma_integrity_check;
+SELECT 'foreign_keys|' || COUNT(*) FROM pragma_foreign_key_check;
+SELECT 'invoice total equals the sum of its lines|' || (COUNT(*) = 0) FROM invoice i
+  WHERE total != (SELECT COALESCE(SUM(amount), 0) FROM line WHERE invoice = i.number);
+SELECT 'ledger debits equal credits|' ||
+  ((SELECT COALESCE(SUM(debit), 0) FROM ledger) = (SELECT COALESCE(SUM(credit), 0) FROM ledger));
+SELECT 'every invoice has its two ledger entries|' || (COUNT(*) = 0) FROM invoice i
+  WHERE (SELECT COUNT(*) FROM ledger WHERE invoice = i.number) != 2;
+SELECT 'customer balances equal their invoices|' || (COUNT(*) = 0) FROM customer c
+  WHERE balance != (SELECT COALESCE(SUM(total), 0) FROM invoice WHERE customer = c.id);
+SELECT 'the invoice counter is gapless|' ||
+  ((SELECT next FROM counter WHERE name = 'invoice') = (SELECT COALESCE(MAX(number), 0) + 1 FROM invoice)
+   AND (SELECT COUNT(*) FROM invoice) = (SELECT COALESCE(MAX(number), 0) FROM invoice));
+SELECT 'invoices|' || COUNT(*) FROM invoice;
+SQL
+); then
+  echo "verdict: unrecoverable sqlite3 cannot read the database: $(echo "$out" | tail -n 1)"
   exit 0
 fi
-if [ "$out" != "ok" ]; then
-  echo "verdict: corrupt integrity_check: $(echo "$out" | head -n 1)"
+result() { echo "$out" | sed -n "s/^$1|//p"; }
+integrity=$(result integrity)
+if [ "$integrity" != "ok" ]; then
+  echo "verdict: corrupt integrity_check: $integrity"
   exit 0
 fi
-fk=$(sqlite3 invoice.db "PRAGMA foreign_key_check;" 2>&1)
-if [ -n "$fk" ]; then
-  echo "verdict: corrupt foreign_key_check: $(echo "$fk" | head -n 1)"
+if [ "$(result foreign_keys)" != "0" ]; then
+  echo "verdict: corrupt foreign_key_check finds $(result foreign_keys) dangling reference(s)"
   exit 0
 fi
-invariant() {
-  got=$(sqlite3 invoice.db "$2" 2>&1)
-  if [ "$got" != "1" ]; then
-    echo "verdict: invariant_violation $1 (got '$got')"
+for inv in "invoice total equals the sum of its lines" "ledger debits equal credits" \
+           "every invoice has its two ledger entries" "customer balances equal their invoices" \
+           "the invoice counter is gapless"; do
+  if [ "$(result "$inv")" != "1" ]; then
+    echo "verdict: invariant_violation $inv"
     exit 0
   fi
-}
-invariant "invoice total equals the sum of its lines" \
-  "SELECT COUNT(*) = 0 FROM invoice i WHERE total != (SELECT COALESCE(SUM(amount), 0) FROM line WHERE invoice = i.number);"
-invariant "ledger debits equal credits" \
-  "SELECT (SELECT COALESCE(SUM(debit), 0) FROM ledger) = (SELECT COALESCE(SUM(credit), 0) FROM ledger);"
-invariant "every invoice has its two ledger entries" \
-  "SELECT COUNT(*) = 0 FROM invoice i WHERE (SELECT COUNT(*) FROM ledger WHERE invoice = i.number) != 2;"
-invariant "customer balances equal their invoices" \
-  "SELECT COUNT(*) = 0 FROM customer c WHERE balance != (SELECT COALESCE(SUM(total), 0) FROM invoice WHERE customer = c.id);"
-invariant "the invoice counter is gapless" \
-  "SELECT (SELECT next FROM counter WHERE name = 'invoice') = (SELECT COALESCE(MAX(number), 0) + 1 FROM invoice) AND (SELECT COUNT(*) FROM invoice) = (SELECT COALESCE(MAX(number), 0) FROM invoice);"
-n=$(sqlite3 invoice.db "SELECT COUNT(*) FROM invoice;")
+done
 if [ -n "$recovery" ]; then
-  echo "verdict: recovered $recovery; $n invoice(s)"
+  echo "verdict: recovered $recovery; $(result invoices) invoice(s)"
 else
-  echo "verdict: consistent $n invoice(s)"
+  echo "verdict: consistent $(result invoices) invoice(s)"
 fi
