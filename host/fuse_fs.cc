@@ -505,6 +505,7 @@ cow::Result<std::unique_ptr<FuseMount>> FuseMount::mount(sim::Machine& machine, 
   for (auto& a : argv) args.push_back(a.data());
   fuse_args fa = FUSE_ARGS_INIT(static_cast<int>(args.size()), args.data());
   m->session_ = fuse_session_new(&fa, &kOps, sizeof kOps, m->impl_.get());
+  fuse_opt_free_args(&fa);  // the session copied what it needs
   if (!m->session_) return Status::invalid_argument("cannot start a FUSE session (libfuse3 refused the options)");
   if (fuse_session_mount(m->session_, dir.c_str()) != 0) {
     fuse_session_destroy(m->session_);
