@@ -141,16 +141,18 @@ int main(int argc, char** argv) {
   for (bool fuse : {false, true}) {
     const std::string where = fuse ? "fuse" : "tmpfs";
     benchmark::RegisterBenchmark(("BM_Record/write_fsync/" + where).c_str(),
-                                 [fuse](benchmark::State& s) { BM_WriteFsync(s, fuse); });
+                                 [fuse](benchmark::State& s) { BM_WriteFsync(s, fuse); })
+        ->UseRealTime();
     benchmark::RegisterBenchmark(("BM_Record/create_rename/" + where).c_str(),
-                                 [fuse](benchmark::State& s) { BM_CreateRename(s, fuse); });
+                                 [fuse](benchmark::State& s) { BM_CreateRename(s, fuse); })
+        ->UseRealTime();
   }
   benchmark::RegisterBenchmark("BM_ExploreProcess/rename-durability", [](benchmark::State& s) {
     BM_ExploreProcess(s, "rename-durability/rename-durability.toml", {});
-  })->Unit(benchmark::kMillisecond);
+  })->Unit(benchmark::kMillisecond)->UseRealTime();
   benchmark::RegisterBenchmark("BM_ExploreProcess/sqlite3-invoice", [](benchmark::State& s) {
     BM_ExploreProcess(s, "sqlite3-invoice.toml", {});
-  })->Unit(benchmark::kMillisecond);
+  })->Unit(benchmark::kMillisecond)->UseRealTime();
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

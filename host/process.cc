@@ -344,6 +344,29 @@ AppState judge_directory(const Recording& rec, const std::string& dir, const std
         fmt::format("the check failed ({}){}", describe_exit(*r, rec.check_timeout_ms), last.empty() ? "" : ": " + last));
   }
   s.summary = last;
+  // A "committed: N" line in the check's output is the count, without a
+  // second command.
+  for (size_t end = r->output.size(); end > 0;) {
+    const size_t begin = r->output.rfind('\n', end - 1);
+    const size_t from = begin == std::string::npos ? 0 : begin + 1;
+    std::string_view line(r->output.data() + from, end - from);
+    end = begin == std::string::npos ? 0 : begin;
+    constexpr std::string_view kCommitted = "committed:";
+    if (line.substr(0, kCommitted.size()) != kCommitted) continue;
+    line.remove_prefix(kCommitted.size());
+    while (!line.empty() && line.front() == ' ') line.remove_prefix(1);
+    while (!line.empty() && (line.back() == ' ' || line.back() == '\r')) line.remove_suffix(1);
+    uint64_t n = 0;
+    auto [p, ec] = std::from_chars(line.data(), line.data() + line.size(), n);
+    if (ec != std::errc() || p != line.data() + line.size()) {
+      s.invariant_failures.push_back(fmt::format("the check printed 'committed: {}', not a count of transactions", line));
+      return s;
+    }
+    s.digest = commit_digest(n);
+    s.digest_known = true;
+    if (s.summary.rfind(kVerdictLine, 0) != 0 || s.summary.empty()) s.summary = fmt::format("{} transaction(s) committed", n);
+    return s;
+  }
   if (!rec.check_committed.empty()) {
     c.command = rec.check_committed;
     g_checks_run.fetch_add(1);

@@ -21,7 +21,8 @@
 //   run = "sqlite3 shop.db \"...{item}...{qty}...\""
 //   [check]
 //   run = "sh $SNAPSIM_FILES/check.sh"  # in the restored image; exit 0 = consistent
-//   committed = "sqlite3 shop.db 'SELECT count(*) FROM orders'"  # optional
+//   committed = "sqlite3 shop.db 'SELECT count(*) FROM orders'"  # optional (or the
+//                        # check prints "committed: N")
 //   timeout_ms = 10000
 //   [fs]
 //   mode = "ext4"        # ext4 | nojournal (--fs overrides at exploration)
@@ -52,8 +53,9 @@
 // SNAPSIM_DIR, SNAPSIM_FILES and a fresh SNAPSIM_RUN. Its verdict:
 // a last output line `verdict: NAME detail` names one of the seven; else
 // exit 0 is consistent and any other exit invariant_violation with the last
-// line as detail; a timeout is unrecoverable. With `committed`, its output
-// (a count of transactions the image holds) feeds the generic commit oracle:
+// line as detail; a timeout is unrecoverable. The count of transactions the
+// image holds, from a `committed: N` line of the check's output or else from
+// the `committed` command's last line, feeds the generic commit oracle:
 // fewer than acknowledged is lost_committed.
 #pragma once
 

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Judges a restored invoice database with the sqlite3 shell, as the vendor's
-# own consistency check would. The last line of output is the verdict:
+# own consistency check would. It prints how many invoices the image holds
+# ("committed: N", for the commit oracle); the last line is the verdict:
 #   unrecoverable  sqlite3 cannot open or read the database
 #   corrupt        PRAGMA integrity_check or foreign_key_check fails
 #   invariant_violation  an accounting invariant fails
@@ -30,26 +31,33 @@ SQL
   echo "verdict: unrecoverable sqlite3 cannot read the database: $(echo "$out" | tail -n 1)"
   exit 0
 fi
-result() { echo "$out" | sed -n "s/^$1|//p"; }
-integrity=$(result integrity)
+# Read the "name|result" lines with the shell alone (no process per line).
+integrity="" foreign_keys="" invoices="" failed=""
+while IFS='|' read -r name value; do
+  case "$name" in
+    integrity) integrity=$value ;;
+    foreign_keys) foreign_keys=$value ;;
+    invoices) invoices=$value ;;
+    *) if [ "$value" != "1" ] && [ -z "$failed" ]; then failed=$name; fi ;;
+  esac
+done <<EOF
+$out
+EOF
 if [ "$integrity" != "ok" ]; then
   echo "verdict: corrupt integrity_check: $integrity"
   exit 0
 fi
-if [ "$(result foreign_keys)" != "0" ]; then
-  echo "verdict: corrupt foreign_key_check finds $(result foreign_keys) dangling reference(s)"
+if [ "$foreign_keys" != "0" ]; then
+  echo "verdict: corrupt foreign_key_check finds $foreign_keys dangling reference(s)"
   exit 0
 fi
-for inv in "invoice total equals the sum of its lines" "ledger debits equal credits" \
-           "every invoice has its two ledger entries" "customer balances equal their invoices" \
-           "the invoice counter is gapless"; do
-  if [ "$(result "$inv")" != "1" ]; then
-    echo "verdict: invariant_violation $inv"
-    exit 0
-  fi
-done
+if [ -n "$failed" ]; then
+  echo "verdict: invariant_violation $failed"
+  exit 0
+fi
+echo "committed: $invoices"
 if [ -n "$recovery" ]; then
-  echo "verdict: recovered $recovery; $(result invoices) invoice(s)"
+  echo "verdict: recovered $recovery; $invoices invoice(s)"
 else
-  echo "verdict: consistent $(result invoices) invoice(s)"
+  echo "verdict: consistent $invoices invoice(s)"
 fi
