@@ -176,6 +176,9 @@ cow::Result<CommandResult> run_command(const Command& c) {
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
   }
+  // Whatever the command left running in its process group (a daemon it
+  // started, a stray child) ends with it.
+  ::kill(-pid, SIGKILL);
   if (r.output.size() > kKeepOutput) r.output.erase(0, r.output.size() - kKeepOutput);
   r.exit_status = r.timed_out ? 128 + SIGKILL : decode_status(status);
   r.wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();

@@ -38,7 +38,9 @@ struct CommandResult {
   std::string last_line() const;
 };
 
-// Runs the command to its end (or its timeout). Fails only when it cannot
+// Runs the command to its end (or its timeout); then kills what is left of
+// its process group (a program that must outlive its command is a
+// [process] server). Fails only when it cannot
 // be started (unknown user, fork failure); a command that is not found is
 // exit status 127, as from the shell.
 cow::Result<CommandResult> run_command(const Command& c);

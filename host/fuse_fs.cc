@@ -24,28 +24,28 @@ struct FuseMount::Impl {
   std::vector<Op>* ops = nullptr;
   FuseMount* owner = nullptr;
   std::mutex mu;
-  std::map<uint32_t, FileRef> refs;  // FUSE node id (= guest inode number) -> the inode
   std::map<uint64_t, std::vector<sim::DirEntry>> listings;  // open directories
   uint64_t next_listing = 1;
   std::atomic<uint32_t> open_files{0};
 
   GuestFs& fs() { return machine->fs(0); }
 
+  // A FUSE node id is the inode number with its generation above it, so a
+  // number the guest reuses for a new file is a new node to the kernel even
+  // before it forgets the old one. The root is FUSE_ROOT_ID.
   FileRef ref(fuse_ino_t ino) {
     if (ino == FUSE_ROOT_ID) return fs().root();
-    auto it = refs.find(static_cast<uint32_t>(ino));
-    return it == refs.end() ? FileRef{static_cast<uint32_t>(ino), 0} : it->second;
+    return FileRef{static_cast<uint32_t>(ino & 0xffffffffu), static_cast<uint32_t>(ino >> 32)};
   }
   fuse_ino_t node(FileRef r) {
     if (r == fs().root()) return FUSE_ROOT_ID;
-    refs[r.ino] = r;
-    return r.ino;
+    return (static_cast<fuse_ino_t>(r.gen) << 32) | r.ino;
   }
   Op& record(OpKind kind, fuse_ino_t ino) {
     owner->requests_.fetch_add(1);
     Op op;
     op.kind = kind;
-    op.ino = ino == FUSE_ROOT_ID ? fs().root().ino : static_cast<uint32_t>(ino);
+    op.ino = ref(ino).ino;
     ops->push_back(std::move(op));
     return ops->back();
   }
