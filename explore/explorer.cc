@@ -8,6 +8,11 @@
 
 #include <fmt/format.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
 #include "explore/failure_model.h"
 #include "explore/inspector.h"
 
@@ -18,6 +23,7 @@ const char* quiesce_name(Quiesce q) {
     case Quiesce::kNone: return "none";
     case Quiesce::kFsfreeze: return "fsfreeze";
     case Quiesce::kApp: return "app";
+    case Quiesce::kHook: return "hook";
   }
   return "?";
 }
@@ -26,8 +32,9 @@ cow::Result<Quiesce> parse_quiesce(const std::string& name) {
   if (name == "none") return Quiesce::kNone;
   if (name == "fsfreeze") return Quiesce::kFsfreeze;
   if (name == "app") return Quiesce::kApp;
+  if (name == "hook") return Quiesce::kHook;
   return Status::invalid_argument(
-      fmt::format("unknown quiesce level '{}' (expected none, fsfreeze or app)", name));
+      fmt::format("unknown quiesce level '{}' (expected none, fsfreeze, app or hook)", name));
 }
 
 cow::Result<std::vector<Quiesce>> parse_quiesce_list(const std::string& list) {
@@ -49,11 +56,71 @@ cow::Result<std::vector<Quiesce>> parse_quiesce_list(const std::string& list) {
 
 namespace {
 
+// What a hook run on a fork of the live run reports back (explorer.cc
+// hook_point()): how it ended and, for an image, every block of it that
+// differs from the disks at the fork, and the commits the fork made.
+struct HookOutcome {
+  enum Kind { kFrozen = 0, kFailed = 1, kCrashConsistent = 2 };
+  int kind = kFrozen;
+  uint64_t time_ns = 0, acked = 0, issued = 0;
+  double freeze_ms = 0, wait_ms = 0;
+  std::vector<Digest> digests, store_digests;  // commits after the fork's first
+  std::vector<std::vector<std::pair<uint64_t, std::vector<uint8_t>>>> blocks;  // per disk: (lba, data)
+  std::string error;  // the fork itself failed
+};
+
+nlohmann::json to_json(const HookOutcome& o) {
+  nlohmann::json j;
+  j["kind"] = o.kind;
+  j["time_ns"] = o.time_ns;
+  j["acked"] = o.acked;
+  j["issued"] = o.issued;
+  j["freeze_ms"] = o.freeze_ms;
+  j["wait_ms"] = o.wait_ms;
+  auto digests = [](const std::vector<Digest>& v) {
+    nlohmann::json a = nlohmann::json::array();
+    for (const auto& d : v) a.push_back({d.lo, d.hi});
+    return a;
+  };
+  j["digests"] = digests(o.digests);
+  j["store_digests"] = digests(o.store_digests);
+  nlohmann::json disks = nlohmann::json::array();
+  for (const auto& d : o.blocks) {
+    nlohmann::json b = nlohmann::json::array();
+    for (const auto& [lba, data] : d) b.push_back({lba, nlohmann::json::binary(data)});
+    disks.push_back(std::move(b));
+  }
+  j["blocks"] = std::move(disks);
+  j["error"] = o.error;
+  return j;
+}
+
+HookOutcome from_json(const nlohmann::json& j) {
+  HookOutcome o;
+  o.kind = j.at("kind").get<int>();
+  o.time_ns = j.at("time_ns").get<uint64_t>();
+  o.acked = j.at("acked").get<uint64_t>();
+  o.issued = j.at("issued").get<uint64_t>();
+  o.freeze_ms = j.at("freeze_ms").get<double>();
+  o.wait_ms = j.at("wait_ms").get<double>();
+  for (const auto& d : j.at("digests")) o.digests.push_back(Digest{d.at(0).get<uint64_t>(), d.at(1).get<uint64_t>()});
+  for (const auto& d : j.at("store_digests")) {
+    o.store_digests.push_back(Digest{d.at(0).get<uint64_t>(), d.at(1).get<uint64_t>()});
+  }
+  for (const auto& d : j.at("blocks")) {
+    o.blocks.emplace_back();
+    for (const auto& b : d) o.blocks.back().emplace_back(b.at(0).get<uint64_t>(), b.at(1).get_binary());
+  }
+  o.error = j.at("error").get<std::string>();
+  return o;
+}
+
 struct LevelState {
   bool wanted = false;
   std::vector<Point> points;
   std::map<std::pair<uint64_t, uint64_t>, bool> images;  // distinct content hashes
   double freeze_sum_ms = 0;
+  HookStats hook;
 };
 
 // Everything one execution needs; destroyed (pool and all) after judging.
@@ -99,11 +166,14 @@ class Execution : public RunView {
     log_.set_initial(d0->first, d0->second);
     auto clients = scenario_.make_clients(mc, log_);
     if (!clients) return clients.status();
-    std::vector<Client*> raw;
+    std::vector<Client*>& raw = clients_;
+    raw.clear();
     for (auto& c : *clients) raw.push_back(c.get());
+    choices_ = &choices;
     mc.trace().add(EventKind::kNote, 0, 0, mc.clock().now_ns(), "exploration starts");
 
     SNAPSIM_RETURN_IF_ERROR(model_->start(*this));
+    if (wants(Quiesce::kHook)) SNAPSIM_RETURN_IF_ERROR(hook_point());
     // Hooks run inside the guest's I/O: an error waits in pending_ until
     // the step ends.
     mc.set_flush_hook([this](uint32_t disk) {
@@ -123,7 +193,8 @@ class Execution : public RunView {
       SNAPSIM_RETURN_IF_ERROR(pending_);
       const bool acked = log_.acked() != last_ack_seen_;
       last_ack_seen_ = log_.acked();
-      return model_->after_step(acked);
+      SNAPSIM_RETURN_IF_ERROR(model_->after_step(acked));
+      return wants(Quiesce::kHook) ? hook_point() : Status::ok();
     };
     Status st = run_schedule(raw, choices, after_step, options_.limits);
     mc.set_write_hook(nullptr);
@@ -175,7 +246,13 @@ class Execution : public RunView {
   uint32_t schedule_;
   std::unique_ptr<FailureModel> model_;
   Probes* probes_;
+  Status hook_point();
+  HookOutcome run_hook_on_fork(const HookSpec& spec);
+
   std::array<LevelState, kQuiesceCount>* levels_ = nullptr;
+  std::vector<Client*> clients_;
+  ChoiceSource* choices_ = nullptr;
+  uint64_t hook_requests_ = 0;
   std::unique_ptr<cow::Pool> pool_;
   std::unique_ptr<Machine> machine_;
   CommitLog log_;
@@ -183,6 +260,227 @@ class Execution : public RunView {
   uint64_t writes_logged_ = 0;               // block writes a baseline's log has seen
   uint64_t last_ack_seen_ = 0;               // acknowledgements already seen
 };
+
+// The `hook` level: a snapshot requested at this step boundary. The hook
+// changes the run (it waits, takes locks, holds new transactions), so it runs
+// on a fork() of the whole simulator: the child runs the hook under the
+// scheduler beside the clients, freezes, and sends back the image's blocks
+// that differ from the disks at the fork; the main run goes on unchanged.
+// The child's choices come from its own stream (seed, schedule, request
+// number), so the point is deterministic and independent of --jobs.
+Status Execution::hook_point() {
+  const auto spec = scenario_.hook_spec();
+  if (!spec) return Status::ok();
+  Machine& mc = *machine_;
+  LevelState& ls = (*levels_)[static_cast<size_t>(Quiesce::kHook)];
+  ls.hook.requested++;
+  std::vector<cow::SnapshotId> base;
+  for (uint32_t d = 0; d < mc.disk_count(); ++d) {
+    auto s = pool_->snapshot(mc.disk(d).volume());
+    if (!s) return s.status();
+    base.push_back(*s);
+  }
+  const size_t trace_pos = mc.trace().size();
+  const uint64_t acked_at_fork = log_.acked();
+  const std::vector<Digest> digests_at_fork = log_.digests();
+  const std::vector<Digest> store_at_fork = log_.store_digests();
+  int fds[2];
+  if (::pipe(fds) != 0) return Status::error(cow::Code::kIoError, "cannot make a pipe for a hook run");
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) return Status::error(cow::Code::kIoError, "cannot fork a hook run");
+  if (pid == 0) {
+    ::close(fds[0]);
+    const HookOutcome o = run_hook_on_fork(*spec);
+    const std::vector<uint8_t> bytes = nlohmann::json::to_msgpack(to_json(o));
+    size_t done = 0;
+    while (done < bytes.size()) {
+      const ssize_t n = ::write(fds[1], bytes.data() + done, bytes.size() - done);
+      if (n <= 0) ::_exit(1);
+      done += static_cast<size_t>(n);
+    }
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::vector<uint8_t> in;
+  uint8_t buf[65536];
+  ssize_t n;
+  while ((n = ::read(fds[0], buf, sizeof buf)) > 0) in.insert(in.end(), buf, buf + n);
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  const nlohmann::json j = nlohmann::json::from_msgpack(in, true, false);
+  if (j.is_discarded() || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return Status::error(cow::Code::kIoError,
+                         fmt::format("the hook run for request {} died (wait status {})", hook_requests_, status));
+  }
+  HookOutcome o;
+  try {
+    o = from_json(j);
+  } catch (const nlohmann::json::exception& e) {
+    return Status::error(cow::Code::kIoError, fmt::format("a hook run's message lacks a field: {}", e.what()));
+  }
+  ++hook_requests_;
+  if (!o.error.empty()) return Status::error(cow::Code::kIoError, "hook run: " + o.error);
+  ls.hook.wait_ms_max = std::max(ls.hook.wait_ms_max, o.wait_ms);
+  if (o.kind != HookOutcome::kFrozen) ls.hook.timed_out++;
+  if (o.kind == HookOutcome::kFailed) {
+    ls.hook.failed++;
+    for (auto b : base) SNAPSIM_RETURN_IF_ERROR(pool_->delete_snapshot(b));
+    return Status::ok();
+  }
+  if (o.kind == HookOutcome::kCrashConsistent) ls.hook.crash_consistent++;
+  Point p;
+  p.acked = o.acked;
+  p.issued = o.issued;
+  p.time_ns = o.time_ns;
+  p.trace_pos = trace_pos;
+  p.freeze_ms = o.freeze_ms;
+  p.writes = writes_logged_;
+  if (o.acked > acked_at_fork || !o.digests.empty()) {
+    auto d = std::make_shared<std::vector<Digest>>(digests_at_fork);
+    d->insert(d->end(), o.digests.begin(), o.digests.end());
+    auto sd = std::make_shared<std::vector<Digest>>(store_at_fork);
+    sd->insert(sd->end(), o.store_digests.begin(), o.store_digests.end());
+    p.digests = std::move(d);
+    p.store_digests = std::move(sd);
+  }
+  const uint32_t bs = pool_->block_size();
+  for (uint32_t d = 0; d < mc.disk_count(); ++d) {
+    if (d >= o.blocks.size() || o.blocks[d].empty()) {
+      p.snaps.push_back(base[d]);
+      continue;
+    }
+    auto clone = pool_->clone(base[d]);
+    if (!clone) return clone.status();
+    for (const auto& [lba, data] : o.blocks[d]) {
+      if (data.size() != bs) return Status::error(cow::Code::kIoError, "a hook run sent a partial block");
+      SNAPSIM_RETURN_IF_ERROR(pool_->write_blocks(*clone, lba, std::as_bytes(std::span(data))));
+    }
+    auto snap = pool_->snapshot(*clone);
+    if (!snap) return snap.status();
+    SNAPSIM_RETURN_IF_ERROR(pool_->delete_volume(*clone));
+    SNAPSIM_RETURN_IF_ERROR(pool_->delete_snapshot(base[d]));
+    p.snaps.push_back(*snap);
+  }
+  add_point(Quiesce::kHook, std::move(p));
+  (void)acked_at_fork;
+  return Status::ok();
+}
+
+// In the forked child: drain (if the hook says so), run the hook's own
+// work beside the clients, then freeze, within the timeout in simulated time.
+HookOutcome Execution::run_hook_on_fork(const HookSpec& spec) {
+  HookOutcome o;
+  Machine& mc = *machine_;
+  const CostModel& cost = mc.cost();
+  std::vector<std::set<uint64_t>> touched(mc.disk_count());
+  mc.set_write_hook([&](uint32_t disk) { touched[disk].insert(mc.disk(disk).last_lba()); });
+  mc.set_flush_hook(nullptr);
+  mc.set_op_hook(nullptr);
+  const uint64_t first_new = log_.digests().size();
+  const uint64_t t0 = mc.clock().now_ns();
+  const uint64_t deadline = t0 + spec.timeout_ms * 1'000'000ULL;
+  RandomChoices choices(Prng(options_.seed).fork("hook", (static_cast<uint64_t>(schedule_) << 32) | hook_requests_));
+  auto hook = scenario_.make_hook(mc);
+  if (!hook) {
+    o.error = hook.status().to_string();
+    return o;
+  }
+  std::vector<Client*> all = clients_;
+  const size_t hook_index = all.size();
+  if (*hook) all.push_back(hook->get());
+  std::vector<bool> blocked(all.size(), false);
+  bool ok = true;
+  uint64_t steps = 0;
+  // One step among the eligible; false when none can progress.
+  auto step_one = [&](const std::function<bool(size_t)>& eligible) -> bool {
+    std::vector<size_t> runnable;
+    for (size_t i = 0; i < all.size(); ++i) {
+      if (!all[i]->done() && !blocked[i] && all[i]->can_run() && eligible(i)) runnable.push_back(i);
+    }
+    if (runnable.empty() || ++steps > options_.limits.max_steps) return false;
+    const size_t pick = runnable[choices.choose(runnable.size())];
+    auto r = all[pick]->step();
+    if (!r) {
+      // The hook's own failure is the hook failing (the policy decides);
+      // a client's is the run's error.
+      if (pick != hook_index) o.error = r.status().to_string();
+      return false;
+    }
+    if (*r == StepResult::kBlocked) {
+      blocked[pick] = true;
+    } else {
+      std::fill(blocked.begin(), blocked.end(), false);
+    }
+    return true;
+  };
+  if (spec.drain) {
+    // New transactions are held: only clients inside one may step.
+    while (ok && !log_.quiescent()) {
+      if (mc.clock().now_ns() > deadline) ok = false;
+      else if (!step_one([&](size_t i) { return i < hook_index && log_.in_transaction(static_cast<uint32_t>(i)); })) ok = false;
+    }
+  }
+  if (ok && *hook) {
+    while (ok && !(*hook)->done()) {
+      if (mc.clock().now_ns() > deadline) ok = false;
+      // Without a drain the clients go on beside the hook (it contends for
+      // their locks); with one they stay held.
+      else if (!step_one([&](size_t i) {
+                 return i == hook_index || (!spec.drain && !(*hook)->done());
+               })) {
+        ok = false;
+      }
+    }
+  }
+  if (!o.error.empty()) return o;
+  if (ok && mc.clock().now_ns() > deadline) ok = false;
+  o.wait_ms = static_cast<double>(mc.clock().now_ns() - t0) / 1e6;
+  double window_us = static_cast<double>(mc.clock().now_ns() - t0) / 1000.0 + cost.device.snapshot_create_us;
+  o.blocks.resize(mc.disk_count());
+  std::vector<std::map<uint64_t, std::vector<uint8_t>>> image(mc.disk_count());
+  const uint32_t bs = pool_->block_size();
+  for (uint32_t d = 0; d < mc.disk_count(); ++d) {
+    for (uint64_t lba : touched[d]) {
+      std::vector<uint8_t> data(bs);
+      Status st = pool_->read_blocks(mc.disk(d).volume(), lba, std::as_writable_bytes(std::span(data)));
+      if (!st.is_ok()) {
+        o.error = st.to_string();
+        return o;
+      }
+      image[d][lba] = std::move(data);
+    }
+  }
+  if (!ok) {
+    o.kind = spec.crash_consistent_on_failure ? HookOutcome::kCrashConsistent : HookOutcome::kFailed;
+  } else {
+    size_t dirty = 0;
+    for (uint32_t d = 0; d < mc.disk_count(); ++d) {
+      for (const auto& [block, data] : mc.simfs(d).freeze_writes()) {
+        const auto* b = reinterpret_cast<const uint8_t*>(data.data());
+        for (size_t off = 0; off + bs <= data.size(); off += bs) {
+          image[d][block + off / bs] = std::vector<uint8_t>(b + off, b + off + bs);
+          ++dirty;
+        }
+      }
+    }
+    window_us += static_cast<double>(dirty) * cost.device.write_us + mc.disk_count() * cost.device.flush_us +
+                 cost.freeze_bookkeeping_us;
+  }
+  for (uint32_t d = 0; d < mc.disk_count(); ++d) {
+    for (auto& [lba, data] : image[d]) o.blocks[d].emplace_back(lba, std::move(data));
+  }
+  o.freeze_ms = window_us / 1000.0;
+  o.time_ns = mc.clock().now_ns();
+  o.acked = log_.acked();
+  o.issued = log_.issued();
+  for (uint64_t k = first_new; k < log_.digests().size(); ++k) {
+    o.digests.push_back(log_.digests()[k]);
+    o.store_digests.push_back(log_.store_digests()[k]);
+  }
+  return o;
+}
 
 }  // namespace
 
@@ -199,6 +497,12 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
   if (!options.all_schedules && options.schedules == 0) {
     return Status::invalid_argument("--schedules must be at least 1");
   }
+  if (std::find(options.levels.begin(), options.levels.end(), Quiesce::kHook) != options.levels.end() &&
+      !scenario.hook_spec()) {
+    return Status::invalid_argument(
+        "quiesce level 'hook' needs the workload's own pre-freeze hook, and this workload declares none "
+        "([quiesce] in a script; the flat-file invoice app's -p hook=sync|drain)");
+  }
   ExploreResult result;
   {
     const MachineConfig mc = scenario.machine_config();
@@ -207,11 +511,11 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
   }
   std::array<LevelState, kQuiesceCount> levels;
   for (Quiesce q : options.levels) levels[static_cast<size_t>(q)].wanted = true;
-  std::array<LevelResult, 3> out;
-  std::array<uint64_t, 3> base{};  // global point index offset per level
+  std::array<LevelResult, kQuiesceCount> out;
+  std::array<uint64_t, kQuiesceCount> base{};  // global point index offset per level
   std::map<ImageKey, AppState> cache;
   Inspector inspector(scenario, options.seed, &result.probes);
-  std::array<uint64_t, 3> total_points{};
+  std::array<uint64_t, kQuiesceCount> total_points{};
   const uint32_t shards = std::max<uint32_t>(options.shard_count, 1);
   if (options.shard_index >= shards) {
     return Status::invalid_argument(
@@ -234,7 +538,9 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
       break;
     }
     if (options.progress) options.progress(s, options.all_schedules ? 0 : options.schedules, judged);
-    for (auto& l : levels) l.points.clear();
+    for (auto& l : levels) {
+      l.points.clear();
+    }
     Execution ex(scenario, options, s, &result.probes);
     RandomChoices random(Prng(options.seed).fork("schedule", s));
     ScriptedChoices scripted(prefix);
@@ -336,7 +642,8 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
         if (options.progress && ++judged % 64 == 0) {
           options.progress(s, options.all_schedules ? 0 : options.schedules, judged);
         }
-        PointContext ctx{p.acked, p.issued, &ex.log().digests(), &ex.log().store_digests()};
+        PointContext ctx{p.acked, p.issued, p.digests ? p.digests.get() : &ex.log().digests(),
+                         p.store_digests ? p.store_digests.get() : &ex.log().store_digests()};
         Judgement j = classifier.classify(it->second, ctx);
         lr.verdicts[static_cast<size_t>(j.verdict)]++;
         if (options.record_points) {
@@ -391,6 +698,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
   for (Quiesce q : options.levels) {
     const size_t li = static_cast<size_t>(q);
     out[li].distinct_images = levels[li].images.size();
+    out[li].hook = levels[li].hook;
     out[li].freeze_window_ms_mean =
         total_points[li] ? levels[li].freeze_sum_ms / static_cast<double>(total_points[li]) : 0;
     result.levels.push_back(out[li]);

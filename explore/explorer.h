@@ -22,8 +22,10 @@
 
 namespace snapsim::explore {
 
-enum class Quiesce { kNone = 0, kFsfreeze, kApp };
-inline constexpr size_t kQuiesceCount = 3;
+// kHook: the workload's own pre-freeze hook at every step boundary, on a
+// fork of the live run (snapshot_model.cc, explorer.cc hook_point()).
+enum class Quiesce { kNone = 0, kFsfreeze, kApp, kHook };
+inline constexpr size_t kQuiesceCount = 4;
 const char* quiesce_name(Quiesce q);
 cow::Result<Quiesce> parse_quiesce(const std::string& name);
 // "none,fsfreeze" -> levels; errors name the bad item.
@@ -123,8 +125,18 @@ struct PointRecord {
   std::optional<CrashFault> fault;  // crash model: the same, as data
 };
 
+// What the hook did at the `hook` level's requests (each step boundary).
+struct HookStats {
+  uint64_t requested = 0;         // snapshots requested
+  uint64_t timed_out = 0;         // the hook did not finish within its timeout (or could not progress)
+  uint64_t failed = 0;            // of those, snapshots that failed (on_failure = "fail"): no image
+  uint64_t crash_consistent = 0;  // of those, taken anyway without quiescing
+  double wait_ms_max = 0;         // the longest the hook took (drain and its own work)
+};
+
 struct LevelResult {
   Quiesce level = Quiesce::kNone;
+  HookStats hook;                    // level hook only
   uint64_t points = 0;
   uint64_t distinct_images = 0;
   VerdictCounts verdicts{};

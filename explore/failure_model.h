@@ -34,6 +34,10 @@ struct Point {
   uint64_t issued = 0;
   size_t trace_pos = 0;
   double freeze_ms = 0;
+  // A point taken on a fork of the live run (level hook): the commit
+  // digests as that fork saw them (its drain may have committed other
+  // transactions than the main run did next); null = the run's own.
+  std::shared_ptr<const std::vector<Digest>> digests, store_digests;
 };
 
 using LevelPoints = std::array<std::vector<Point>, kQuiesceCount>;

@@ -5,6 +5,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -87,6 +88,22 @@ class CheckMemo {
   mutable uint64_t hits_ = 0;
 };
 
+// The workload's own pre-freeze hook (the `hook` quiesce level): what the
+// snapshot software runs in the live application when a snapshot is
+// requested, with its limits (DESIGN.md: VSS holds writes at most 10 s;
+// VMware fails a snapshot whose pre-freeze script fails; Veeam can "ignore
+// failures" and snapshot crash-consistent).
+struct HookSpec {
+  // Hold new transactions and wait until none is in flight, as `app` does,
+  // before the hook's own work.
+  bool drain = false;
+  // Simulated time from the request to the freeze; beyond it the hook failed.
+  uint64_t timeout_ms = 10000;
+  // On a failed hook: false = the snapshot fails (no image: its own
+  // outcome, not a verdict); true = snapshot anyway, crash-consistent.
+  bool crash_consistent_on_failure = false;
+};
+
 class Scenario {
  public:
   virtual ~Scenario() = default;
@@ -112,6 +129,14 @@ class Scenario {
   // Never fails: problems are described in the AppState. `memo`, when
   // given, may be used to skip checks of an already checked recovered state.
   virtual AppState inspect(Machine& restored, CheckMemo* memo) = 0;
+  // The workload's pre-freeze hook, if it declares one ([quiesce] in
+  // scripts). Without one, `--quiesce hook` is refused.
+  virtual std::optional<HookSpec> hook_spec() const { return std::nullopt; }
+  // A client that runs the pre-freeze hook's own work (SQL on its own
+  // connection, a sync) in the live application, or nullptr when the hook
+  // only drains. Called on a fork of the live run, as a snapshot is
+  // requested; it runs under the scheduler beside the clients.
+  virtual cow::Result<std::unique_ptr<Client>> make_hook(Machine& /*m*/) { return std::unique_ptr<Client>(); }
 };
 
 struct PointContext {

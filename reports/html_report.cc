@@ -94,8 +94,17 @@ section{border-top:1px solid #ddd;margin-top:18px;padding-top:8px}
     h += fmt::format("<span style=\"background:{}\">{}</span>", kColor[v],
                      explore::verdict_name(static_cast<explore::Verdict>(v)));
   }
-  h += "</p>\n<table id=\"matrix\"><tr><th>workload</th><th>configuration</th><th>none</th>"
-       "<th>fsfreeze</th><th>app</th></tr>\n";
+  std::vector<explore::Quiesce> columns = {explore::Quiesce::kNone, explore::Quiesce::kFsfreeze,
+                                           explore::Quiesce::kApp};
+  for (const auto& r : runs) {
+    if (r.level.level == explore::Quiesce::kHook) {
+      columns.push_back(explore::Quiesce::kHook);
+      break;
+    }
+  }
+  h += "</p>\n<table id=\"matrix\"><tr><th>workload</th><th>configuration</th>";
+  for (auto q : columns) h += fmt::format("<th>{}</th>", explore::quiesce_name(q));
+  h += "</tr>\n";
   std::vector<std::string> order;
   std::map<std::string, std::map<explore::Quiesce, const RunRecord*>> rows;
   for (const auto& r : runs) {
@@ -108,7 +117,7 @@ section{border-top:1px solid #ddd;margin-top:18px;padding-top:8px}
     const RunRecord* any = cells.begin()->second;
     h += fmt::format("<tr><td>{}</td><td class=\"counts\">{}</td>", xml_escape(any->workload),
                      xml_escape(config_of(*any)));
-    for (auto q : {explore::Quiesce::kNone, explore::Quiesce::kFsfreeze, explore::Quiesce::kApp}) {
+    for (auto q : columns) {
       auto it = cells.find(q);
       if (it == cells.end()) {
         h += "<td>-</td>";

@@ -51,6 +51,14 @@ std::string to_json(const std::vector<RunRecord>& runs) {
                              {"states_explored", c.states_explored},
                              {"max_unflushed_writes", c.max_unflushed_writes}};
     }
+    if (r.level.level == explore::Quiesce::kHook) {
+      const auto& h = r.level.hook;
+      j["hook"] = {{"requested", h.requested},
+                   {"timed_out", h.timed_out},
+                   {"failed", h.failed},
+                   {"crash_consistent", h.crash_consistent},
+                   {"wait_ms_max", ms(h.wait_ms_max)}};
+    }
     if (r.level.first_failure) {
       const auto& f = *r.level.first_failure;
       j["first_failure"] = {{"point", f.point},

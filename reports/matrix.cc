@@ -68,9 +68,18 @@ std::string render_matrix(const std::vector<RunRecord>& runs, bool color) {
     labels[key] = label;
     width = std::max(width, label.size() + 1);
   }
+  // The `hook` column only when some run explored it.
+  std::vector<explore::Quiesce> columns = {explore::Quiesce::kNone, explore::Quiesce::kFsfreeze,
+                                           explore::Quiesce::kApp};
+  for (const auto& r : runs) {
+    if (r.level.level == explore::Quiesce::kHook) {
+      columns.push_back(explore::Quiesce::kHook);
+      break;
+    }
+  }
   std::string out;
   out += fmt::format("{}{:<{}}", bold, "WORKLOAD", width);
-  for (auto q : {explore::Quiesce::kNone, explore::Quiesce::kFsfreeze, explore::Quiesce::kApp}) {
+  for (auto q : columns) {
     out += fmt::format("{:<{}}", explore::quiesce_name(q), kCell);
   }
   out += reset + "\n";
@@ -81,7 +90,7 @@ std::string render_matrix(const std::vector<RunRecord>& runs, bool color) {
     const std::string label = labels[key];
     std::string line1 = fmt::format("{:<{}}", label, width);
     std::string line2 = fmt::format("{:<{}}", "", width);
-    for (auto q : {explore::Quiesce::kNone, explore::Quiesce::kFsfreeze, explore::Quiesce::kApp}) {
+    for (auto q : columns) {
       auto it = cells.find(q);
       if (it == cells.end()) {
         line1 += fmt::format("{:<{}}", "-", kCell);
@@ -100,9 +109,11 @@ std::string render_matrix(const std::vector<RunRecord>& runs, bool color) {
       line2 += fmt::format("{:<{}}", detail, kCell);
     }
     out += line1 + "\n" + line2 + "\n";
-    // Conclusion: weakest level with no failure.
+    // Conclusion: weakest level with no failure (the vendor's own hook
+    // before the ideal drain).
     std::string verdict;
-    for (auto q : {explore::Quiesce::kNone, explore::Quiesce::kFsfreeze, explore::Quiesce::kApp}) {
+    for (auto q : {explore::Quiesce::kNone, explore::Quiesce::kFsfreeze, explore::Quiesce::kHook,
+                   explore::Quiesce::kApp}) {
       auto it = cells.find(q);
       if (it == cells.end()) continue;
       const auto& l = it->second->level;
@@ -128,6 +139,13 @@ std::string render_matrix(const std::vector<RunRecord>& runs, bool color) {
     if (any->schedules_run > 1 && any->distinct_traces > 0 && any->distinct_traces < any->schedules_run) {
       conclusions += fmt::format("    note: {} schedules ran {} distinct execution(s)\n", any->schedules_run,
                                  any->distinct_traces);
+    }
+    if (auto it = cells.find(explore::Quiesce::kHook); it != cells.end()) {
+      const auto& h = it->second->level.hook;
+      conclusions += fmt::format(
+          "    hook: {} snapshot(s) requested, {} timed out ({} failed: no image; {} taken crash-consistent); "
+          "longest hook {:.3f} ms\n",
+          h.requested, h.timed_out, h.failed, h.crash_consistent, h.wait_ms_max);
     }
     for (const auto& [q, r] : cells) {
       if (r->level.first_failure) {

@@ -420,11 +420,46 @@ class ClientsWithShared : public sim::Client {
   std::unique_ptr<InvoiceClient> client_;
 };
 
+// The pre-freeze hook of `hook=sync`: the application fsyncs every file
+// it writes, in one step, without its lock (as a vendor's "flush" script).
+class SyncHook : public sim::Client {
+ public:
+  SyncHook(sim::Machine& m, bool journaled) : m_(m), journaled_(journaled) {}
+  bool done() const override { return done_; }
+  Result<sim::StepResult> step() override {
+    GuestFs& fs = m_.fs();
+    m_.app_step();
+    std::vector<std::string> names(std::begin(kDataFiles), std::end(kDataFiles));
+    if (journaled_) names.push_back("redo.log");
+    for (const auto& name : names) {
+      auto f = fs.lookup(name);
+      if (!f) return f.status();
+      SNAPSIM_RETURN_IF_ERROR(fs.fsync(*f));
+    }
+    m_.trace().add(sim::EventKind::kStep, 0, 0, m_.clock().now_ns(), "pre_freeze: fsync every file");
+    done_ = true;
+    return sim::StepResult::kProgress;
+  }
+
+ private:
+  sim::Machine& m_;
+  bool journaled_;
+  bool done_ = false;
+};
+
 std::vector<ParamSpec> flatfile_params() {
   return {
       {"clients", ParamKind::kInt, "2", "concurrent clients (serialized by the app's lock)", 1, 16, {}, true},
       {"invoices", ParamKind::kInt, "3", "invoices entered by each client", 0, 1000, {}, true},
       {"lines", ParamKind::kInt, "3", "lines per invoice", 1, 50, {}, true},
+      {"hook", ParamKind::kChoice, "none",
+       "its pre-freeze hook (--quiesce hook): none (freeze only), sync (fsync every file), drain (wait "
+       "for the invoice in flight, then sync)",
+       0, 0, {"none", "sync", "drain"}},
+      {"hook_timeout_ms", ParamKind::kInt, "10000",
+       "simulated ms the snapshot software waits for the hook; beyond it the snapshot is taken "
+       "crash-consistent",
+       0, 86400000, {}},
   };
 }
 
@@ -477,6 +512,19 @@ Status InvoiceFlatfile::setup(sim::Machine& m) {
 }
 
 Result<explore::Digest> InvoiceFlatfile::digest(sim::Machine& m) { return files_digest(m.fs()); }
+
+std::optional<explore::HookSpec> InvoiceFlatfile::hook_spec() const {
+  explore::HookSpec h;
+  h.drain = params_.text("hook") == "drain";
+  h.timeout_ms = static_cast<uint64_t>(params_.integer("hook_timeout_ms"));
+  h.crash_consistent_on_failure = true;  // Veeam's "ignore failures"
+  return h;
+}
+
+Result<std::unique_ptr<sim::Client>> InvoiceFlatfile::make_hook(sim::Machine& m) {
+  if (params_.text("hook") == "none") return std::unique_ptr<sim::Client>();
+  return std::unique_ptr<sim::Client>(std::make_unique<SyncHook>(m, journaled_));
+}
 
 Result<std::vector<std::unique_ptr<sim::Client>>> InvoiceFlatfile::make_clients(
     sim::Machine& m, explore::CommitLog& log) {

@@ -42,6 +42,11 @@ class InvoiceFlatfile : public Workload {
   Result<std::vector<std::unique_ptr<sim::Client>>> make_clients(sim::Machine& m,
                                                                  explore::CommitLog& log) override;
   explore::AppState inspect(sim::Machine& restored, explore::CheckMemo* memo) override;
+  // Its pre-freeze hook, by parameter: hook=none freezes only, sync fsyncs
+  // every file, drain waits for the invoice in flight first; a hook that
+  // exceeds hook_timeout_ms is snapshotted crash-consistent.
+  std::optional<explore::HookSpec> hook_spec() const override;
+  Result<std::unique_ptr<sim::Client>> make_hook(sim::Machine& m) override;
 
   static constexpr int kCustomers = 4;
 

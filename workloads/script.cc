@@ -34,7 +34,8 @@ class Loader : public ScriptLoader {
         {"sqlite.attach", 'b'},  {"sqlite.foreign_keys", 'b'}, {"sqlite.wal_autocheckpoint", 'i'}, {"sqlite.cache_size", 'i'}, {"clients.count", 'i'},      {"clients.transactions", 'i'},
         {"disks.count", 'i'},    {"disks.group", 's'},        {"limits.max_files", 'i'},
         {"limits.max_file_blocks", 'i'}, {"setup.sql", 's'}, {"fs.mode", 's'}, {"fs.data", 's'},
-        {"fs.disk_mb", 'i'}};
+        {"fs.disk_mb", 'i'}, {"quiesce.drain", 'b'}, {"quiesce.timeout_ms", 'i'},
+        {"quiesce.on_failure", 's'}};
     return ScriptLoader::apply_override(
         root, item, kShort, kScalars,
         "a scalar setting such as journal_mode, synchronous, clients, transactions, sqlite.page_size, "
@@ -46,7 +47,7 @@ class Loader : public ScriptLoader {
     SNAPSIM_RETURN_IF_ERROR(known_keys(root, "the script",
                                        {"name", "description", "sqlite", "setup", "database",
                                         "disks", "clients", "transaction", "invariant", "file", "fs",
-                                        "limits"}));
+                                        "limits", "quiesce"}));
     SqlSpec s;
     SNAPSIM_RETURN_IF_ERROR(get_string(root, "name", "the script", &s.name, true));
     if (s.name.empty() || s.name.find(' ') != std::string::npos) {
@@ -100,6 +101,35 @@ class Loader : public ScriptLoader {
       SNAPSIM_RETURN_IF_ERROR(get_int(*t, "count", "disks", 1, 8, &v));
       s.disks = static_cast<uint32_t>(v);
       SNAPSIM_RETURN_IF_ERROR(get_string(*t, "group", "disks", &s.group));
+    }
+    if (const toml::node* n = root.get("quiesce")) {
+      const toml::table* t = n->as_table();
+      if (!t) return fail(n, "[quiesce] must be a table");
+      SNAPSIM_RETURN_IF_ERROR(
+          known_keys(*t, "[quiesce]", {"pre_freeze", "post_thaw", "drain", "timeout_ms", "on_failure"}));
+      s.has_hook = true;
+      for (const char* key : {"pre_freeze", "post_thaw"}) {
+        auto* list = std::string(key) == "pre_freeze" ? &s.pre_freeze : &s.post_thaw;
+        if (const toml::node* e = t->get(key)) {
+          const toml::array* a = e->as_array();
+          if (!a) return fail(e, fmt::format("'quiesce.{}' must be an array of SQL statements", key));
+          for (const auto& x : *a) {
+            if (!x.is_string()) return fail(&x, fmt::format("'quiesce.{}' must be an array of SQL statements", key));
+            list->push_back(x.as_string()->get());
+          }
+        }
+      }
+      SNAPSIM_RETURN_IF_ERROR(get_bool(*t, "drain", "quiesce", &s.hook_drain));
+      int64_t v = static_cast<int64_t>(s.hook_timeout_ms);
+      SNAPSIM_RETURN_IF_ERROR(get_int(*t, "timeout_ms", "quiesce", 0, 86400000, &v));
+      s.hook_timeout_ms = static_cast<uint64_t>(v);
+      std::string policy = "fail";
+      SNAPSIM_RETURN_IF_ERROR(get_string(*t, "on_failure", "quiesce", &policy));
+      if (policy != "fail" && policy != "crash_consistent") {
+        return fail(t->get("on_failure"),
+                    fmt::format("'quiesce.on_failure' must be fail or crash_consistent, got '{}'", policy));
+      }
+      s.hook_crash_consistent = policy == "crash_consistent";
     }
     if (const toml::node* n = root.get("limits")) {
       const toml::table* t = n->as_table();

@@ -950,6 +950,7 @@ Result<std::vector<std::unique_ptr<sim::Client>>> SqlApp::make_clients(sim::Mach
   if (!vo) return vo.status();
   reseed_sqlite(m);
   auto vfs = std::make_shared<SqliteVfs>(m, *vo);
+  live_vfs_ = vfs;
   auto writers = std::make_shared<Writers>();
   std::vector<std::unique_ptr<sim::Client>> out;
   for (int c = 0; c < spec_.clients; ++c) {
@@ -958,6 +959,59 @@ Result<std::vector<std::unique_ptr<sim::Client>>> SqlApp::make_clients(sim::Mach
     out.push_back(std::move(client));
   }
   return out;
+}
+
+namespace {
+
+// The pre-freeze hook's statements, one per step on its own connection.
+// SQLITE_BUSY blocks it (retried after another client progresses); any
+// other error is the hook failing (the snapshot software's failure policy
+// decides what follows).
+class SqlHook : public sim::Client {
+ public:
+  SqlHook(const SqlSpec& spec, std::shared_ptr<SqliteVfs> vfs, sim::Machine& m)
+      : spec_(spec), vfs_(std::move(vfs)), m_(m) {}
+  Status open() {
+    auto c = open_all(spec_, *vfs_, true, true);
+    if (!c) return c.status();
+    conns_ = std::make_unique<Connections>(std::move(*c));
+    return Status::ok();
+  }
+  bool done() const override { return next_ == spec_.pre_freeze.size(); }
+  Result<sim::StepResult> step() override {
+    m_.app_step();
+    const std::string& sql = spec_.pre_freeze[next_];
+    auto o = conns_->of(0).exec(sql, {});
+    if ((o.rc & 0xff) == SQLITE_BUSY || (o.rc & 0xff) == SQLITE_LOCKED) return sim::StepResult::kBlocked;
+    if (o.rc != SQLITE_OK) {
+      return Status::invalid_argument(fmt::format("pre_freeze '{}' failed: {}", sql, o.error));
+    }
+    m_.trace().add(sim::EventKind::kStep, 0, next_, m_.clock().now_ns(), "pre_freeze: " + sql);
+    ++next_;
+    return sim::StepResult::kProgress;
+  }
+
+ private:
+  const SqlSpec& spec_;
+  std::shared_ptr<SqliteVfs> vfs_;
+  sim::Machine& m_;
+  std::unique_ptr<Connections> conns_;
+  size_t next_ = 0;
+};
+
+}  // namespace
+
+std::optional<explore::HookSpec> SqlApp::hook_spec() const {
+  if (!spec_.has_hook) return std::nullopt;
+  return explore::HookSpec{spec_.hook_drain, spec_.hook_timeout_ms, spec_.hook_crash_consistent};
+}
+
+Result<std::unique_ptr<sim::Client>> SqlApp::make_hook(sim::Machine& m) {
+  if (spec_.pre_freeze.empty()) return std::unique_ptr<sim::Client>();
+  if (!live_vfs_) return Status::invalid_argument("the hook needs the clients' VFS (make_clients first)");
+  auto h = std::make_unique<SqlHook>(spec_, live_vfs_, m);
+  SNAPSIM_RETURN_IF_ERROR(h->open());
+  return std::unique_ptr<sim::Client>(std::move(h));
 }
 
 namespace {

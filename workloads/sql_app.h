@@ -104,6 +104,16 @@ struct SqlSpec {
   std::string fs_mode = "ext4";     // ext4 | nojournal
   std::string fs_data = "ordered";  // ordered | writeback (ext4)
   uint32_t disk_mb = 1024;          // each disk's size
+  // [quiesce]: the application's own pre-freeze hook (the `hook` level).
+  // pre_freeze statements run on their own connection (every database
+  // attached), one scheduler step each, contending for locks with the
+  // clients; post_thaw statements would run after the snapshot and cannot
+  // change it, so they are checked but not run.
+  bool has_hook = false;
+  std::vector<std::string> pre_freeze, post_thaw;
+  bool hook_drain = false;
+  uint64_t hook_timeout_ms = 10000;
+  bool hook_crash_consistent = false;  // on_failure = "crash_consistent" (else "fail")
 };
 
 // A parameter generator (int(lo,hi), choice(a,b,...), text(n)), as scripts
@@ -123,6 +133,8 @@ class SqlApp : public Workload {
   const SqlSpec& spec() const { return spec_; }
 
   sim::MachineConfig machine_config() const override;
+  std::optional<explore::HookSpec> hook_spec() const override;
+  Result<std::unique_ptr<sim::Client>> make_hook(sim::Machine& m) override;
   Status setup(sim::Machine& m) override;
   Result<explore::Digest> digest(sim::Machine& m) override;
   Result<std::pair<explore::Digest, explore::Digest>> digests(sim::Machine& m) override;
@@ -133,6 +145,8 @@ class SqlApp : public Workload {
  private:
   SqlSpec spec_;
   Params params_;
+  // The VFS of the execution under way (its clients' locks), for the hook.
+  std::shared_ptr<SqliteVfs> live_vfs_;
 };
 
 }  // namespace snapsim::workloads
