@@ -10,10 +10,13 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <algorithm>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include <fmt/format.h>
+#include <xxhash.h>
 
 #include "explore/inspector.h"
 #include "host/command.h"
@@ -234,7 +237,8 @@ class ProcessLoader : public workloads::ScriptLoader {
     }
     const toml::table* c = root.get_as<toml::table>("check");
     if (!c) return fail(&root, "a process script needs a [check] table with 'run'");
-    SNAPSIM_RETURN_IF_ERROR(known_keys(*c, "[check]", {"run", "committed", "timeout_ms"}));
+    SNAPSIM_RETURN_IF_ERROR(known_keys(*c, "[check]", {"run", "committed", "recover", "timeout_ms"}));
+    SNAPSIM_RETURN_IF_ERROR(get_string(*c, "recover", "check", &s.check_recover));
     SNAPSIM_RETURN_IF_ERROR(get_string(*c, "run", "check", &s.check_run, true));
     SNAPSIM_RETURN_IF_ERROR(get_string(*c, "committed", "check", &s.check_committed));
     v = s.check_timeout_ms;
@@ -259,7 +263,8 @@ class ProcessLoader : public workloads::ScriptLoader {
     }
     // The script's vars in every command ({name}); transactions also get
     // their parameters, {client} and {txn} when they run.
-    for (std::string* cmd : {&s.setup, &s.server, &s.ready, &s.stop, &s.check_run, &s.check_committed}) {
+    for (std::string* cmd :
+         {&s.setup, &s.server, &s.ready, &s.stop, &s.check_run, &s.check_committed, &s.check_recover}) {
       auto r = render(*cmd, s.vars);
       if (!r) return fail(p, r.status().message());
       *cmd = *r;
@@ -288,7 +293,42 @@ const char* const kVerdictLine = "verdict:";
 
 std::atomic<uint64_t> g_checks_run{0};
 
-// Runs the check (and `committed`) in `dir`; fills an AppState.
+// Paths, types, modes and contents of a host directory tree, hashed: did
+// the application's recovery change the image?
+uint64_t tree_hash(const std::string& dir) {
+  XXH64_state_t* h = XXH64_createState();
+  XXH64_reset(h, 0);
+  std::error_code ec;
+  std::vector<fs::path> paths;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    paths.push_back(it->path());
+  }
+  std::sort(paths.begin(), paths.end());
+  std::string buf;
+  for (const auto& p : paths) {
+    const std::string rel = p.lexically_relative(dir).string();
+    XXH64_update(h, rel.data(), rel.size() + 1);
+    struct stat st{};
+    if (::lstat(p.c_str(), &st) != 0) continue;
+    XXH64_update(h, &st.st_mode, sizeof st.st_mode);
+    if (S_ISREG(st.st_mode)) {
+      std::ifstream in(p, std::ios::binary);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      buf = ss.str();
+      XXH64_update(h, buf.data(), buf.size());
+    } else if (S_ISLNK(st.st_mode)) {
+      const std::string t = fs::read_symlink(p, ec).string();
+      XXH64_update(h, t.data(), t.size());
+    }
+  }
+  const uint64_t out = XXH64_digest(h);
+  XXH64_freeState(h);
+  return out;
+}
+
+// Runs the recovery, the check (and `committed`) in `dir`; fills an AppState.
 AppState judge_directory(const Recording& rec, const std::string& dir, const std::string& files_dir,
                          const std::string& run_dir) {
   AppState s;
@@ -299,6 +339,24 @@ AppState judge_directory(const Recording& rec, const std::string& dir, const std
   c.env = {{"SNAPSIM_DIR", dir}, {"SNAPSIM_FILES", files_dir}, {"SNAPSIM_RUN", run_dir}};
   c.timeout_ms = rec.check_timeout_ms;
   c.user = rec.user;
+  if (!rec.check_recover.empty()) {
+    const uint64_t before = tree_hash(dir);
+    c.command = rec.check_recover;
+    g_checks_run.fetch_add(1);
+    auto r = run_command(c);
+    if (!r || r->timed_out || r->exit_status != 0) {
+      s.opened = false;
+      s.open_error = !r ? "the application's recovery could not start: " + r.status().message()
+                        : fmt::format("the application's recovery failed ({}){}", describe_exit(*r, rec.check_timeout_ms),
+                                      r->last_line().empty() ? "" : ": " + r->last_line());
+      return s;
+    }
+    if (tree_hash(dir) != before) {
+      s.recovered = true;
+      s.recovery_detail = "the application's recovery repaired the image" +
+                          (r->last_line().empty() ? std::string() : ": " + r->last_line());
+    }
+  }
   c.command = rec.check_run;
   g_checks_run.fetch_add(1);
   auto r = run_command(c);
@@ -330,7 +388,8 @@ AppState judge_directory(const Recording& rec, const std::string& dir, const std
       return s;
     } else if (*v == explore::Verdict::kRecovered) {
       s.recovered = true;
-      s.recovery_detail = detail.empty() ? "the check's recovery ran" : detail;
+      s.recovery_detail = detail.empty() ? (s.recovery_detail.empty() ? "the check's recovery ran" : s.recovery_detail)
+                                         : detail;
     } else if (*v == explore::Verdict::kCorrupt) {
       s.integrity_error = detail.empty() ? "the check says the data is corrupt" : detail;
     } else if (*v == explore::Verdict::kInvariantViolation) {
@@ -619,6 +678,7 @@ Result<Recording> record_process(const ProcessSpec& spec, const std::function<vo
   rec.clients = spec.clients;
   rec.check_run = spec.check_run;
   rec.check_committed = spec.check_committed;
+  rec.check_recover = spec.check_recover;
   rec.check_timeout_ms = spec.check_timeout_ms;
   rec.user = spec.user;
   for (const auto& f : spec.files) {

@@ -23,6 +23,8 @@
 //   run = "sh $SNAPSIM_FILES/check.sh"  # in the restored image; exit 0 = consistent
 //   committed = "sqlite3 shop.db 'SELECT count(*) FROM orders'"  # optional (or the
 //                        # check prints "committed: N")
+//   recover = ""         # the application's recovery, run before the check; a
+//                        # point whose image it changed is `recovered`
 //   timeout_ms = 10000
 //   [fs]
 //   mode = "ext4"        # ext4 | nojournal (--fs overrides at exploration)
@@ -89,7 +91,7 @@ struct ProcessSpec {
   uint32_t clients = 1;
   uint32_t transactions = 1;
   std::vector<ProcessTxn> txns;
-  std::string check_run, check_committed;
+  std::string check_run, check_committed, check_recover;
   uint32_t check_timeout_ms = 10000;
   std::string fs_mode = "ext4", fs_data = "ordered";
   uint32_t disk_mb = 1024;

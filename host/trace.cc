@@ -201,6 +201,7 @@ std::string encode_trace(const Recording& r) {
   w.u(r.clients);
   w.str(r.check_run);
   w.str(r.check_committed);
+  w.str(r.check_recover);
   w.u(r.check_timeout_ms);
   w.str(r.user);
   w.u(r.files.size());
@@ -261,7 +262,7 @@ cow::Result<Recording> decode_trace(const std::string& bytes) {
   }
   ok = ok && r.str(&rec.fs_mode) && r.str(&rec.fs_data) && r.u32(&rec.disk_mb) && r.u32(&rec.inodes) &&
        r.u32(&rec.clients) && r.str(&rec.check_run) && r.str(&rec.check_committed) &&
-       r.u32(&rec.check_timeout_ms) && r.str(&rec.user) && r.u(&count);
+       (version < 2 || r.str(&rec.check_recover)) && r.u32(&rec.check_timeout_ms) && r.str(&rec.user) && r.u(&count);
   for (uint64_t i = 0; ok && i < count; ++i) {
     std::pair<std::string, std::string> f;
     ok = r.str(&f.first) && r.str(&f.second);

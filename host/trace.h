@@ -31,7 +31,7 @@ namespace snapsim::host {
 using cow::Result;
 using cow::Status;
 
-inline constexpr uint32_t kTraceVersion = 1;
+inline constexpr uint32_t kTraceVersion = 2;  // 2 added check_recover; 1 is still read
 
 // What a request was. The numbers are the file format: never renumber.
 enum class OpKind : uint8_t {
@@ -99,6 +99,7 @@ struct Recording {
   // The check, run in every restored image ([check] in the script).
   std::string check_run;
   std::string check_committed;
+  std::string check_recover;  // run before the check ([check] recover; version 2)
   uint32_t check_timeout_ms = 10000;
   std::string user;  // the host user commands ran as ("" = snapsim's own)
   // The host files the script shipped ([process] files), as $SNAPSIM_FILES.

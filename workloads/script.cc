@@ -47,7 +47,7 @@ class Loader : public ScriptLoader {
     SNAPSIM_RETURN_IF_ERROR(known_keys(root, "the script",
                                        {"name", "description", "sqlite", "setup", "database",
                                         "disks", "clients", "transaction", "invariant", "file", "fs",
-                                        "limits", "quiesce"}));
+                                        "limits", "quiesce", "recovery"}));
     SqlSpec s;
     SNAPSIM_RETURN_IF_ERROR(get_string(root, "name", "the script", &s.name, true));
     if (s.name.empty() || s.name.find(' ') != std::string::npos) {
@@ -101,6 +101,23 @@ class Loader : public ScriptLoader {
       SNAPSIM_RETURN_IF_ERROR(get_int(*t, "count", "disks", 1, 8, &v));
       s.disks = static_cast<uint32_t>(v);
       SNAPSIM_RETURN_IF_ERROR(get_string(*t, "group", "disks", &s.group));
+    }
+    if (const toml::node* n = root.get("recovery")) {
+      const toml::table* t = n->as_table();
+      if (!t) return fail(n, "[recovery] must be a table");
+      SNAPSIM_RETURN_IF_ERROR(known_keys(*t, "[recovery]", {"sql"}));
+      const toml::node* q = t->get("sql");
+      if (!q) return fail(t, "[recovery] needs 'sql' (a statement or an array of them)");
+      if (q->is_string()) {
+        s.recovery.push_back(q->as_string()->get());
+      } else if (const toml::array* a = q->as_array()) {
+        for (const auto& x : *a) {
+          if (!x.is_string()) return fail(&x, "'recovery.sql' must be SQL text or an array of SQL texts");
+          s.recovery.push_back(x.as_string()->get());
+        }
+      } else {
+        return fail(q, "'recovery.sql' must be SQL text or an array of SQL texts");
+      }
     }
     if (const toml::node* n = root.get("quiesce")) {
       const toml::table* t = n->as_table();

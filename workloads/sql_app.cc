@@ -66,7 +66,96 @@ bool is_corruption(int rc) {
 // The files outside the databases, as an invariant sees them.
 struct FileView {
   sim::Machine* machine = nullptr;
+  // Only the application's [recovery] may write or delete files.
+  bool writable = false;
+  uint64_t changes = 0;  // files the recovery wrote or deleted
 };
+
+// file_write(name, content): the recovery writes a whole file (durably:
+// fsync, and its directory when the name is new) on the disk that has it,
+// else disk 0. Returns 1.
+void fn_file_write(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  auto* view = static_cast<FileView*>(sqlite3_user_data(ctx));
+  if (!view->writable) {
+    sqlite3_result_error(ctx, "file_write() is only available in [recovery]", -1);
+    return;
+  }
+  const char* name = reinterpret_cast<const char*>(sqlite3_value_text(argv[0]));
+  const char* text = reinterpret_cast<const char*>(sqlite3_value_text(argv[1]));
+  if (!name || !*name) {
+    sqlite3_result_error(ctx, "file_write(): empty file name", -1);
+    return;
+  }
+  const std::string content = text ? std::string(text, static_cast<size_t>(sqlite3_value_bytes(argv[1]))) : "";
+  uint32_t disk = 0;
+  for (uint32_t d = 0; d < view->machine->disk_count(); ++d) {
+    if (view->machine->fs(d).exists(name)) disk = d;
+  }
+  auto& fs = view->machine->fs(disk);
+  const bool existed = fs.exists(name);
+  Status st;
+  auto ref = fs.open(name, true);
+  if (!ref) st = ref.status();
+  if (st.is_ok()) st = fs.truncate(*ref, 0);
+  if (st.is_ok()) st = fs.write(*ref, 0, std::as_bytes(std::span(content)));
+  if (st.is_ok()) st = fs.fsync(*ref);
+  if (st.is_ok() && !existed) st = fs.fsync_parent(name);
+  if (!st.is_ok()) {
+    sqlite3_result_error(ctx, fmt::format("file_write('{}'): {}", name, st.message()).c_str(), -1);
+    return;
+  }
+  ++view->changes;
+  sqlite3_result_int(ctx, 1);
+}
+
+// file_delete(name): 1 if the file was there and is gone (durably), else 0.
+void fn_file_delete(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  auto* view = static_cast<FileView*>(sqlite3_user_data(ctx));
+  if (!view->writable) {
+    sqlite3_result_error(ctx, "file_delete() is only available in [recovery]", -1);
+    return;
+  }
+  const char* name = reinterpret_cast<const char*>(sqlite3_value_text(argv[0]));
+  for (uint32_t d = 0; name && d < view->machine->disk_count(); ++d) {
+    auto& fs = view->machine->fs(d);
+    if (!fs.exists(name)) continue;
+    Status st = fs.unlink(name);
+    if (st.is_ok()) st = fs.fsync_parent(name);
+    if (!st.is_ok()) {
+      sqlite3_result_error(ctx, fmt::format("file_delete('{}'): {}", name, st.message()).c_str(), -1);
+      return;
+    }
+    ++view->changes;
+    sqlite3_result_int(ctx, 1);
+    return;
+  }
+  sqlite3_result_int(ctx, 0);
+}
+
+// file_list(glob): the matching files outside the databases, as a JSON
+// array of names (sorted): SELECT value FROM json_each(file_list('*.txt')).
+void fn_file_list(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  auto* view = static_cast<FileView*>(sqlite3_user_data(ctx));
+  const char* pattern = reinterpret_cast<const char*>(sqlite3_value_text(argv[0]));
+  std::set<std::string> names;
+  for (uint32_t d = 0; pattern && d < view->machine->disk_count(); ++d) {
+    for (const auto& f : view->machine->fs(d).list()) {
+      if (fnmatch(pattern, f.c_str(), 0) == 0) names.insert(f);
+    }
+  }
+  std::string out = "[";
+  for (const auto& n : names) {
+    if (out.size() > 1) out += ",";
+    out += "\"";
+    for (char c : n) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += "\"";
+  }
+  out += "]";
+  sqlite3_result_text(ctx, out.data(), static_cast<int>(out.size()), SQLITE_TRANSIENT);
+}
 
 void fn_file_exists(sqlite3_context* ctx, int, sqlite3_value** argv) {
   auto* view = static_cast<FileView*>(sqlite3_user_data(ctx));
@@ -138,8 +227,13 @@ class Conn {
     for (const auto& [name, fn] : functions) {
       sqlite3_create_function(c->db_, name, 1, SQLITE_UTF8, &c->view_, fn, nullptr, nullptr);
     }
+    sqlite3_create_function(c->db_, "file_write", 2, SQLITE_UTF8, &c->view_, fn_file_write, nullptr, nullptr);
+    sqlite3_create_function(c->db_, "file_delete", 1, SQLITE_UTF8, &c->view_, fn_file_delete, nullptr, nullptr);
+    sqlite3_create_function(c->db_, "file_list", 1, SQLITE_UTF8, &c->view_, fn_file_list, nullptr, nullptr);
     return c;
   }
+  FileView& view() { return view_; }
+  int total_changes() const { return sqlite3_total_changes(db_); }
 
   // Runs every statement in `sql`, binding named parameters from `vars`.
   // Rows of the statements that return rows are collected.
@@ -898,6 +992,18 @@ Status SqlApp::setup(sim::Machine& m) {
           o.rows[0][0].text()));
     }
   }
+  // The recovery and the pre-freeze hook must compile too (and use no
+  // parameters).
+  for (const auto& sql : spec_.recovery) {
+    const std::string err = conns->of(0).check(sql, {});
+    if (!err.empty()) return Status::invalid_argument(fmt::format("{}: [recovery] '{}': {}", spec_.name, sql, err));
+  }
+  for (const auto& sql : spec_.pre_freeze) {
+    const std::string err = conns->of(0).check(sql, {});
+    if (!err.empty()) {
+      return Status::invalid_argument(fmt::format("{}: [quiesce] pre_freeze '{}': {}", spec_.name, sql, err));
+    }
+  }
   // Every step must compile against the set-up schema and use only defined
   // parameters; every file template only defined names.
   for (const auto& t : spec_.txns) {
@@ -1118,6 +1224,31 @@ explore::AppState SqlApp::inspect(sim::Machine& restored, explore::CheckMemo* me
   const VfsCounters after = vfs.counters();
   const bool wrote = after.writes + after.truncates + after.deletes >
                      before.writes + before.truncates + before.deletes;
+  // The application's own recovery ([recovery]), after SQLite's: it may
+  // regenerate missing files or delete orphans. It repaired the image if it
+  // changed any row or file.
+  std::string app_recovery;
+  if (!spec_.recovery.empty()) {
+    Conn& c = conns->of(0);
+    c.view().writable = true;
+    c.view().changes = 0;
+    const int rows_before = c.total_changes();
+    for (const auto& sql : spec_.recovery) {
+      auto o = c.exec(sql, {});
+      if (o.rc != SQLITE_OK) {
+        c.view().writable = false;
+        out.opened = false;
+        out.open_error = fmt::format("the application's recovery failed: {}: {}", sql, o.error);
+        return out;
+      }
+    }
+    c.view().writable = false;
+    const int rows = c.total_changes() - rows_before;
+    if (rows > 0 || c.view().changes > 0) {
+      app_recovery = fmt::format("the application's recovery repaired {} row(s) and {} file(s)", rows,
+                                 c.view().changes);
+    }
+  }
   auto with_recovery = [&](explore::AppState s) {
     if (!evidence.empty() || wrote) {
       s.recovered = true;
@@ -1125,6 +1256,10 @@ explore::AppState SqlApp::inspect(sim::Machine& restored, explore::CheckMemo* me
           wrote ? fmt::format("SQLite rolled back a hot journal{}",
                               evidence.empty() ? "" : " and replayed " + evidence)
                 : fmt::format("SQLite replayed {}", evidence);
+    }
+    if (!app_recovery.empty()) {
+      s.recovered = true;
+      s.recovery_detail += (s.recovery_detail.empty() ? "" : "; ") + app_recovery;
     }
     return s;
   };

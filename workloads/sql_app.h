@@ -114,6 +114,14 @@ struct SqlSpec {
   bool hook_drain = false;
   uint64_t hook_timeout_ms = 10000;
   bool hook_crash_consistent = false;  // on_failure = "crash_consistent" (else "fail")
+  // [recovery]: the application's own recovery, SQL run on every restored
+  // image after SQLite's (hot journal rollback, WAL replay) and before the
+  // checks, on a connection with every database attached. Besides
+  // file_exists/file_count/file_content it may call file_write(name, text),
+  // file_delete(name) and file_list(glob) (a JSON array of names) to
+  // regenerate missing files or delete orphans. A point whose recovery
+  // changed a row or a file is `recovered`.
+  std::vector<std::string> recovery;
 };
 
 // A parameter generator (int(lo,hi), choice(a,b,...), text(n)), as scripts

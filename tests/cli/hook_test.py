@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""The `hook` quiesce level through the real binary: the workload's own
-pre-freeze hook runs at every step boundary on a fork of the live run, with
-its timeout and failure policy.
+"""The vendor's own hooks and recovery through the real binary: the `hook`
+quiesce level (the workload's pre-freeze hook at every step boundary on a
+fork of the live run, with its timeout and failure policy) and scripts'
+[recovery] (SQL with file functions, run on every restored image).
 
-usage: hook_test.py SNAPSIM SCHEMA.json
+usage: hook_test.py SNAPSIM SCHEMA.json EXAMPLES_DIR
 """
 import json
 import os
@@ -16,7 +17,7 @@ import jsonschema
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from testlib import check, finish  # noqa: E402
 
-SNAPSIM, SCHEMA = sys.argv[1], sys.argv[2]
+SNAPSIM, SCHEMA, EXAMPLES = sys.argv[1], sys.argv[2], sys.argv[3]
 with open(SCHEMA) as f:
     schema = json.load(f)
 
@@ -132,6 +133,43 @@ with tempfile.TemporaryDirectory() as tmp:
                          text=True)
     check("a bad on_failure is one line and exit 2", bad.returncode == 2 and "on_failure" in bad.stderr and
           len(bad.stderr.strip().splitlines()) == 1, bad.stderr)
+
+# --- the application's recovery: receipts regenerated from the database
+_, plain, _ = run_json("run", os.path.join(EXAMPLES, "bank-transfer.toml"), "--quiesce", "none,fsfreeze")
+_, fixed, _ = run_json("run", os.path.join(EXAMPLES, "bank-transfer-recovery.toml"), "--quiesce", "none,fsfreeze")
+if plain and fixed:
+    check("without a recovery, receipts written after commit are missing at `none`",
+          level(plain, "none")["verdicts"]["invariant_violation"] > 0, level(plain, "none")["verdicts"])
+    check("with a recovery that regenerates them, `none` is safe", failures(level(fixed, "none")) == 0 and
+          failures(level(fixed, "fsfreeze")) == 0, level(fixed, "none")["verdicts"])
+    check("and the points it repaired are `recovered`", level(fixed, "none")["verdicts"]["recovered"] >
+          level(plain, "none")["verdicts"]["recovered"], (level(fixed, "none")["verdicts"], level(plain, "none")["verdicts"]))
+    check("the same points are explored", level(fixed, "none")["points"] == level(plain, "none")["points"])
+else:
+    check("the bank-transfer examples run", False)
+with tempfile.TemporaryDirectory() as tmp:
+    base = open(os.path.join(EXAMPLES, "bank-transfer.toml")).read()
+    def variant(name, extra):
+        path = os.path.join(tmp, name)
+        with open(path, "w") as f:
+            f.write(base + extra)
+        return path
+    for name, extra, needle in (
+            ("badsql.toml", '\n[recovery]\nsql = "SELEC 1"\n', "[recovery]"),
+            ("badkey.toml", '\n[recovery]\nsql = "SELECT 1"\nquery = "x"\n', "unknown key 'query' in [recovery]"),
+            ("writer.toml", '\n[[invariant]]\nname = "sneaky"\nsql = "SELECT file_write(\'x\', \'y\') = 1"\n',
+             "only available in [recovery]")):
+        bad = subprocess.run([SNAPSIM, "run", variant(name, extra), "--quiesce", "none"], capture_output=True,
+                             text=True)
+        check(f"{name}: one line naming the problem, exit 2", bad.returncode == 2 and needle in bad.stderr and
+              len(bad.stderr.strip().splitlines()) == 1, bad.stderr)
+    orphans = variant("orphans.toml", """
+[recovery]
+sql = "SELECT file_delete(value) FROM json_each(file_list('receipt-*.txt'))"
+""")
+    _, doc, _ = run_json("run", orphans, "--quiesce", "app")
+    check("a recovery that deletes every receipt breaks the receipts invariant (it ran and file_list saw them)",
+          doc is not None and level(doc, "app")["verdicts"]["invariant_violation"] > 0, doc and level(doc, "app"))
 
 bad = subprocess.run([SNAPSIM, "run", "invoice-sqlite", "--quiesce", "hook"], capture_output=True, text=True)
 check("--quiesce hook on a workload without a hook is one line and exit 2", bad.returncode == 2 and

@@ -243,6 +243,29 @@ with tempfile.TemporaryDirectory() as tmp:
     check("a process run reports its vars and clients", doc is not None and
           doc["runs"][0]["params"].get("clients") == "2" and "extra" in doc["runs"][0]["params"])
 
+# --- the application's own recovery before the check
+RECOVER = """name = "recover"
+[process]
+setup = "echo 0 > n && sync n"
+[clients]
+transactions = 2
+[[transaction]]
+run = "echo partial > junk && echo 1 > n && sync n"
+[check]
+recover = "RECOVER"
+run = "test ! -e junk"
+"""
+with tempfile.TemporaryDirectory() as tmp:
+    for name, cmd in (("fix", "rm -f junk"), ("broken", "echo cannot repair; exit 4")):
+        with open(os.path.join(tmp, name + ".toml"), "w") as f:
+            f.write(RECOVER.replace("RECOVER", cmd))
+    _, doc, _ = run_json("run", os.path.join(tmp, "fix.toml"), "--quiesce", "fsfreeze")
+    check("a recover command that repairs the image makes its points `recovered`", doc is not None and
+          doc["runs"][0]["verdicts"]["recovered"] > 0 and failures(doc["runs"][0]) == 0, doc and doc["runs"][0])
+    p = run("run", os.path.join(tmp, "broken.toml"), "--quiesce", "fsfreeze")
+    check("a recover command that fails on the initial image is one line and exit 2", p.returncode == 2 and
+          "the application's recovery failed (exit status 4): cannot repair" in p.stderr, p.stderr[-300:])
+
 # --- mistakes are one line and exit 2
 bad_input("a missing file", ["run", "TMP/s.toml"], "process.files names 'nope.sql'",
           {"s.toml": 'name = "s"\n[process]\nfiles = ["nope.sql"]\n[[transaction]]\nrun = "true"\n[check]\nrun = "true"\n'})
