@@ -135,8 +135,11 @@ SqlSpec invoice_spec(InvoiceSqlVariant variant, const Params& p) {
        ""},
   };
   if (variant == InvoiceSqlVariant::kDocument) {
-    s.files.push_back(SqlFile{"invoice-{n}.txt", "Invoice {n} for customer {cust}\n{memo}\n",
-                              p.text("document") == "after", 0, true});
+    SqlFile doc;
+    doc.name = "invoice-{n}.txt";
+    doc.content = "Invoice {n} for customer {cust}\n{memo}\n";
+    doc.after_commit = p.text("document") == "after";
+    s.files.push_back(doc);
     s.invariants.push_back({"every invoice has its document",
                             "SELECT COUNT(*) = 0 FROM invoice WHERE NOT file_exists('invoice-' || number || '.txt')",
                             ""});

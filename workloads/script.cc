@@ -237,10 +237,16 @@ class Loader : public ScriptLoader {
         if (e.is_string()) {
           st.sql = e.as_string()->get();
         } else if (const toml::table* et = e.as_table()) {
-          SNAPSIM_RETURN_IF_ERROR(known_keys(*et, where + " step", {"sql", "db", "capture"}));
+          SNAPSIM_RETURN_IF_ERROR(known_keys(*et, where + " step", {"sql", "db", "capture", "on_error"}));
           SNAPSIM_RETURN_IF_ERROR(get_string(*et, "sql", "step", &st.sql, true));
           SNAPSIM_RETURN_IF_ERROR(get_string(*et, "db", "step", &st.db));
           SNAPSIM_RETURN_IF_ERROR(get_string(*et, "capture", "step", &st.capture));
+          std::string on_error = "fail";
+          SNAPSIM_RETURN_IF_ERROR(get_string(*et, "on_error", "step", &on_error));
+          if (on_error != "fail" && on_error != "rollback") {
+            return fail(et->get("on_error"), fmt::format("'step.on_error' must be fail or rollback, got '{}'", on_error));
+          }
+          st.rollback_on_error = on_error == "rollback";
         } else {
           return fail(&e, where + ": each step must be an SQL string or { sql = ..., db = ..., capture = ... }");
         }
@@ -265,9 +271,24 @@ class Loader : public ScriptLoader {
     std::vector<const toml::table*> files;
     SNAPSIM_RETURN_IF_ERROR(table_array(root, "file", &files));
     for (const toml::table* t : files) {
-      SNAPSIM_RETURN_IF_ERROR(known_keys(*t, "[[file]]", {"name", "content", "when", "disk", "fsync"}));
+      SNAPSIM_RETURN_IF_ERROR(known_keys(
+          *t, "[[file]]", {"name", "content", "when", "disk", "fsync", "fsync_dir", "transaction", "check"}));
       SqlFile f;
       SNAPSIM_RETURN_IF_ERROR(get_string(*t, "name", "file", &f.name, true));
+      SNAPSIM_RETURN_IF_ERROR(get_bool(*t, "fsync_dir", "file", &f.fsync_dir));
+      SNAPSIM_RETURN_IF_ERROR(get_string(*t, "transaction", "file", &f.transaction));
+      SNAPSIM_RETURN_IF_ERROR(get_string(*t, "check", "file", &f.check));
+      if (f.check != "exact" && f.check != "exists" && f.check != "none") {
+        return fail(t->get("check"), fmt::format("'file.check' must be exact, exists or none, got '{}'", f.check));
+      }
+      if (!f.transaction.empty()) {
+        bool known = false;
+        for (const auto& tx : s.txns) known = known || tx.name == f.transaction;
+        if (!known) {
+          return fail(t->get("transaction"),
+                      fmt::format("'file.transaction' names '{}', which is no [[transaction]]", f.transaction));
+        }
+      }
       f.content = "{txn}\n";
       SNAPSIM_RETURN_IF_ERROR(get_string(*t, "content", "file", &f.content));
       std::string when = "after_commit";

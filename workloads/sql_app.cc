@@ -484,10 +484,38 @@ Result<explore::Digest> logical_digest(const SqlSpec& spec, Connections& c, sim:
     }
   }
   size_t files = 0;
+  // Each [[file]]'s name template as a glob ({...} -> *), for its check mode.
+  std::vector<std::pair<std::string, const SqlFile*>> globs;
+  for (const auto& sf : spec.files) {
+    std::string g;
+    for (size_t i = 0; i < sf.name.size(); ++i) {
+      const size_t close = sf.name[i] == '{' ? sf.name.find('}', i) : std::string::npos;
+      if (close != std::string::npos) {
+        g += '*';
+        i = close;
+      } else {
+        g += sf.name[i];
+      }
+    }
+    globs.emplace_back(g, &sf);
+  }
   for (uint32_t d = 0; d < m.disk_count(); ++d) {
     auto& fs = m.fs(d);
     for (const auto& f : fs.list()) {
       if (is_db_file(spec, d, f)) continue;
+      std::string mode = "exact";
+      for (const auto& [g, sf] : globs) {
+        if (fnmatch(g.c_str(), f.c_str(), 0) == 0) {
+          mode = sf->check;
+          break;
+        }
+      }
+      if (mode == "none") continue;
+      if (mode == "exists") {
+        h.update(f.data(), f.size() + 1);
+        ++files;
+        continue;
+      }
       auto ref = fs.lookup(f).value();
       std::string s(fs.size(ref).value(), '\0');
       (void)fs.read(ref, 0, std::as_writable_bytes(std::span(s)));
@@ -627,6 +655,7 @@ Status write_file(sim::Machine& m, const SqlFile& f, const Vars& vars) {
   }
   SNAPSIM_RETURN_IF_ERROR(st);
   if (f.fsync) SNAPSIM_RETURN_IF_ERROR(fs.fsync(*ref));
+  if (f.fsync_dir) SNAPSIM_RETURN_IF_ERROR(fs.fsync_parent(*name));
   return Status::ok();
 }
 
@@ -694,6 +723,11 @@ class SqlClient : public sim::Client {
         const SqlStep& s = txn().steps[item.index];
         auto o = conns_->of(db_index(spec_, s.db)).exec(s.sql, vars_);
         if ((o.rc & 0xff) == SQLITE_BUSY) return sim::StepResult::kBlocked;
+        if (o.rc != SQLITE_OK && s.rollback_on_error && !is_corruption(o.rc) && (o.rc & 0xff) != SQLITE_FULL &&
+            (o.rc & 0xff) != SQLITE_IOERR) {
+          SNAPSIM_RETURN_IF_ERROR(business_rollback(s.sql, o));
+          return sim::StepResult::kProgress;
+        }
         if (o.rc != SQLITE_OK) return sql_error(s.sql, o);
         if (!s.capture.empty()) {
           if (o.rows.empty() || o.rows[0].empty()) {
@@ -739,6 +773,27 @@ class SqlClient : public sim::Client {
     return spec_.txns[(id_ + static_cast<size_t>(txn_)) % spec_.txns.size()];
   }
 
+  // on_error = "rollback": the application rolls its transaction back (every
+  // connection it began), tells the client no, and goes on.
+  Status business_rollback(const std::string& sql, const Outcome& why) {
+    std::set<size_t> dbs;
+    for (const auto& it : plan_) {
+      if (it.kind == Item::kBegin) dbs.insert(it.db);
+    }
+    for (size_t db : dbs) {
+      if (!conns_->of(db).in_transaction()) continue;
+      auto o = conns_->of(db).exec("ROLLBACK", {});
+      if (o.rc != SQLITE_OK) return sql_error("ROLLBACK", o);
+      writers_->holder.erase(db);
+    }
+    log_.abort(id_);
+    m_.trace().add(sim::EventKind::kTxnAbort, id_, txn_, m_.clock().now_ns(),
+                   fmt::format("rolled back: {}: {}", sql, why.error));
+    plan_.clear();
+    ++txn_;
+    return Status::ok();
+  }
+
   Status sql_error(const std::string& sql, const Outcome& o) {
     conns_->of(0).reset_transaction();
     std::string why = o.error;
@@ -771,12 +826,13 @@ class SqlClient : public sim::Client {
     }
     for (size_t db : dbs) plan_.push_back({Item::kBegin, 0, db});
     for (size_t i = 0; i < txn().steps.size(); ++i) plan_.push_back({Item::kStep, i, 0});
+    auto mine = [&](const SqlFile& f) { return f.transaction.empty() || f.transaction == txn().name; };
     for (size_t i = 0; i < spec_.files.size(); ++i) {
-      if (!spec_.files[i].after_commit) plan_.push_back({Item::kFile, i, 0});
+      if (!spec_.files[i].after_commit && mine(spec_.files[i])) plan_.push_back({Item::kFile, i, 0});
     }
     for (size_t db : dbs) plan_.push_back({Item::kCommit, 0, db});
     for (size_t i = 0; i < spec_.files.size(); ++i) {
-      if (spec_.files[i].after_commit) plan_.push_back({Item::kFile, i, 0});
+      if (spec_.files[i].after_commit && mine(spec_.files[i])) plan_.push_back({Item::kFile, i, 0});
     }
     pos_ = 0;
     return Status::ok();

@@ -44,6 +44,10 @@ struct SqlStep {
   std::string sql;
   std::string db;       // which database's connection runs it (unattached); "" = first
   std::string capture;  // variable receiving column 0 of row 0, "" = none
+  // on_error = "rollback": a failing statement (a CHECK, no stock) is a
+  // business rollback: the transaction is rolled back and not acknowledged,
+  // and the client goes on with its next one. Otherwise an error stops the run.
+  bool rollback_on_error = false;
 };
 
 struct SqlParam {
@@ -69,6 +73,13 @@ struct SqlFile {
   bool after_commit = true;
   uint32_t disk = 0;
   bool fsync = true;
+  bool fsync_dir = false;   // also fsync its directory (a new name is durable only then)
+  std::string transaction;  // the transaction that writes it ("" = every one)
+  // How the file counts in the state the commit oracle compares: "exact"
+  // (name and content), "exists" (its name only), "none" (not at all: an
+  // orphan the recovery cleans up is tolerated). Files no [[file]] names
+  // count exactly.
+  std::string check = "exact";
 };
 
 struct SqlSpec {

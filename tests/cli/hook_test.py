@@ -171,6 +171,73 @@ sql = "SELECT file_delete(value) FROM json_each(file_list('receipt-*.txt'))"
     check("a recovery that deletes every receipt breaks the receipts invariant (it ran and file_list saw them)",
           doc is not None and level(doc, "app")["verdicts"]["invariant_violation"] > 0, doc and level(doc, "app"))
 
+# --- files per transaction, file check modes, business rollbacks
+SHOP = """name = "shop"
+[sqlite]
+journal_mode = "wal"
+[setup]
+sql = "CREATE TABLE stock(id INTEGER PRIMARY KEY, n INTEGER NOT NULL CHECK (n >= 0)); INSERT INTO stock VALUES (1, 5); CREATE TABLE log(id INTEGER PRIMARY KEY, kind TEXT NOT NULL);"
+[clients]
+count = 2
+transactions = 6
+[[transaction]]
+name = "order"
+params = { qty = "int(1,3)" }
+steps = [ORDER_STEP, { sql = "INSERT INTO log(kind) VALUES ('order') RETURNING id", capture = "id" }]
+[[transaction]]
+name = "restock"
+steps = ["UPDATE stock SET n = n + 1 WHERE id = 1", { sql = "INSERT INTO log(kind) VALUES ('restock') RETURNING id", capture = "id" }]
+INVARIANT
+[[file]]
+name = "note-{id}.txt"
+content = "order {id}\\n"
+FILE_EXTRA
+"""
+ROLLBACK_STEP = '{ sql = "UPDATE stock SET n = n - :qty WHERE id = 1", on_error = "rollback" }'
+PLAIN_STEP = '"UPDATE stock SET n = n - :qty WHERE id = 1"'
+with tempfile.TemporaryDirectory() as tmp:
+    NOTES = """[[invariant]]
+name = "one note per order"
+sql = "SELECT (SELECT COUNT(*) FROM log WHERE kind = 'order') = file_count('note-*.txt')"
+"""
+
+    def shop(name, step, extra, invariant=NOTES):
+        path = os.path.join(tmp, name)
+        with open(path, "w") as f:
+            f.write(SHOP.replace("ORDER_STEP", step).replace("FILE_EXTRA", extra).replace("INVARIANT", invariant))
+        return path
+    p, doc, _ = run_json("run", shop("rb.toml", ROLLBACK_STEP, 'transaction = "order"'), "--quiesce", "app,none")
+    check("on_error = rollback: an order that finds no stock rolls back and the run goes on", doc is not None and
+          failures(level(doc, "app")) == 0, p.stderr[-300:])
+    bad = subprocess.run([SNAPSIM, "run", shop("plain.toml", PLAIN_STEP, 'transaction = "order"'), "--quiesce", "app"],
+                         capture_output=True, text=True)
+    check("without on_error the same failing statement stops the run (exit 2, naming it)",
+          bad.returncode == 2 and "CHECK constraint failed" in bad.stderr, bad.stderr[-300:])
+    _, every, _ = run_json("run", shop("every.toml", ROLLBACK_STEP, ""), "--quiesce", "app")
+    check("[[file]] transaction = ...: without it every transaction writes the note (the invariant breaks)",
+          every is not None and level(every, "app")["verdicts"]["invariant_violation"] > 0,
+          every and level(every, "app")["verdicts"])
+    # Without the invariant, only the commit oracle sees the notes.
+    _, exact_doc, _ = run_json("run", shop("exact.toml", ROLLBACK_STEP, 'transaction = "order"', ""), "--quiesce", "none")
+    _, none_doc, _ = run_json("run", shop("none.toml", ROLLBACK_STEP,
+                                          'transaction = "order"\ncheck = "none"\nfsync_dir = true', ""),
+                              "--quiesce", "none")
+    if none_doc and exact_doc:
+        a, b = level(exact_doc, "none")["verdicts"], level(none_doc, "none")["verdicts"]
+        check("a note written after commit is out of step with the database at `none` (check = exact)",
+              a["torn_transaction"] > 0, a)
+        check("check = none leaves the note out of the commit oracle (no torn state from it)",
+              b["torn_transaction"] == 0 and a["torn_transaction"] > 0, f"{a} vs {b}")
+    else:
+        check("check = none runs", False)
+    bad = subprocess.run([SNAPSIM, "run", shop("badcheck.toml", ROLLBACK_STEP, 'check = "roughly"'), "--quiesce", "app"],
+                         capture_output=True, text=True)
+    check("a bad file.check is one line and exit 2", bad.returncode == 2 and "file.check" in bad.stderr, bad.stderr)
+    bad = subprocess.run([SNAPSIM, "run", shop("badtx.toml", ROLLBACK_STEP, 'transaction = "refund"'), "--quiesce", "app"],
+                         capture_output=True, text=True)
+    check("a file of an unknown transaction is one line and exit 2", bad.returncode == 2 and "refund" in bad.stderr,
+          bad.stderr)
+
 bad = subprocess.run([SNAPSIM, "run", "invoice-sqlite", "--quiesce", "hook"], capture_output=True, text=True)
 check("--quiesce hook on a workload without a hook is one line and exit 2", bad.returncode == 2 and
       "declares none" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr)
