@@ -12,10 +12,22 @@
 //   [disks]       count, group = "atomic" | "sequential"
 //   [clients]     count, transactions         (per client)
 //   [[transaction]] name, params = { x = "int(1,4)" | "choice(a,b)" | "text(8)" },
-//                 steps = ["SQL", { sql = "...", db = "sales", capture = "n" }, ...]
+//                 steps = ["SQL", { sql = "...", db = "sales", capture = "n",
+//                           on_error = "fail" | "rollback" }, ...]
+//                 (on_error = "rollback": a failing statement is a business
+//                 rollback, not acknowledged; the client goes on)
 //   [[invariant]] name, sql (one row, true), db
 //   [[file]]      name, content (templates with {param}), when = "before_commit" |
-//                 "after_commit", disk, fsync
+//                 "after_commit", disk, fsync, fsync_dir, transaction (the one
+//                 transaction that writes it; default every one), check = "exact" |
+//                 "exists" | "none" (how it counts in the commit oracle's state)
+//   [quiesce]     the application's own pre-freeze hook (--quiesce hook): pre_freeze =
+//                 ["SQL", ...] (on its own connection, contending for locks), post_thaw
+//                 (checked, not run: it cannot change the image), drain = false, timeout_ms
+//                 = 10000 (simulated), on_failure = "fail" | "crash_consistent"
+//   [recovery]    sql = "..." or [...]: the application's recovery, on every restored
+//                 image after SQLite's, before the checks; file_write(name, text),
+//                 file_delete(name), file_list(glob) work only here
 //   [limits]      max_files, max_file_blocks
 //   [fs]          mode = "ext4" | "nojournal", data = "ordered" | "writeback",
 //                 disk_mb (each disk's size, 16 to 65536, default 1024): the guest file
@@ -24,7 +36,8 @@
 // `-p key=value` overrides any scalar setting by its dotted path
 // (sqlite.journal_mode, clients.count, ...) or by the short names
 // journal_mode, synchronous, page_size, sector_size, device, attach, clients,
-// transactions, group, cache_size.
+// transactions, group, cache_size (also quiesce.drain, quiesce.timeout_ms,
+// quiesce.on_failure).
 //
 // Every mistake is one line naming the file, the line (where TOML has one)
 // and the key: syntax errors, unknown keys, wrong types, missing required

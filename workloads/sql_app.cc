@@ -1054,10 +1054,13 @@ Status SqlApp::setup(sim::Machine& m) {
     const std::string err = conns->of(0).check(sql, {});
     if (!err.empty()) return Status::invalid_argument(fmt::format("{}: [recovery] '{}': {}", spec_.name, sql, err));
   }
-  for (const auto& sql : spec_.pre_freeze) {
-    const std::string err = conns->of(0).check(sql, {});
-    if (!err.empty()) {
-      return Status::invalid_argument(fmt::format("{}: [quiesce] pre_freeze '{}': {}", spec_.name, sql, err));
+  for (const auto* list : {&spec_.pre_freeze, &spec_.post_thaw}) {
+    for (const auto& sql : *list) {
+      const std::string err = conns->of(0).check(sql, {});
+      if (!err.empty()) {
+        return Status::invalid_argument(fmt::format("{}: [quiesce] {} '{}': {}", spec_.name,
+                                                    list == &spec_.pre_freeze ? "pre_freeze" : "post_thaw", sql, err));
+      }
     }
   }
   // Every step must compile against the set-up schema and use only defined
