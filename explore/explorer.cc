@@ -364,7 +364,6 @@ Status Execution::hook_point() {
     p.snaps.push_back(*snap);
   }
   add_point(Quiesce::kHook, std::move(p));
-  (void)acked_at_fork;
   return Status::ok();
 }
 

@@ -106,7 +106,29 @@ std::string CommandResult::last_line() const {
     while (end > 0 && (output[end - 1] == '\n' || output[end - 1] == '\r' || output[end - 1] == ' ')) --end;
     size_t begin = output.rfind('\n', end == 0 ? 0 : end - 1);
     begin = begin == std::string::npos ? 0 : begin + 1;
-    if (end > begin) return output.substr(begin, end - begin);
+    if (end > begin) {
+      // One line for people and reports: control bytes and bytes that are
+      // not UTF-8 become '?'.
+      const std::string raw = output.substr(begin, end - begin);
+      std::string line;
+      for (size_t i = 0; i < raw.size();) {
+        const auto b = static_cast<unsigned char>(raw[i]);
+        size_t n = b < 0x80 ? 1 : (b >> 5) == 0x6 ? 2 : (b >> 4) == 0xe ? 3 : (b >> 3) == 0x1e ? 4 : 0;
+        bool ok = n > 0 && i + n <= raw.size();
+        for (size_t k = 1; ok && k < n; ++k) ok = (static_cast<unsigned char>(raw[i + k]) >> 6) == 0x2;
+        if (!ok) {
+          line += '?';
+          ++i;
+        } else if (n == 1 && b < 0x20 && b != '\t') {
+          line += '?';
+          ++i;
+        } else {
+          line.append(raw, i, n);
+          i += n;
+        }
+      }
+      return line;
+    }
     if (begin == 0) break;
     end = begin;
   }

@@ -71,7 +71,9 @@ std::string to_json(const std::vector<RunRecord>& runs) {
     }
     out["runs"].push_back(j);
   }
-  return out.dump(2) + "\n";
+  // A real program's check output may hold bytes that are not UTF-8: they
+  // become U+FFFD rather than failing the report.
+  return out.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace snapsim::reports

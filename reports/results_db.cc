@@ -89,7 +89,7 @@ cow::Status write_results_db(const std::string& path, const std::vector<RunRecor
     sqlite3_bind_int64(run_st, i++, id);
     text(run_st, i++, r.workload);
     text(run_st, i++, r.source);
-    text(run_st, i++, params.dump());
+    text(run_st, i++, params.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     text(run_st, i++, explore::quiesce_name(r.level.level));
     text(run_st, i++, explore::model_name(r.model));
     sqlite3_bind_int64(run_st, i++, static_cast<int64_t>(r.seed));
@@ -125,7 +125,7 @@ cow::Status write_results_db(const std::string& path, const std::vector<RunRecor
                                                {"states_possible_capped", c.states_possible_capped},
                                                {"states_explored", c.states_explored},
                                                {"max_unflushed_writes", c.max_unflushed_writes}}
-                            .dump());
+                            .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     } else {
       ++i;
     }

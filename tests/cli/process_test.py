@@ -22,7 +22,7 @@ SQLITE3 = os.path.join(EXAMPLES, "process", "sqlite3-invoice.toml")
 
 
 def run(*args, timeout=600):
-    return subprocess.run([SNAPSIM, *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([SNAPSIM, *args], capture_output=True, text=True, errors="replace", timeout=timeout)
 
 
 def run_json(*args):
@@ -265,6 +265,27 @@ with tempfile.TemporaryDirectory() as tmp:
     p = run("run", os.path.join(tmp, "broken.toml"), "--quiesce", "fsfreeze")
     check("a recover command that fails on the initial image is one line and exit 2", p.returncode == 2 and
           "the application's recovery failed (exit status 4): cannot repair" in p.stderr, p.stderr[-300:])
+
+# --- hostile output: bytes that are not UTF-8, control characters, megabytes
+HOSTILE = """name = "hostile"
+[process]
+setup = "echo 0 > n && sync n"
+[clients]
+transactions = 1
+[[transaction]]
+run = "echo 1 > n && sync n"
+[check]
+run = "if [ \\"$(cat n)\\" = 1 ]; then head -c 3000000 /dev/zero | tr '\\\\0' x; printf '\\\\n\\\\377\\\\376 bad\\\\033[31m bytes\\\\n'; exit 1; fi"
+"""
+with tempfile.TemporaryDirectory() as tmp:
+    with open(os.path.join(tmp, "hostile.toml"), "w") as f:
+        f.write(HOSTILE)
+    p, doc, _ = run_json("run", os.path.join(tmp, "hostile.toml"), "--quiesce", "app")
+    detail = (doc["runs"][0]["first_failure"] or {}).get("detail", "") if doc else ""
+    check("a check's non-UTF-8 and control bytes still give valid JSON with a readable detail",
+          doc is not None and "? bad?[31m bytes" in detail, p.stderr[-300:] + detail)
+    check("and the terminal shows them as '?'", "\ufffd" not in p.stdout and "? bad?[31m bytes" in p.stdout,
+          p.stdout[-300:])
 
 # --- mistakes are one line and exit 2
 bad_input("a missing file", ["run", "TMP/s.toml"], "process.files names 'nope.sql'",
