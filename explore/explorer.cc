@@ -381,15 +381,10 @@ HookOutcome Execution::run_hook_on_fork(const HookSpec& spec) {
   const uint64_t t0 = mc.clock().now_ns();
   const uint64_t deadline = t0 + spec.timeout_ms * 1'000'000ULL;
   RandomChoices choices(Prng(options_.seed).fork("hook", (static_cast<uint64_t>(schedule_) << 32) | hook_requests_));
-  auto hook = scenario_.make_hook(mc);
-  if (!hook) {
-    o.error = hook.status().to_string();
-    return o;
-  }
   std::vector<Client*> all = clients_;
   const size_t hook_index = all.size();
-  if (*hook) all.push_back(hook->get());
-  std::vector<bool> blocked(all.size(), false);
+  std::vector<bool> blocked(all.size() + 1, false);
+  cow::Result<std::unique_ptr<Client>> hook = std::unique_ptr<Client>();
   bool ok = true;
   uint64_t steps = 0;
   // One step among the eligible; false when none can progress.
@@ -419,6 +414,17 @@ HookOutcome Execution::run_hook_on_fork(const HookSpec& spec) {
     while (ok && !log_.quiescent()) {
       if (mc.clock().now_ns() > deadline) ok = false;
       else if (!step_one([&](size_t i) { return i < hook_index && log_.in_transaction(static_cast<uint32_t>(i)); })) ok = false;
+    }
+  }
+  // The hook's own work begins once the drain is over (what it does may
+  // depend on where the run is then).
+  if (ok) {
+    hook = scenario_.make_hook(mc);
+    if (!hook) {
+      // A hook that cannot start has failed.
+      ok = false;
+    } else if (*hook) {
+      all.push_back(hook->get());
     }
   }
   if (ok && *hook) {

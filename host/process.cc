@@ -164,7 +164,42 @@ class ProcessLoader : public workloads::ScriptLoader {
     s.path = path_;
     s.dir = fs::path(path_).parent_path().string();
     if (s.dir.empty()) s.dir = ".";
-    SNAPSIM_RETURN_IF_ERROR(known_keys(root, "the script", {"name", "process", "clients", "transaction", "check", "fs"}));
+    SNAPSIM_RETURN_IF_ERROR(
+        known_keys(root, "the script", {"name", "process", "clients", "transaction", "check", "fs", "quiesce"}));
+    if (const toml::node* qn = root.get("quiesce")) {
+      const toml::table* q = qn->as_table();
+      if (!q) return fail(qn, "[quiesce] must be a table");
+      SNAPSIM_RETURN_IF_ERROR(
+          known_keys(*q, "[quiesce]", {"pre_freeze", "post_thaw", "drain", "timeout_ms", "on_failure"}));
+      s.has_hook = true;
+      for (const char* key : {"pre_freeze", "post_thaw"}) {
+        auto* list = std::string(key) == "pre_freeze" ? &s.pre_freeze : &s.post_thaw;
+        if (const toml::node* e = q->get(key)) {
+          const toml::array* a = e->as_array();
+          if (!a) return fail(e, fmt::format("'quiesce.{}' must be an array of commands", key));
+          for (const auto& x : *a) {
+            if (!x.is_string()) return fail(&x, fmt::format("'quiesce.{}' must be an array of commands", key));
+            list->push_back(x.as_string()->get());
+          }
+        }
+      }
+      bool drain = false;
+      SNAPSIM_RETURN_IF_ERROR(get_bool(*q, "drain", "quiesce", &drain));
+      if (!drain) {
+        return fail(q, "a process workload's hook needs 'quiesce.drain = true': a hook cannot run inside a "
+                       "recorded command, only between them");
+      }
+      int64_t t = static_cast<int64_t>(s.hook_timeout_ms);
+      SNAPSIM_RETURN_IF_ERROR(get_int(*q, "timeout_ms", "quiesce", 0, 86400000, &t));
+      s.hook_timeout_ms = static_cast<uint64_t>(t);
+      std::string policy = "fail";
+      SNAPSIM_RETURN_IF_ERROR(get_string(*q, "on_failure", "quiesce", &policy));
+      if (policy != "fail" && policy != "crash_consistent") {
+        return fail(q->get("on_failure"),
+                    fmt::format("'quiesce.on_failure' must be fail or crash_consistent, got '{}'", policy));
+      }
+      s.hook_crash_consistent = policy == "crash_consistent";
+    }
     SNAPSIM_RETURN_IF_ERROR(get_string(root, "name", "the script", &s.name, true));
     const toml::table* p = root.get_as<toml::table>("process");
     if (!p) return fail(&root, "[process] must be a table");
@@ -186,6 +221,10 @@ class ProcessLoader : public workloads::ScriptLoader {
     s.ready_timeout_ms = static_cast<uint32_t>(v);
     if (s.server.empty() && (!s.ready.empty() || !s.stop.empty())) {
       return fail(p, "'process.ready' and 'process.stop' need 'process.server'");
+    }
+    if (s.has_hook && !s.server.empty()) {
+      return fail(root.get("quiesce"), "a [quiesce] hook with a [process] server is not supported yet: the hook "
+                                       "would have to run in the live server");
     }
     if (const toml::node* f = p->get("files")) {
       const toml::array* a = f->as_array();
@@ -268,6 +307,13 @@ class ProcessLoader : public workloads::ScriptLoader {
       auto r = render(*cmd, s.vars);
       if (!r) return fail(p, r.status().message());
       *cmd = *r;
+    }
+    for (auto* list : {&s.pre_freeze, &s.post_thaw}) {
+      for (auto& cmd : *list) {
+        auto r = render(cmd, s.vars);
+        if (!r) return fail(p, r.status().message());
+        cmd = *r;
+      }
     }
     return s;
   }
@@ -508,6 +554,39 @@ class ReplayClient : public sim::Client {
   explore::CommitLog& log_;
 };
 
+// A hook segment replayed on a fork of the live run: one state-changing
+// request per step; a hook whose command failed fails at its end.
+class HookReplay : public sim::Client {
+ public:
+  HookReplay(const std::vector<Op>& seg, OpReplayer replayer, sim::Machine& m)
+      : seg_(seg), replayer_(std::move(replayer)), m_(m) {}
+  bool done() const override { return pos_ >= seg_.size(); }
+  Result<sim::StepResult> step() override {
+    while (pos_ < seg_.size()) {
+      const Op& op = seg_[pos_++];
+      if (op.kind == OpKind::kHookEnd) {
+        if (op.status != 0) {
+          return Status::invalid_argument(
+              fmt::format("the pre_freeze command failed (exit status {}){}", op.status, op.name2.empty() ? "" : ": " + op.name2));
+        }
+        return sim::StepResult::kProgress;
+      }
+      if (is_marker(op.kind) || !OpReplayer::applies(op.kind)) continue;
+      SNAPSIM_RETURN_IF_ERROR(replayer_.apply(op, pos_ - 1));
+      if (op.kind == OpKind::kLookup) continue;
+      m_.trace().add(sim::EventKind::kStep, 0, pos_ - 1, m_.clock().now_ns(), "pre_freeze");
+      return sim::StepResult::kProgress;
+    }
+    return sim::StepResult::kProgress;
+  }
+
+ private:
+  const std::vector<Op>& seg_;
+  OpReplayer replayer_;
+  sim::Machine& m_;
+  size_t pos_ = 0;
+};
+
 class ProcessWorkload : public workloads::Workload {
  public:
   ProcessWorkload(std::shared_ptr<const Recording> rec, workloads::Params params)
@@ -579,9 +658,29 @@ class ProcessWorkload : public workloads::Workload {
 
   Result<Digest> digest(sim::Machine&) override { return commit_digest(0); }
 
+  std::optional<explore::HookSpec> hook_spec() const override {
+    if (!rec_->has_hook) return std::nullopt;
+    return explore::HookSpec{true, rec_->hook_timeout_ms, rec_->hook_crash_consistent};
+  }
+
+  // On a fork of the live run, after the drain: the hook segment of the
+  // transactions ended so far, replayed from where this run's replay is.
+  Result<std::unique_ptr<sim::Client>> make_hook(sim::Machine& m) override {
+    auto seq = current_.lock();
+    if (!seq) return Status::invalid_argument("process workload: the hook needs the run's clients");
+    size_t ended = 0;
+    for (size_t i = setup_end_; i < seq->cursor && i < rec_->ops.size(); ++i) ended += rec_->ops[i].kind == OpKind::kTxnEnd;
+    if (ended >= rec_->hook_segments.size()) {
+      return Status::invalid_argument(fmt::format("the recording has no hook segment after {} transaction(s)", ended));
+    }
+    return std::unique_ptr<sim::Client>(
+        std::make_unique<HookReplay>(rec_->hook_segments[ended], seq->replayer, m));
+  }
+
   Result<std::vector<std::unique_ptr<sim::Client>>> make_clients(sim::Machine& m, explore::CommitLog& log) override {
     if (!live_) return Status::invalid_argument("process workload: make_clients before setup");
     live_->replayer.set_fs(&m.fs(0));
+    current_ = live_;
     std::vector<std::unique_ptr<sim::Client>> out;
     for (uint32_t c = 0; c < rec_->clients; ++c) {
       if (!clients_with_work_[c]) continue;
@@ -633,6 +732,7 @@ class ProcessWorkload : public workloads::Workload {
   workloads::Params params_;
   size_t setup_end_ = 0;
   std::shared_ptr<Sequencer> live_;
+  std::weak_ptr<Sequencer> current_;  // the clients' sequencer of the run under way
   std::vector<bool> clients_with_work_;
   std::shared_ptr<Files> files_;
 };
@@ -679,6 +779,10 @@ Result<Recording> record_process(const ProcessSpec& spec, const std::function<vo
   rec.check_run = spec.check_run;
   rec.check_committed = spec.check_committed;
   rec.check_recover = spec.check_recover;
+  rec.has_hook = spec.has_hook;
+  rec.hook_timeout_ms = spec.hook_timeout_ms;
+  rec.hook_crash_consistent = spec.hook_crash_consistent;
+  rec.pre_freeze = spec.pre_freeze;
   rec.check_timeout_ms = spec.check_timeout_ms;
   rec.user = spec.user;
   for (const auto& f : spec.files) {
@@ -848,6 +952,60 @@ Result<Recording> record_process(const ProcessSpec& spec, const std::function<vo
     }
   }
 
+  // The hook: its commands run on a copy of the guest as it is now (the
+  // recording so far replayed onto a fresh guest), recorded as this
+  // moment's segment; the main run never sees them.
+  const std::string hook_mnt = tmp->path() + "/hook";
+  auto hook_segment = [&]() -> Status {
+    if (!spec.has_hook) return Status::ok();
+    std::vector<Op> so_far;
+    fm.locked([&] { so_far = rec.ops; });
+    auto cpool = cow::Pool::create(cow::PoolOptions{.block_size = 4096, .capacity_blocks = pool_blocks});
+    if (!cpool) return cpool.status();
+    auto copy = sim::Machine::boot_fresh(&*cpool, config, sim::Prng(spec.seed).fork("record"));
+    if (!copy) return copy.status();
+    OpReplayer replayer(&(*copy)->fs(0), 1);
+    for (size_t i = 0; i < so_far.size(); ++i) {
+      if (is_marker(so_far[i].kind) || !OpReplayer::applies(so_far[i].kind)) continue;
+      SNAPSIM_RETURN_IF_ERROR(replayer.apply(so_far[i], i));
+    }
+    std::error_code mk;
+    fs::create_directories(hook_mnt, mk);
+    ::chmod(hook_mnt.c_str(), 0755);
+    std::vector<Op> seg;
+    int status = 0;
+    std::string last;
+    {
+      auto hm = FuseMount::mount(**copy, hook_mnt, &seg);
+      if (!hm) return Status::invalid_argument(fmt::format("{}: the hook's copy: {}", where, hm.status().message()));
+      for (const auto& cmd : spec.pre_freeze) {
+        Command c;
+        c.command = cmd;
+        c.cwd = hook_mnt;
+        c.env = {{"SNAPSIM_DIR", hook_mnt}, {"SNAPSIM_FILES", files}, {"SNAPSIM_RUN", run_dir}};
+        c.timeout_ms = spec.timeout_ms;
+        c.user = spec.user;
+        auto r = run_command(c);
+        if (!r) return r.status();
+        (*hm)->wait_released(2000, 0);
+        if (r->exit_status == 127 || r->exit_status == 126) return failed("the pre_freeze command '" + cmd + "'", *r, spec.timeout_ms);
+        if (r->exit_status != 0) {
+          status = r->exit_status;
+          last = r->last_line();
+          break;
+        }
+      }
+    }
+    Op end;
+    end.kind = OpKind::kHookEnd;
+    end.status = status;
+    end.name2 = last;
+    seg.push_back(std::move(end));
+    rec.hook_segments.push_back(std::move(seg));
+    return Status::ok();
+  };
+  SNAPSIM_RETURN_IF_ERROR(hook_segment());
+
   // The transactions, one at a time, in an order drawn from the seed.
   const sim::Prng base(spec.seed);
   sim::Prng order = base.fork("process-schedule");
@@ -883,6 +1041,7 @@ Result<Recording> record_process(const ProcessSpec& spec, const std::function<vo
     if (r->exit_status == 127 || r->exit_status == 126) {
       return failed(fmt::format("transaction '{}' (client {})", t.name, client), *r, spec.timeout_ms);
     }
+    SNAPSIM_RETURN_IF_ERROR(hook_segment());
   }
 
   if (server) {

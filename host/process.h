@@ -26,6 +26,11 @@
 //   recover = ""         # the application's recovery, run before the check; a
 //                        # point whose image it changed is `recovered`
 //   timeout_ms = 10000
+//   [quiesce]            # the program's pre-freeze hook (--quiesce hook)
+//   pre_freeze = ["sqlite3 shop.db 'PRAGMA wal_checkpoint(TRUNCATE)'"]
+//   drain = true         # required: a hook cannot run inside a recorded command
+//   timeout_ms = 10000   # simulated: the drain and the hook's requests
+//   on_failure = "fail"  # or "crash_consistent"
 //   [fs]
 //   mode = "ext4"        # ext4 | nojournal (--fs overrides at exploration)
 //   data = "ordered"
@@ -45,6 +50,14 @@
 // transaction. Mistakes are one-line errors (exit status 2): a setup that
 // fails, a missing file, a command not found, a check that fails on the
 // initial image, a mount that cannot be made.
+//
+// The hook: after setup and after each transaction, the recorder replays
+// the recording so far onto a copy of the guest, mounts the copy and runs
+// the pre_freeze commands there, recording their requests as that moment's
+// hook segment; the main run never sees them. At `--quiesce hook` a
+// snapshot requested inside transaction k drains to its end, then replays
+// segment k (the hook's requests, in simulated time) and freezes. A server
+// workload cannot have a hook yet (its hook would run in the live server).
 //
 // Exploration (ProcessWorkload): the recording is replayed
 // (host/replay.h) through the page cache, the guest file system and the
@@ -96,6 +109,11 @@ struct ProcessSpec {
   std::string fs_mode = "ext4", fs_data = "ordered";
   uint32_t disk_mb = 1024;
   uint32_t inodes = 65536;
+  // [quiesce]: the program's pre-freeze hook (--quiesce hook), commands.
+  bool has_hook = false;
+  std::vector<std::string> pre_freeze, post_thaw;
+  uint64_t hook_timeout_ms = 10000;
+  bool hook_crash_consistent = false;
 };
 
 // True if the TOML text has a [process] table.

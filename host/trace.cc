@@ -101,7 +101,7 @@ void put_op(Writer& w, const Op& op) {
 
 bool known_kind(uint64_t k) {
   return (k >= 1 && k <= static_cast<uint8_t>(OpKind::kSyncAll)) ||
-         (k >= static_cast<uint8_t>(OpKind::kSetupBegin) && k <= static_cast<uint8_t>(OpKind::kServerStop));
+         (k >= static_cast<uint8_t>(OpKind::kSetupBegin) && k <= static_cast<uint8_t>(OpKind::kHookEnd));
 }
 
 bool get_op(Reader& r, Op* op) {
@@ -145,6 +145,7 @@ const char* op_kind_name(OpKind k) {
     case OpKind::kTxnEnd: return "txn-end";
     case OpKind::kServerStart: return "server-start";
     case OpKind::kServerStop: return "server-stop";
+    case OpKind::kHookEnd: return "hook-end";
   }
   return "?";
 }
@@ -162,6 +163,7 @@ std::string describe_op(const Op& op, size_t index) {
     case OpKind::kSetupBegin:
     case OpKind::kServerStart: return s + " " + quoted(op.name2);
     case OpKind::kSetupEnd:
+    case OpKind::kHookEnd:
     case OpKind::kServerStop: return s + fmt::format(" exit {} {}", op.status, quoted(op.name2));
     case OpKind::kTxnBegin:
       return s + fmt::format(" client {} txn {} {} {}", op.ino, op.offset, op.name, quoted(op.name2));
@@ -204,6 +206,16 @@ std::string encode_trace(const Recording& r) {
   w.str(r.check_recover);
   w.u(r.check_timeout_ms);
   w.str(r.user);
+  w.u(r.has_hook ? 1 : 0);
+  w.u(r.hook_timeout_ms);
+  w.u(r.hook_crash_consistent ? 1 : 0);
+  w.u(r.pre_freeze.size());
+  for (const auto& c : r.pre_freeze) w.str(c);
+  w.u(r.hook_segments.size());
+  for (const auto& seg : r.hook_segments) {
+    w.u(seg.size());
+    for (const auto& op : seg) put_op(w, op);
+  }
   w.u(r.files.size());
   for (const auto& [name, content] : r.files) {
     w.str(name);
@@ -262,7 +274,30 @@ cow::Result<Recording> decode_trace(const std::string& bytes) {
   }
   ok = ok && r.str(&rec.fs_mode) && r.str(&rec.fs_data) && r.u32(&rec.disk_mb) && r.u32(&rec.inodes) &&
        r.u32(&rec.clients) && r.str(&rec.check_run) && r.str(&rec.check_committed) &&
-       (version < 2 || r.str(&rec.check_recover)) && r.u32(&rec.check_timeout_ms) && r.str(&rec.user) && r.u(&count);
+       (version < 2 || r.str(&rec.check_recover)) && r.u32(&rec.check_timeout_ms) && r.str(&rec.user);
+  if (ok && version >= 3) {
+    uint64_t flag = 0, cc = 0, n = 0;
+    ok = r.u(&flag) && r.u(&rec.hook_timeout_ms) && r.u(&cc) && r.u(&n) && n <= body.size();
+    rec.has_hook = flag != 0;
+    rec.hook_crash_consistent = cc != 0;
+    for (uint64_t i = 0; ok && i < n; ++i) {
+      std::string c;
+      ok = r.str(&c);
+      rec.pre_freeze.push_back(std::move(c));
+    }
+    ok = ok && r.u(&n) && n <= body.size();
+    for (uint64_t i = 0; ok && i < n; ++i) {
+      uint64_t m = 0;
+      ok = r.u(&m) && m <= body.size();
+      rec.hook_segments.emplace_back();
+      for (uint64_t j = 0; ok && j < m; ++j) {
+        Op op;
+        ok = get_op(r, &op);
+        rec.hook_segments.back().push_back(std::move(op));
+      }
+    }
+  }
+  ok = ok && r.u(&count);
   for (uint64_t i = 0; ok && i < count; ++i) {
     std::pair<std::string, std::string> f;
     ok = r.str(&f.first) && r.str(&f.second);

@@ -31,7 +31,7 @@ namespace snapsim::host {
 using cow::Result;
 using cow::Status;
 
-inline constexpr uint32_t kTraceVersion = 2;  // 2 added check_recover; 1 is still read
+inline constexpr uint32_t kTraceVersion = 3;  // 2 added check_recover, 3 the hook; 1 and 2 are still read
 
 // What a request was. The numbers are the file format: never renumber.
 enum class OpKind : uint8_t {
@@ -64,6 +64,7 @@ enum class OpKind : uint8_t {
   kTxnEnd = 67,      // ino = client, status = exit status (0 = acknowledged), name2 = last line
   kServerStart = 68, // name2 = the command
   kServerStop = 69,  // status = the server's exit status
+  kHookEnd = 70,     // ends a hook segment: status = the first failing command's exit status (0 = ran)
 };
 const char* op_kind_name(OpKind k);
 bool is_marker(OpKind k);
@@ -102,6 +103,15 @@ struct Recording {
   std::string check_recover;  // run before the check ([check] recover; version 2)
   uint32_t check_timeout_ms = 10000;
   std::string user;  // the host user commands ran as ("" = snapsim's own)
+  // The pre-freeze hook ([quiesce], version 3): its commands were run, after
+  // setup and after each transaction, on a copy of the guest at that moment
+  // (the main run never sees them); hook_segments[k] holds the requests of
+  // the run after k transactions ended, closed by a kHookEnd marker.
+  bool has_hook = false;
+  uint64_t hook_timeout_ms = 10000;
+  bool hook_crash_consistent = false;
+  std::vector<std::string> pre_freeze;
+  std::vector<std::vector<Op>> hook_segments;
   // The host files the script shipped ([process] files), as $SNAPSIM_FILES.
   std::vector<std::pair<std::string, std::string>> files;
   std::vector<Op> ops;

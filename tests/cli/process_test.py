@@ -8,6 +8,7 @@ and a message naming /dev/fuse, which this test reports as failures.
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -265,6 +266,45 @@ with tempfile.TemporaryDirectory() as tmp:
     p = run("run", os.path.join(tmp, "broken.toml"), "--quiesce", "fsfreeze")
     check("a recover command that fails on the initial image is one line and exit 2", p.returncode == 2 and
           "the application's recovery failed (exit status 4): cannot repair" in p.stderr, p.stderr[-300:])
+
+# --- the program's own pre-freeze hook (--quiesce hook): commands, drained
+HOOKED = os.path.join(EXAMPLES, "process", "sqlite3-invoice-hook.toml")
+with tempfile.TemporaryDirectory() as tmp:
+    trace = os.path.join(tmp, "hook.trace")
+    p, doc, text = run_json("run", HOOKED, "--quiesce", "fsfreeze,hook", "--save-trace", trace)
+    check("a process workload's hook runs", doc is not None, p.stderr[-300:])
+    if doc:
+        hk, ff = level(doc, "hook"), level(doc, "fsfreeze")
+        check("fsfreeze alone leaves the WAL to replay (recovered)", ff["verdicts"]["recovered"] > 0, ff["verdicts"])
+        check("the drained wal_checkpoint(TRUNCATE) hook leaves nothing to replay: every point consistent",
+              hk["points"] > 20 and hk["verdicts"]["consistent"] == hk["points"], hk["verdicts"])
+        check("every step boundary requested a snapshot, none failed", hk["hook"]["requested"] == hk["points"] and
+              hk["hook"]["timed_out"] == 0, hk["hook"])
+        _, again, text2 = run_json("run", trace, "--quiesce", "fsfreeze,hook")
+        _, again2, text3 = run_json("run", trace, "--quiesce", "fsfreeze,hook", "--jobs", "2")
+        check("the saved trace keeps the hook: the same results, byte for byte (--jobs 1 and 2)",
+              text2 is not None and text2 == text3 and [r["verdicts"] for r in again["runs"]] ==
+              [r["verdicts"] for r in doc["runs"]])
+    base = open(HOOKED).read()
+    for name, change, needle in (
+            ("nodrain.toml", ("drain = true", "drain = false"), "needs 'quiesce.drain = true'"),
+            ("server.toml", ("[process]\n", '[process]\nserver = "sleep 100"\n'), "not supported yet")):
+        with open(os.path.join(tmp, name), "w") as f:
+            f.write(base.replace(*change))
+        bad = run("run", os.path.join(tmp, name), "--quiesce", "hook")
+        check(f"{name}: one line and exit 2", bad.returncode == 2 and needle in bad.stderr and
+              len(bad.stderr.strip().splitlines()) == 1, bad.stderr[-300:])
+    shutil.copytree(os.path.join(EXAMPLES, "process", "sqlite3-invoice"), os.path.join(tmp, "sqlite3-invoice"))
+    for policy, field in (("fail", "failed"), ("crash_consistent", "crash_consistent")):
+        path = os.path.join(tmp, f"hookfail-{policy}.toml")
+        with open(path, "w") as f:
+            f.write(base.replace("pre_freeze = [", "pre_freeze = [\"echo locked; exit 3\", ")
+                    .replace("timeout_ms = 10000", f'timeout_ms = 10000\non_failure = "{policy}"'))
+        p, doc, _ = run_json("run", path, "--quiesce", "hook")
+        hk = level(doc, "hook") if doc else None
+        check(f"a failing hook command with on_failure = {policy}: every snapshot {field}", hk is not None and
+              hk["hook"][field] == hk["hook"]["requested"] > 0 and hk["hook"]["timed_out"] == hk["hook"]["requested"],
+              hk and hk["hook"])
 
 # --- hostile output: bytes that are not UTF-8, control characters, megabytes
 HOSTILE = """name = "hostile"

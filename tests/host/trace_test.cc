@@ -21,7 +21,7 @@ rc::Gen<Op> op_gen() {
          int64_t t, std::string name, std::string data) {
         static const OpKind kinds[] = {OpKind::kLookup,  OpKind::kCreate,   OpKind::kWrite,     OpKind::kRename,
                                        OpKind::kFsync,   OpKind::kSetattr,  OpKind::kFallocate, OpKind::kTxnBegin,
-                                       OpKind::kTxnEnd,  OpKind::kSyncAll,  OpKind::kServerStop};
+                                       OpKind::kTxnEnd,  OpKind::kSyncAll,  OpKind::kServerStop, OpKind::kHookEnd};
         Op op;
         op.kind = kinds[static_cast<size_t>(kind) % std::size(kinds)];
         op.status = status;
@@ -62,6 +62,12 @@ Recording recording_gen() {
   r.files = *rc::gen::resize(4, rc::gen::container<std::vector<std::pair<std::string, std::string>>>(
                                     rc::gen::pair(small_text(), small_text())));
   r.ops = *rc::gen::resize(60, rc::gen::container<std::vector<Op>>(op_gen()));
+  r.has_hook = *rc::gen::arbitrary<bool>();
+  r.hook_timeout_ms = *rc::gen::arbitrary<uint64_t>();
+  r.hook_crash_consistent = *rc::gen::arbitrary<bool>();
+  r.pre_freeze = *rc::gen::resize(3, rc::gen::container<std::vector<std::string>>(small_text()));
+  r.hook_segments = *rc::gen::resize(
+      4, rc::gen::container<std::vector<std::vector<Op>>>(rc::gen::resize(8, rc::gen::container<std::vector<Op>>(op_gen()))));
   return r;
 }
 
