@@ -306,6 +306,16 @@ with tempfile.TemporaryDirectory() as tmp:
               hk["hook"][field] == hk["hook"]["requested"] > 0 and hk["hook"]["timed_out"] == hk["hook"]["requested"],
               hk and hk["hook"])
 
+# --- git on the simulated disk: fsck and the branch's commits judge each image
+GIT = os.path.join(EXAMPLES, "process", "git-commits.toml")
+for fsync in ("committed", "all"):
+    p, doc, _ = run_json("run", GIT, "-p", f"fsync={fsync}", "-p", "transactions=2", "--quiesce", "none,app")
+    check(f"git core.fsync={fsync} runs", doc is not None, p.stderr[-300:])
+    if doc:
+        check(f"git core.fsync={fsync}: `app` is clean", failures(level(doc, "app")) == 0, level(doc, "app")["verdicts"])
+        check(f"git core.fsync={fsync}: no directory fsync, so an acknowledged commit can be lost at `none` (ext4)",
+              level(doc, "none")["verdicts"]["lost_committed"] > 0, level(doc, "none")["verdicts"])
+
 # --- hostile output: bytes that are not UTF-8, control characters, megabytes
 HOSTILE = """name = "hostile"
 [process]
