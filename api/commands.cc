@@ -91,6 +91,7 @@ std::string make_config(const RunFlags& f, Config* c) {
     c->options.fs_mode = *mode;
   }
   c->options.pool_blocks = f.pool_blocks;
+  c->options.max_points = f.max_points;
   if (f.pool_blocks == 0 || f.pool_blocks >= UINT32_MAX) {
     return fmt::format("--pool-blocks must be from 1 to {}", UINT32_MAX - 1);
   }

@@ -37,6 +37,7 @@ struct RunFlags {
   uint32_t shard_count = 0; // total for JOB_COMPLETION_INDEX
   std::string fail_on;
   uint64_t pool_blocks = 1ull << 22;
+  uint64_t max_points = 0;  // --max-points: points judged per level and schedule (0 = all)
   // replay
   std::optional<uint64_t> point;
   std::string export_dir;

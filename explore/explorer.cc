@@ -37,6 +37,45 @@ cow::Result<Quiesce> parse_quiesce(const std::string& name) {
       fmt::format("unknown quiesce level '{}' (expected none, fsfreeze, app or hook)", name));
 }
 
+std::vector<bool> choose_points(const std::vector<Point>& points, const std::vector<Event>& events, uint64_t max) {
+  const size_t n = points.size();
+  std::vector<bool> chosen(n, max == 0 || n <= max);
+  if (max == 0 || n <= max) return chosen;
+  // A point is where durability is decided if the event just before it, or
+  // the one it precedes, is a FLUSH, a FUA write, a sync, a rename or an
+  // acknowledgement.
+  auto decisive = [&](size_t pos) {
+    if (pos >= events.size()) return false;
+    const Event& e = events[pos];
+    switch (e.kind) {
+      case EventKind::kFlush:
+      case EventKind::kTxnAck: return true;
+      case EventKind::kBlockWrite: return (e.b >> 63) != 0;
+      case EventKind::kFileOp:
+        return e.text.rfind("fsync", 0) == 0 || e.text.rfind("fdatasync", 0) == 0 ||
+               e.text.rfind("syncfs", 0) == 0 || e.text.rfind("rename", 0) == 0;
+      default: return false;
+    }
+  };
+  std::vector<size_t> first, rest;
+  for (size_t i = 0; i < n; ++i) {
+    const size_t pos = points[i].trace_pos;
+    const bool key = i == 0 || i + 1 == n || (pos > 0 && decisive(pos - 1)) || decisive(pos);
+    (key ? first : rest).push_back(i);
+  }
+  // k of a list, evenly spaced (the middle of each of k equal slices).
+  auto spread = [&](const std::vector<size_t>& from, uint64_t k) {
+    for (uint64_t j = 0; j < k && j < from.size(); ++j) chosen[from[(2 * j + 1) * from.size() / (2 * k)]] = true;
+  };
+  if (first.size() >= max) {
+    spread(first, max);
+  } else {
+    for (size_t i : first) chosen[i] = true;
+    spread(rest, max - first.size());
+  }
+  return chosen;
+}
+
 cow::Result<std::vector<Quiesce>> parse_quiesce_list(const std::string& list) {
   std::vector<Quiesce> out;
   std::stringstream ss(list);
@@ -577,8 +616,17 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
     const MachineConfig config = ex.machine_config();
     ex.post_process();
     const bool replaying = options.only_point.has_value();
+    std::array<std::vector<bool>, kQuiesceCount> budget;
+    for (Quiesce q : options.levels) {
+      const size_t li = static_cast<size_t>(q);
+      budget[li] = choose_points(levels[li].points, ex.machine().trace().events(), replaying ? 0 : options.max_points);
+      for (bool c : budget[li]) out[li].points_budgeted_out += c ? 0 : 1;
+    }
     auto selected = [&](Quiesce q, uint64_t global) {
       if (replaying) return options.only_point->first == q && options.only_point->second == global;
+      const size_t li = static_cast<size_t>(q);
+      const uint64_t local = global - base[li];
+      if (local < budget[li].size() && !budget[li][local]) return false;
       return global % shards == options.shard_index;
     };
     // Inspect every new image of this schedule first (in parallel when
@@ -704,6 +752,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
     const size_t li = static_cast<size_t>(q);
     out[li].distinct_images = levels[li].images.size();
     out[li].hook = levels[li].hook;
+    out[li].points_existing = total_points[li];
     out[li].freeze_window_ms_mean =
         total_points[li] ? levels[li].freeze_sum_ms / static_cast<double>(total_points[li]) : 0;
     result.levels.push_back(out[li]);

@@ -42,6 +42,12 @@ enum class Model { kSnapshot = 0, kCrash };
 const char* model_name(Model m);
 cow::Result<Model> parse_model(const std::string& name);
 
+struct Point;
+
+// Which of a schedule's points a budget of `max` judges (explorer.h,
+// ExploreOptions::max_points): `events` is the run's trace.
+std::vector<bool> choose_points(const std::vector<Point>& points, const std::vector<Event>& events, uint64_t max);
+
 struct ExploreOptions {
   uint64_t seed = 1;
   Model model = Model::kSnapshot;
@@ -81,6 +87,13 @@ struct ExploreOptions {
   // Judge only the points whose global index % shard_count == shard_index.
   uint32_t shard_index = 0;
   uint32_t shard_count = 1;
+  // A budget for big programs (--max-points): at most this many points of
+  // each level are judged per schedule (0 = all). The first and last point,
+  // and every point at a FLUSH, FUA write, fsync/fdatasync/syncfs, rename or
+  // acknowledgement come first; the rest are evenly spaced over the run
+  // (choose_points()). Point numbers stay those of the whole run, so a
+  // replay of a judged point is the same point.
+  uint64_t max_points = 0;
   // How a point is restored: snapsim's way is an O(1) COW clone, equal
   // images inspected once. The baselines that measure what that saves
   // (bench/baselines.h: a full copy, a dm-log-writes style replay) restore
@@ -137,6 +150,8 @@ struct HookStats {
 struct LevelResult {
   Quiesce level = Quiesce::kNone;
   HookStats hook;                    // level hook only
+  uint64_t points_existing = 0;      // every point of the level (all schedules), judged or not
+  uint64_t points_budgeted_out = 0;  // left unjudged by ExploreOptions::max_points
   uint64_t points = 0;
   uint64_t distinct_images = 0;
   VerdictCounts verdicts{};

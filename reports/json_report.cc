@@ -51,6 +51,13 @@ std::string to_json(const std::vector<RunRecord>& runs) {
                              {"states_explored", c.states_explored},
                              {"max_unflushed_writes", c.max_unflushed_writes}};
     }
+    if (r.max_points > 0) {
+      j["budget"] = {{"max_points", r.max_points},
+                     {"points_existing", r.level.points_existing},
+                     {"points_left_out", r.level.points_budgeted_out},
+                     {"how", "per schedule: the first and last point and every point at a FLUSH, FUA write, "
+                             "fsync, fdatasync, syncfs, rename or acknowledgement first, then evenly spaced"}};
+    }
     if (r.level.level == explore::Quiesce::kHook) {
       const auto& h = r.level.hook;
       j["hook"] = {{"requested", h.requested},

@@ -140,6 +140,14 @@ std::string render_matrix(const std::vector<RunRecord>& runs, bool color) {
       conclusions += fmt::format("    note: {} schedules ran {} distinct execution(s)\n", any->schedules_run,
                                  any->distinct_traces);
     }
+    for (const auto& [q, r] : cells) {
+      if (r->max_points > 0 && r->level.points_budgeted_out > 0) {
+        conclusions += fmt::format("    {}: --max-points {} judged {} of {} points (syncs, renames and "
+                                   "acknowledgements first, then evenly spaced)\n",
+                                   explore::quiesce_name(q), r->max_points,
+                                   r->level.points_existing - r->level.points_budgeted_out, r->level.points_existing);
+      }
+    }
     if (auto it = cells.find(explore::Quiesce::kHook); it != cells.end()) {
       const auto& h = it->second->level.hook;
       conclusions += fmt::format(

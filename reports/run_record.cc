@@ -32,6 +32,7 @@ std::vector<RunRecord> make_run_records(const RunSettings& settings, const explo
     rec.shard = settings.shard;
     rec.txns = result.txns;
     rec.trace_events = result.trace_events;
+    rec.max_points = options.max_points;
     if (l.first_failure) rec.replay = replay_command(rec, l.first_failure->point);
     out.push_back(std::move(rec));
   }

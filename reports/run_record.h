@@ -36,6 +36,7 @@ struct RunRecord {
   std::string replay;     // command line reproducing first_failure (empty if none)
   std::vector<explore::TxnSpan> txns;  // first schedule, for timelines
   uint64_t trace_events = 0;       // first schedule
+  uint64_t max_points = 0;         // --max-points (0 = every point judged)
 };
 
 // What a run was asked to do, as its records show it.
