@@ -94,6 +94,11 @@ Status write_files(const std::string& dir, const std::vector<std::pair<std::stri
 Result<std::string> render(const std::string& tmpl, const std::map<std::string, std::string>& vars) {
   std::string out;
   for (size_t i = 0; i < tmpl.size(); ++i) {
+    // "{{" and "}}" are literal braces ("awk '{{print $1}}'").
+    if ((tmpl[i] == '{' || tmpl[i] == '}') && i + 1 < tmpl.size() && tmpl[i + 1] == tmpl[i]) {
+      out += tmpl[i++];
+      continue;
+    }
     if (tmpl[i] != '{') {
       out += tmpl[i];
       continue;

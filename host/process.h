@@ -45,7 +45,8 @@
 // mount), SNAPSIM_FILES (the shipped files), SNAPSIM_RUN (a private
 // directory outside the guest for sockets and pid files), SNAPSIM_CLIENT,
 // SNAPSIM_TXN set; `{param}`, `{client}` and
-// `{txn}` in `run` are replaced. A transaction is acknowledged when its
+// `{txn}` in `run` are replaced ("{{" and "}}" are literal braces; a brace
+// pair around anything but a name, as in awk '{print $1}', stays). A transaction is acknowledged when its
 // command exits 0. The check must pass on the image before any
 // transaction. Mistakes are one-line errors (exit status 2): a setup that
 // fails, a missing file, a command not found, a check that fails on the

@@ -211,6 +211,16 @@ run = "echo 1 > n && sync n"
 run = "if [ \\"$(cat n)\\" = 1 ]; then sleep 5; fi"
 timeout_ms = 300
 """,
+    "braces.toml": """name = "braces"
+[process]
+setup = "true"
+[clients]
+transactions = 1
+[[transaction]]
+run = "echo {{txn}} > lit && sync lit && echo '{a,b}' | awk '{print $1}' > awk.txt && sync awk.txt"
+[check]
+run = "test ! -e lit || { test \\"$(cat lit)\\" = '{{txn}}' && test \\"$(cat awk.txt)\\" = '{a,b}'; }"
+""",
     "count.toml": """name = "count"
 [process]
 setup = "echo 0 > n && sync n"
@@ -238,6 +248,9 @@ with tempfile.TemporaryDirectory() as tmp:
     check("a check that times out is unrecoverable", doc is not None and
           doc["runs"][0]["verdicts"]["unrecoverable"] > 0 and "timed out" in
           (doc["runs"][0]["first_failure"] or {}).get("detail", ""), doc and doc["runs"][0])
+    p, doc, _ = run_json("run", os.path.join(tmp, "braces.toml"), "--quiesce", "app")
+    check("'{{' and '}}' are literal braces, and shell braces around no name stay", doc is not None and
+          failures(doc["runs"][0]) == 0 and doc["runs"][0]["points"] == 2, p.stderr[-300:] + str(doc and doc["runs"][0]))
     _, doc, _ = run_json("run", os.path.join(tmp, "count.toml"), "--quiesce", "none,app")
     check("committed feeds the commit oracle: a synced rename loses nothing", doc is not None and
           failures(level(doc, "none")) == 0, doc and level(doc, "none")["verdicts"])
