@@ -25,6 +25,9 @@
 #include "reports/results_db.h"
 #include "reports/json_report.h"
 #include "reports/matrix.h"
+#include <sqlite3.h>
+
+#include "host/fuse_fs.h"
 #include "host/process.h"
 #include "host/trace.h"
 #include "workloads/registry.h"
@@ -564,6 +567,11 @@ int cow_bench(const CowBenchFlags& f) {
   }
   fmt::print("{}", cowbench::cow_bench_table(run));
   return kExitOk;
+}
+
+std::string version_line(const std::string& version, const std::string& revision) {
+  return fmt::format("snapsim {} (git {}, SQLite {}, libfuse {})", version, revision, sqlite3_libversion(),
+                     host::fuse_version());
 }
 
 int show_trace(const std::string& path) {

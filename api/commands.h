@@ -45,6 +45,9 @@ struct RunFlags {
 
 int cow_demo();
 
+// "snapsim 0.1.0 (git 1234abcd, SQLite 3.40.1, libfuse 3.14.0)".
+std::string version_line(const std::string& version, const std::string& revision);
+
 struct CowBenchFlags {
   std::string pattern = "randwrite";
   std::string io_size = "4k";

@@ -74,6 +74,7 @@ int main(int argc, char** argv) {
   using namespace snapsim::api;
   CLI::App app{"snapsim: does a VM snapshot taken at any moment restore a consistent application?"};
   app.require_subcommand(0, 1);
+  app.set_version_flag("--version", snapsim::api::version_line(SNAPSIM_VERSION, SNAPSIM_GIT_REVISION));
   RunFlags suite_flags;
   add_run_flags(&app, suite_flags);
 
@@ -132,6 +133,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     fmt::print(stderr, "snapsim: {}\n", e.what());

@@ -470,6 +470,8 @@ const fuse_lowlevel_ops kOps = make_ops();
 
 }  // namespace
 
+std::string fuse_version() { return fuse_pkgversion(); }
+
 cow::Status fuse_available() {
   if (::access("/dev/fuse", R_OK | W_OK) != 0) {
     return Status::invalid_argument(fmt::format(

@@ -80,6 +80,9 @@ class FuseMount {
   bool mounted_ = false;
 };
 
+// The libfuse version linked ("3.14.0").
+std::string fuse_version();
+
 // Whether FUSE can be used here; an error names what is missing.
 cow::Status fuse_available();
 

@@ -12,9 +12,9 @@ for a in "$@"; do
   esac
 done
 scripts/install-deps.sh
-scripts/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+scripts/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSNAPSIM_WERROR=ON
 (cd build && ctest --output-on-failure -j 2)
 if ((fast == 0)); then
-  scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSNAPSIM_SANITIZE=ON -DSNAPSIM_BUILD_BENCH=OFF
+  scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSNAPSIM_WERROR=ON -DSNAPSIM_SANITIZE=ON -DSNAPSIM_BUILD_BENCH=OFF
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j 2)
 fi

@@ -562,4 +562,11 @@ if multi:
 r = run("run", "invoice-two-db", "-p", "attach=false", "--quiesce", "none")
 check("a matrix row names its parameters", "invoice-two-db attach=false" in r.stdout, r.stdout[:300])
 
+# --- --version: version, git revision, SQLite and libfuse versions
+import re  # noqa: E402
+v = run("--version")
+check("--version prints one line with the version, the git revision, SQLite's and libfuse's",
+      v.returncode == 0 and re.fullmatch(r"snapsim \d+\.\d+\.\d+ \(git ([0-9a-f]+|unknown), SQLite 3\.\d+\.\d+, "
+                                         r"libfuse 3\.\d+\.\d+\)\n", v.stdout) is not None,
+      v.stdout + v.stderr)
 finish()
