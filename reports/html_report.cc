@@ -94,14 +94,7 @@ section{border-top:1px solid #ddd;margin-top:18px;padding-top:8px}
     h += fmt::format("<span style=\"background:{}\">{}</span>", kColor[v],
                      explore::verdict_name(static_cast<explore::Verdict>(v)));
   }
-  std::vector<explore::Quiesce> columns = {explore::Quiesce::kNone, explore::Quiesce::kFsfreeze,
-                                           explore::Quiesce::kApp};
-  for (const auto& r : runs) {
-    if (r.level.level == explore::Quiesce::kHook) {
-      columns.push_back(explore::Quiesce::kHook);
-      break;
-    }
-  }
+  const std::vector<explore::Quiesce> columns = report_columns(runs);
   h += "</p>\n<table id=\"matrix\"><tr><th>workload</th><th>configuration</th>";
   for (auto q : columns) h += fmt::format("<th>{}</th>", explore::quiesce_name(q));
   h += "</tr>\n";

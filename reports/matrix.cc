@@ -68,15 +68,7 @@ std::string render_matrix(const std::vector<RunRecord>& runs, bool color) {
     labels[key] = label;
     width = std::max(width, label.size() + 1);
   }
-  // The `hook` column only when some run explored it.
-  std::vector<explore::Quiesce> columns = {explore::Quiesce::kNone, explore::Quiesce::kFsfreeze,
-                                           explore::Quiesce::kApp};
-  for (const auto& r : runs) {
-    if (r.level.level == explore::Quiesce::kHook) {
-      columns.push_back(explore::Quiesce::kHook);
-      break;
-    }
-  }
+  const std::vector<explore::Quiesce> columns = report_columns(runs);
   std::string out;
   out += fmt::format("{}{:<{}}", bold, "WORKLOAD", width);
   for (auto q : columns) {

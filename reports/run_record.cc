@@ -6,6 +6,18 @@
 
 namespace snapsim::reports {
 
+std::vector<explore::Quiesce> report_columns(const std::vector<RunRecord>& runs) {
+  std::vector<explore::Quiesce> columns = {explore::Quiesce::kNone, explore::Quiesce::kFsfreeze,
+                                           explore::Quiesce::kApp};
+  for (const auto& r : runs) {
+    if (r.level.level == explore::Quiesce::kHook) {
+      columns.push_back(explore::Quiesce::kHook);
+      break;
+    }
+  }
+  return columns;
+}
+
 std::vector<RunRecord> make_run_records(const RunSettings& settings, const explore::ExploreOptions& options,
                                         const explore::ExploreResult& result) {
   std::vector<RunRecord> out;

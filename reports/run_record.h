@@ -51,6 +51,10 @@ struct RunSettings {
 
 // One record per explored level of `result`, with the replay command of
 // each first failure: the one place a RunRecord is assembled (CLI and API).
+// The quiesce levels a matrix shows as columns: none, fsfreeze, app, and
+// hook when some run explored it.
+std::vector<explore::Quiesce> report_columns(const std::vector<RunRecord>& runs);
+
 std::vector<RunRecord> make_run_records(const RunSettings& settings, const explore::ExploreOptions& options,
                                         const explore::ExploreResult& result);
 

@@ -11,10 +11,9 @@ import subprocess
 import sys
 import tempfile
 
-import jsonschema
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from testlib import check, finish  # noqa: E402
+from testlib import check, failures, finish, level  # noqa: E402
+from testlib import run_json as run_snapsim_json  # noqa: E402
 
 SNAPSIM, SCHEMA = sys.argv[1], sys.argv[2]
 with open(SCHEMA) as f:
@@ -22,19 +21,7 @@ with open(SCHEMA) as f:
 
 
 def run_json(*args):
-    with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "r.json")
-        p = subprocess.run([SNAPSIM, *args, "--json", out], capture_output=True, text=True, timeout=600)
-        if p.returncode not in (0, 1):
-            return p, None, None
-        text = open(out).read()
-        doc = json.loads(text)
-        jsonschema.validate(doc, schema)
-        return p, doc, text
-
-
-def level(doc, q):
-    return next(r for r in doc["runs"] if r["quiesce"] == q)
+    return run_snapsim_json(SNAPSIM, *args, schema=schema)
 
 
 ARGS = ["run", "invoice-sqlite", "--quiesce", "none,fsfreeze"]

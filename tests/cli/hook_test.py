@@ -12,38 +12,23 @@ import subprocess
 import sys
 import tempfile
 
-import jsonschema
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from testlib import check, finish  # noqa: E402
+from testlib import check, failures, finish, level  # noqa: E402
+from testlib import run_json as run_snapsim_json  # noqa: E402
 
 SNAPSIM, SCHEMA, EXAMPLES = sys.argv[1], sys.argv[2], sys.argv[3]
 with open(SCHEMA) as f:
     schema = json.load(f)
 
 
+
+
+
+
+
+
 def run_json(*args):
-    with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "r.json")
-        p = subprocess.run([SNAPSIM, *args, "--json", out], capture_output=True, text=True, timeout=600)
-        if p.returncode not in (0, 1):
-            return p, None, None
-        with open(out) as f:
-            text = f.read()
-        doc = json.loads(text)
-        try:
-            jsonschema.validate(doc, schema)
-        except jsonschema.ValidationError as e:
-            check(f"the JSON of {' '.join(args)} validates", False, e.message)
-        return p, doc, text
-
-
-def level(doc, q):
-    return next(r for r in doc["runs"] if r["quiesce"] == q)
-
-
-def failures(r):
-    return sum(v for k, v in r["verdicts"].items() if k not in ("consistent", "recovered"))
+    return run_snapsim_json(SNAPSIM, *args, schema=schema)
 
 
 # --- the flat-file app's hook variants

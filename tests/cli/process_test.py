@@ -14,7 +14,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from testlib import check, finish  # noqa: E402
+from testlib import check, failures, finish, level  # noqa: E402
+from testlib import run_json as run_snapsim_json  # noqa: E402
 
 SNAPSIM, EXAMPLES = sys.argv[1], sys.argv[2]
 RENAME = os.path.join(EXAMPLES, "process", "rename-durability", "rename-durability.toml")
@@ -26,23 +27,14 @@ def run(*args, timeout=600):
     return subprocess.run([SNAPSIM, *args], capture_output=True, text=True, errors="replace", timeout=timeout)
 
 
+
+
+
+
+
+
 def run_json(*args):
-    with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "r.json")
-        p = run(*args, "--json", out)
-        if p.returncode not in (0, 1):
-            return p, None, None
-        with open(out) as f:
-            text = f.read()
-        return p, json.loads(text), text
-
-
-def level(doc, q):
-    return next(r for r in doc["runs"] if r["quiesce"] == q)
-
-
-def failures(r):
-    return sum(v for k, v in r["verdicts"].items() if k not in ("consistent", "recovered"))
+    return run_snapsim_json(SNAPSIM, *args)
 
 
 def bad_input(name, args, needle, files=None):
