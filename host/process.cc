@@ -227,10 +227,6 @@ class ProcessLoader : public workloads::ScriptLoader {
     if (s.server.empty() && (!s.ready.empty() || !s.stop.empty())) {
       return fail(p, "'process.ready' and 'process.stop' need 'process.server'");
     }
-    if (s.has_hook && !s.server.empty()) {
-      return fail(root.get("quiesce"), "a [quiesce] hook with a [process] server is not supported yet: the hook "
-                                       "would have to run in the live server");
-    }
     if (const toml::node* f = p->get("files")) {
       const toml::array* a = f->as_array();
       if (!a) return fail(f, "'process.files' must be an array of file names");
@@ -592,16 +588,82 @@ class HookReplay : public sim::Client {
   size_t pos_ = 0;
 };
 
+// A hook that ran in the live server, on a fork of the live run after the
+// drain: the main run's own requests from where the replay is (the server's
+// own work, then the hook's) through the hook's end, on the run's sequencer.
+class InlineHookReplay : public sim::Client {
+ public:
+  // `end`: the hook-end to replay through (past the end: nothing to do).
+  InlineHookReplay(std::shared_ptr<Sequencer> seq, size_t end, sim::Machine& m)
+      : seq_(std::move(seq)), m_(m), end_(end), finished_(end >= seq_->rec->ops.size()) {}
+  bool done() const override { return finished_; }
+  Result<sim::StepResult> step() override {
+    const auto& ops = seq_->rec->ops;
+    while (!finished_ && seq_->cursor < ops.size()) {
+      const size_t index = seq_->cursor++;
+      const Op& op = ops[index];
+      if (index >= end_) {
+        finished_ = true;
+        if (op.kind == OpKind::kHookEnd && op.status != 0) {
+          return Status::invalid_argument(fmt::format("the pre_freeze command failed (exit status {}){}", op.status,
+                                                      op.name2.empty() ? "" : ": " + op.name2));
+        }
+        return sim::StepResult::kProgress;
+      }
+      if (is_marker(op.kind) || !OpReplayer::applies(op.kind)) continue;
+      SNAPSIM_RETURN_IF_ERROR(seq_->replayer.apply(op, index));
+      if (op.kind == OpKind::kLookup) continue;
+      m_.trace().add(sim::EventKind::kStep, 0, index, m_.clock().now_ns(), "pre_freeze");
+      return sim::StepResult::kProgress;
+    }
+    finished_ = true;
+    return sim::StepResult::kProgress;
+  }
+
+ private:
+  std::shared_ptr<Sequencer> seq_;
+  sim::Machine& m_;
+  size_t end_ = 0;
+  bool finished_ = false;
+};
+
 class ProcessWorkload : public workloads::Workload {
  public:
   ProcessWorkload(std::shared_ptr<const Recording> rec, workloads::Params params)
       : rec_(std::move(rec)), params_(std::move(params)) {
-    setup_end_ = rec_->ops.size();
-    for (size_t i = 0; i < rec_->ops.size(); ++i) {
-      if (rec_->ops[i].kind == OpKind::kTxnBegin) {
+    const auto& ops = rec_->ops;
+    const size_t n = ops.size();
+    setup_end_ = n;
+    for (size_t i = 0; i < n; ++i) {
+      if (ops[i].kind == OpKind::kTxnBegin) {
         setup_end_ = i;
         break;
       }
+    }
+    // For the hook at any point, in O(1): transactions ended before each op,
+    // and the next op that begins a hook, a transaction or the server's stop.
+    ended_before_.assign(n + 1, 0);
+    for (size_t i = 0; i < n; ++i) ended_before_[i + 1] = ended_before_[i] + (ops[i].kind == OpKind::kTxnEnd);
+    next_boundary_.assign(n + 1, n);
+    next_hook_end_.assign(n + 1, n);
+    for (size_t i = n; i-- > 0;) {
+      next_hook_end_[i] = ops[i].kind == OpKind::kHookEnd ? i : next_hook_end_[i + 1];
+      const OpKind k = ops[i].kind;
+      const bool boundary = k == OpKind::kHookBegin || k == OpKind::kTxnBegin || k == OpKind::kServerStop ||
+                            k == OpKind::kServerStart;
+      next_boundary_[i] = boundary ? i : next_boundary_[i + 1];
+      inline_hook_ = inline_hook_ || k == OpKind::kHookBegin;
+    }
+    // The shipped files, made here, in the process that explores (forked
+    // inspection workers share them and never outlive it).
+    if (auto d = TempDir::make("files")) {
+      if (Status st = write_files(d->path(), rec_->files); st.is_ok()) {
+        files_ = std::make_shared<TempDir>(std::move(*d));
+      } else {
+        files_error_ = st.message();
+      }
+    } else {
+      files_error_ = d.status().message();
     }
   }
   std::string name() const override { return rec_->workload; }
@@ -673,8 +735,22 @@ class ProcessWorkload : public workloads::Workload {
   Result<std::unique_ptr<sim::Client>> make_hook(sim::Machine& m) override {
     auto seq = current_.lock();
     if (!seq) return Status::invalid_argument("process workload: the hook needs the run's clients");
-    size_t ended = 0;
-    for (size_t i = setup_end_; i < seq->cursor && i < rec_->ops.size(); ++i) ended += rec_->ops[i].kind == OpKind::kTxnEnd;
+    const size_t at = std::min(seq->cursor, rec_->ops.size());
+    if (inline_hook_) {
+      // The hook ran in the live server: the requests up to the next
+      // hook-end, if a hook begins before the next transaction (else the
+      // last hook's work is already in the image).
+      const size_t n = rec_->ops.size();
+      const size_t b = next_boundary_[at], e = next_hook_end_[at];
+      size_t end = n;
+      if (e < n && e < b) {
+        end = e;  // inside a hook: it finishes
+      } else if (b < n && rec_->ops[b].kind == OpKind::kHookBegin) {
+        end = next_hook_end_[b];
+      }
+      return std::unique_ptr<sim::Client>(std::make_unique<InlineHookReplay>(seq, end, m));
+    }
+    const size_t ended = ended_before_[at];
     if (ended >= rec_->hook_segments.size()) {
       return Status::invalid_argument(fmt::format("the recording has no hook segment after {} transaction(s)", ended));
     }
@@ -697,17 +773,9 @@ class ProcessWorkload : public workloads::Workload {
 
   AppState inspect(sim::Machine& restored, explore::CheckMemo*) override {
     AppState s;
-    if (!files_ || files_->owner != ::getpid()) {
-      auto d = TempDir::make("files");
-      if (!d) {
-        s.open_error = d.status().message();
-        return s;
-      }
-      if (Status st = write_files(d->path(), rec_->files); !st.is_ok()) {
-        s.open_error = st.message();
-        return s;
-      }
-      files_ = std::make_shared<Files>(Files{std::move(*d), ::getpid()});
+    if (!files_) {
+      s.open_error = files_error_;
+      return s;
     }
     auto img = TempDir::make("image");
     if (!img) {
@@ -724,22 +792,23 @@ class ProcessWorkload : public workloads::Workload {
       return s;
     }
     ::chmod(run->path().c_str(), 0777);
-    return judge_directory(*rec_, img->path(), files_->dir.path(), run->path());
+    return judge_directory(*rec_, img->path(), files_->path(), run->path());
   }
 
  private:
   static constexpr uint32_t kRecordedRoot = 1;
-  struct Files {
-    TempDir dir;
-    pid_t owner;
-  };
   std::shared_ptr<const Recording> rec_;
   workloads::Params params_;
   size_t setup_end_ = 0;
   std::shared_ptr<Sequencer> live_;
   std::weak_ptr<Sequencer> current_;  // the clients' sequencer of the run under way
   std::vector<bool> clients_with_work_;
-  std::shared_ptr<Files> files_;
+  std::vector<size_t> ended_before_;   // per op index: transactions ended before it
+  std::vector<size_t> next_boundary_;  // per op index: the next hook-begin, txn-begin or server start/stop
+  std::vector<size_t> next_hook_end_;  // per op index: the next hook-end
+  bool inline_hook_ = false;           // the hook ran in the live server (kHookBegin markers)
+  std::shared_ptr<TempDir> files_;
+  std::string files_error_;
 };
 
 Result<workloads::Params> params_of(const Recording& rec) {
@@ -963,6 +1032,28 @@ Result<Recording> record_process(const ProcessSpec& spec, const std::function<vo
   const std::string hook_mnt = tmp->path() + "/hook";
   auto hook_segment = [&]() -> Status {
     if (!spec.has_hook) return Status::ok();
+    if (server) {
+      // With a server the hook must talk to it: its commands run on the
+      // live mount, beside the live server, and are part of the main run.
+      marker(OpKind::kHookBegin, 0, 0, 0, {}, spec.pre_freeze.empty() ? "" : spec.pre_freeze.front());
+      int status = 0;
+      std::string last;
+      for (const auto& cmd : spec.pre_freeze) {
+        if (progress) progress("pre_freeze: " + cmd);
+        const uint32_t open_before = fm.open_files();
+        auto r = command(cmd, {}, spec.timeout_ms);
+        if (!r) return r.status();
+        fm.wait_released(2000, open_before);
+        if (r->exit_status == 127 || r->exit_status == 126) return failed("the pre_freeze command '" + cmd + "'", *r, spec.timeout_ms);
+        if (r->exit_status != 0) {
+          status = r->exit_status;
+          last = r->last_line();
+          break;
+        }
+      }
+      marker(OpKind::kHookEnd, status, 0, 0, {}, last);
+      return Status::ok();
+    }
     std::vector<Op> so_far;
     fm.locked([&] { so_far = rec.ops; });
     auto cpool = cow::Pool::create(cow::PoolOptions{.block_size = 4096, .capacity_blocks = pool_blocks});

@@ -57,8 +57,15 @@
 // the pre_freeze commands there, recording their requests as that moment's
 // hook segment; the main run never sees them. At `--quiesce hook` a
 // snapshot requested inside transaction k drains to its end, then replays
-// segment k (the hook's requests, in simulated time) and freezes. A server
-// workload cannot have a hook yet (its hook would run in the live server).
+// segment k (the hook's requests, in simulated time) and freezes.
+// A workload with a server needs its hook to talk to the live server (a
+// CHECKPOINT): its commands run on the live mount after the server is ready
+// and after each transaction, so their requests are part of the main run
+// (between hook-begin and hook-end markers) and every level sees a server
+// whose hook ran at every transaction boundary, as under an agent that
+// snapshots after every transaction. At `--quiesce hook` the drained fork
+// replays the run on through the next hook's end (or, past the last hook
+// of this boundary, freezes at once) and freezes.
 //
 // Exploration (ProcessWorkload): the recording is replayed
 // (host/replay.h) through the page cache, the guest file system and the

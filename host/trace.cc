@@ -101,7 +101,7 @@ void put_op(Writer& w, const Op& op) {
 
 bool known_kind(uint64_t k) {
   return (k >= 1 && k <= static_cast<uint8_t>(OpKind::kSyncAll)) ||
-         (k >= static_cast<uint8_t>(OpKind::kSetupBegin) && k <= static_cast<uint8_t>(OpKind::kHookEnd));
+         (k >= static_cast<uint8_t>(OpKind::kSetupBegin) && k <= static_cast<uint8_t>(OpKind::kHookBegin));
 }
 
 bool get_op(Reader& r, Op* op) {
@@ -146,6 +146,7 @@ const char* op_kind_name(OpKind k) {
     case OpKind::kServerStart: return "server-start";
     case OpKind::kServerStop: return "server-stop";
     case OpKind::kHookEnd: return "hook-end";
+    case OpKind::kHookBegin: return "hook-begin";
   }
   return "?";
 }
@@ -161,6 +162,7 @@ std::string describe_op(const Op& op, size_t index) {
   };
   switch (op.kind) {
     case OpKind::kSetupBegin:
+    case OpKind::kHookBegin:
     case OpKind::kServerStart: return s + " " + quoted(op.name2);
     case OpKind::kSetupEnd:
     case OpKind::kHookEnd:

@@ -31,7 +31,7 @@ namespace snapsim::host {
 using cow::Result;
 using cow::Status;
 
-inline constexpr uint32_t kTraceVersion = 3;  // 2 added check_recover, 3 the hook; 1 and 2 are still read
+inline constexpr uint32_t kTraceVersion = 4;  // 2 added check_recover, 3 the hook, 4 hook-begin; 1-3 are still read
 
 // What a request was. The numbers are the file format: never renumber.
 enum class OpKind : uint8_t {
@@ -65,6 +65,8 @@ enum class OpKind : uint8_t {
   kServerStart = 68, // name2 = the command
   kServerStop = 69,  // status = the server's exit status
   kHookEnd = 70,     // ends a hook segment: status = the first failing command's exit status (0 = ran)
+  kHookBegin = 71,   // a hook run in the live server begins (version 4): its requests follow in the
+                     // main run, up to the next kHookEnd
 };
 const char* op_kind_name(OpKind k);
 bool is_marker(OpKind k);
@@ -106,7 +108,10 @@ struct Recording {
   // The pre-freeze hook ([quiesce], version 3): its commands were run, after
   // setup and after each transaction, on a copy of the guest at that moment
   // (the main run never sees them); hook_segments[k] holds the requests of
-  // the run after k transactions ended, closed by a kHookEnd marker.
+  // the run after k transactions ended, closed by a kHookEnd marker. With a
+  // server (version 4) the hook ran in the live server instead: its requests
+  // are in `ops` between kHookBegin and kHookEnd markers and hook_segments
+  // is empty.
   bool has_hook = false;
   uint64_t hook_timeout_ms = 10000;
   bool hook_crash_consistent = false;

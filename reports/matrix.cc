@@ -109,15 +109,18 @@ std::string render_matrix(const std::vector<RunRecord>& runs, bool color) {
       auto it = cells.find(q);
       if (it == cells.end()) continue;
       const auto& l = it->second->level;
+      // Under a budget the claim is about the points judged, and says so.
+      const std::string judged =
+          l.points_budgeted_out ? fmt::format(" judged (of {})", l.points + l.points_budgeted_out) : "";
       if (explore::failure_count(l.verdicts) == 0 && it->second->model == explore::Model::kCrash) {
-        verdict = fmt::format("{}survives power loss{}: every one of {} crash images restored consistent",
-                              green, reset, l.points);
+        verdict = fmt::format("{}survives power loss{}: every one of {} crash images{} restored consistent",
+                              green, reset, l.points, judged);
         break;
       }
       if (explore::failure_count(l.verdicts) == 0) {
-        verdict = fmt::format("{}safe at `{}`{}: every one of {} points restored consistent; "
+        verdict = fmt::format("{}safe at `{}`{}: every one of {} points{} restored consistent; "
                               "freeze window {:.3f} ms (worst)",
-                              green, explore::quiesce_name(q), reset, l.points, l.freeze_window_ms);
+                              green, explore::quiesce_name(q), reset, l.points, judged, l.freeze_window_ms);
         break;
       }
     }

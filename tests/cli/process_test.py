@@ -292,8 +292,7 @@ with tempfile.TemporaryDirectory() as tmp:
               [r["verdicts"] for r in doc["runs"]])
     base = open(HOOKED).read()
     for name, change, needle in (
-            ("nodrain.toml", ("drain = true", "drain = false"), "needs 'quiesce.drain = true'"),
-            ("server.toml", ("[process]\n", '[process]\nserver = "sleep 100"\n'), "not supported yet")):
+            ("nodrain.toml", ("drain = true", "drain = false"), "needs 'quiesce.drain = true'"),):
         with open(os.path.join(tmp, name), "w") as f:
             f.write(base.replace(*change))
         bad = run("run", os.path.join(tmp, name), "--quiesce", "hook")
