@@ -9,6 +9,7 @@ PACKAGES=(
   libcli11-dev libfmt-dev libtomlplusplus-dev nlohmann-json3-dev libxxhash-dev
   sqlite3 python3 python3-jsonschema chromium
   libfuse3-dev fuse3 libzstd-dev
+  postgresql git
 )
 
 missing=()

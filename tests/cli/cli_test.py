@@ -4,6 +4,7 @@
 Usage: cli_test.py SNAPSIM_BINARY SCHEMA_JSON
 Each check prints one line; the script ends with 'N passed, N failed'.
 """
+import atexit
 import json
 import os
 import re
@@ -45,6 +46,7 @@ def validate(doc):
 
 
 tmp = tempfile.mkdtemp(prefix="snapsim-cli-")
+atexit.register(shutil.rmtree, tmp, True)
 
 # The naive flat-file app fails under none and fsfreeze, never under app.
 for seed in ("1", "7"):
@@ -124,8 +126,8 @@ bad_cases = [
     (["run", "invoice-flatfile", "--seed", "-1"], "--seed"),
     (["run", "invoice-flatfile", "--seed", "18446744073709551616"], "--seed"),
     (["run", "invoice-flatfile", "--jobs", "-2"], "--jobs"),
-    (["run", tempfile.mkdtemp(prefix="snapsim-dir-", suffix=".toml")], "is a directory"),
-    (["run", tempfile.mkdtemp(prefix="snapsim-dir-")], "is a directory"),
+    (["run", tempfile.mkdtemp(prefix="snapsim-dir-", suffix=".toml", dir=tmp)], "is a directory"),
+    (["run", tempfile.mkdtemp(prefix="snapsim-dir-", dir=tmp)], "is a directory"),
 ]
 for args, needle in bad_cases:
     out = os.path.join(tmp, "bad.json")

@@ -3,6 +3,7 @@
 
 Usage: cow_bench_test.py SNAPSIM_BINARY SCHEMA_JSON
 """
+import atexit
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ def run(*args):
 
 
 tmp = tempfile.mkdtemp(prefix="snapsim-cowbench-")
+atexit.register(shutil.rmtree, tmp, True)
 out, page = os.path.join(tmp, "cb.json"), os.path.join(tmp, "cb.html")
 r = run("--ios", "3000", "--volume-size", "4m", "--snapshots", "0,1,2,4,8", "--policy", "copy_out,redirect_on_write",
         "--block-size", "4k,64k", "--device", "ssd,hdd", "--json", out, "--html", page)

@@ -4,6 +4,7 @@
 Usage: html_test.py SNAPSIM_BINARY
 Renders the page, takes a screenshot, and asserts on the DOM chromium built.
 """
+import atexit
 import os
 import re
 import shutil
@@ -18,6 +19,7 @@ SNAPSIM = sys.argv[1]
 
 
 tmp = tempfile.mkdtemp(prefix="snapsim-html-")
+atexit.register(shutil.rmtree, tmp, True)
 page = os.path.join(tmp, "report.html")
 r = subprocess.run([SNAPSIM, "run", "invoice-flatfile", "invoice-sqlite-document", "--html", page],
                    capture_output=True, text=True, timeout=600)

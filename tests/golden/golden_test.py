@@ -7,6 +7,8 @@ counts, points, first failures, trace hashes) must equal the files kept in
 tests/golden/. When a change is meant to move the numbers, regenerate them
 with scripts/update-golden.sh and say in the commit which rows moved and why.
 """
+import atexit
+import shutil
 import json
 import os
 import subprocess
@@ -23,6 +25,7 @@ CASES = {
     "suite-crash.json": ["--model", "crash"],
 }
 tmp = tempfile.mkdtemp(prefix="snapsim-golden-")
+atexit.register(shutil.rmtree, tmp, True)
 for name, flags in CASES.items():
     out = os.path.join(tmp, name)
     r = subprocess.run([SNAPSIM, *flags, "--jobs", "2", "--json", out], capture_output=True, text=True, timeout=900)
