@@ -1,11 +1,20 @@
 // The inspection workers' wire format carries every AppState field, and a
-// malformed message is an error, never a default state.
+// malformed message is an error, never a default state. An exported image
+// (export_tree, what a process check reads) holds exactly the guest's bytes,
+// zero blocks left as holes included.
 #define BOOST_TEST_MODULE inspector
 #include <boost/test/unit_test.hpp>
 #include <rapidcheck.h>
 #include <rapidcheck/boost_test.h>
 
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
 #include "explore/inspector.h"
+#include "sim/machine.h"
 
 using namespace snapsim;
 
@@ -39,6 +48,63 @@ BOOST_AUTO_TEST_CASE(a_truncated_or_foreign_message_is_an_error) {
   BOOST_TEST(!explore::decode_states(cut).is_ok());
   BOOST_TEST(!explore::decode_states({0x93, 0x01, 0x02, 0x03}).is_ok());  // [1, 2, 3]
   BOOST_TEST(explore::decode_states(bytes).is_ok());
+}
+
+RC_BOOST_PROP(an_export_holds_exactly_the_guest_bytes, ()) {
+  auto pool = cow::Pool::create(cow::PoolOptions{.block_size = 4096, .capacity_blocks = 1u << 15});
+  RC_ASSERT(pool.is_ok());
+  sim::MachineConfig c;
+  c.fs.disk_bytes = 64u << 20;
+  c.fs.inodes = 1024;
+  auto m = sim::Machine::boot_fresh(&*pool, c, sim::Prng(3));
+  RC_ASSERT(m.is_ok());
+  sim::GuestFs& fs = (*m)->fs(0);
+  RC_ASSERT(fs.mkdir("d").is_ok());
+  // Files of whole and partial blocks, each block zeros, a pattern, or a
+  // run with one non-zero byte at a random place; some extended by a hole.
+  std::map<std::string, std::string> want;
+  const size_t files = *rc::gen::inRange<size_t>(1, 6);
+  for (size_t i = 0; i < files; ++i) {
+    const std::string path = (i % 2 ? "d/f" : "f") + std::to_string(i);
+    std::string bytes;
+    const size_t blocks = *rc::gen::inRange<size_t>(0, 6);
+    for (size_t b = 0; b < blocks; ++b) {
+      std::string block(4096, '\0');
+      switch (*rc::gen::inRange(0, 3)) {
+        case 0: break;
+        case 1:
+          for (size_t k = 0; k < block.size(); ++k) block[k] = static_cast<char>('a' + (k + b) % 26);
+          break;
+        default: block[*rc::gen::inRange<size_t>(0, 4096)] = '\x01';
+      }
+      bytes += block;
+    }
+    bytes.resize(bytes.size() + *rc::gen::inRange<size_t>(0, 5000), *rc::gen::element('\0', 'z'));
+    auto f = fs.open(path, true);
+    RC_ASSERT(f.is_ok());
+    RC_ASSERT(fs.write(*f, 0, std::as_bytes(std::span(bytes.data(), bytes.size()))).is_ok());
+    if (*rc::gen::arbitrary<bool>()) {
+      const uint64_t longer = bytes.size() + *rc::gen::inRange<uint64_t>(1, 3u << 20);
+      RC_ASSERT(fs.truncate(*f, longer).is_ok());
+      bytes.resize(longer, '\0');
+    }
+    want[path] = bytes;
+  }
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("snapsim-export-test-" + std::to_string(::getpid()) + "-" + std::to_string(files));
+  std::filesystem::remove_all(dir);
+  RC_ASSERT(explore::export_tree(fs, dir.string(), nullptr).is_ok());
+  for (const auto& [path, bytes] : want) {
+    std::ifstream in(dir / path, std::ios::binary);
+    std::stringstream got;
+    got << in.rdbuf();
+    RC_ASSERT(got.str().size() == bytes.size());
+    RC_ASSERT(got.str() == bytes);
+  }
+  size_t exported = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) exported += e.is_regular_file();
+  std::filesystem::remove_all(dir);
+  RC_ASSERT(exported == want.size());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
