@@ -8,6 +8,7 @@ import atexit
 import json
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -231,7 +232,6 @@ if ff:
     check("replay --export exits 0", rep.returncode == 0, rep.stderr)
     db = os.path.join(exp, "disk0", "invoice.db")
     check("replay --export wrote the database", os.path.exists(db))
-    import shutil
     if shutil.which("sqlite3") and os.path.exists(db):
         q = subprocess.run(["sqlite3", db, "PRAGMA integrity_check; SELECT COUNT(*) FROM invoice;"],
                            capture_output=True, text=True)
