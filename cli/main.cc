@@ -29,7 +29,7 @@ const CLI::Validator kUint32 = whole_number(UINT32_MAX);
 
 void add_run_flags(CLI::App* cmd, snapsim::api::RunFlags& f) {
   cmd->add_option("-p,--param", f.params, "workload parameter key=value (repeatable)");
-  cmd->add_option("--quiesce", f.quiesce, "comma list of none,fsfreeze,app");
+  cmd->add_option("--quiesce", f.quiesce, "comma list of none,fsfreeze,app,hook");
   cmd->add_option("--model", f.model,
                   "failure model: snapshot (hypervisor snapshot, default) | crash (power loss: "
                   "unflushed writes lost in any subset, torn at sector granularity)");
