@@ -10,7 +10,7 @@ PACKAGES=(
   sqlite3 python3 python3-jsonschema chromium
   libfuse3-dev fuse3 libzstd-dev
   postgresql git
-  file dpkg-dev
+  file dpkg-dev clang
 )
 
 missing=()
