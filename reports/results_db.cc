@@ -34,7 +34,15 @@ CREATE TABLE point(
   verdict TEXT NOT NULL, acked INTEGER NOT NULL, issued INTEGER NOT NULL, trace_pos INTEGER NOT NULL,
   time_ns INTEGER NOT NULL, freeze_ms REAL NOT NULL, detail TEXT NOT NULL, image TEXT NOT NULL,
   PRIMARY KEY(run_id, point));
-INSERT INTO meta VALUES ('schema_version', '2'), ('generator', 'snapsim');
+CREATE VIEW summary AS SELECT
+  workload, params, model, fs, quiesce, points,
+  CASE WHEN lost_committed + torn_transaction + invariant_violation + corrupt + unrecoverable = 0
+       THEN 'ok' ELSE 'FAIL' END AS result,
+  lost_committed + torn_transaction + invariant_violation + corrupt + unrecoverable AS failures,
+  consistent, recovered, lost_committed, torn_transaction, invariant_violation, corrupt, unrecoverable,
+  freeze_window_ms, first_failure_verdict, first_failure_detail, replay
+FROM run ORDER BY id;
+INSERT INTO meta VALUES ('schema_version', '3'), ('generator', 'snapsim');
 )SQL";
 
 cow::Status db_error(sqlite3* db, const std::string& path) {

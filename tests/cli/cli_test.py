@@ -267,6 +267,11 @@ check("results db agrees with the JSON",
 check("results db records acked/issued per point",
       con.execute("SELECT COUNT(*) FROM point WHERE acked > issued").fetchone()[0] == 0 and
       con.execute("SELECT MAX(issued) FROM point").fetchone()[0] > 0)
+summary = con.execute("SELECT workload, quiesce, result, failures, points FROM summary").fetchall()
+check("results db summary view: one row per configuration and level, as the JSON",
+      sorted(summary) == sorted((rr["workload"], rr["quiesce"], "FAIL" if failures(rr) else "ok", failures(rr),
+                                 rr["points"]) for rr in doc["runs"]), summary)
+check("results db summary has both results", {r[2] for r in summary} == {"ok", "FAIL"}, summary)
 con.close()
 q = subprocess.run(["sqlite3", d, "SELECT verdict, COUNT(*) FROM point GROUP BY verdict ORDER BY 1"],
                    capture_output=True, text=True)
