@@ -75,7 +75,7 @@ std::string render_matrix(const std::vector<RunRecord>& runs, bool color) {
     out += fmt::format("{:<{}}", explore::quiesce_name(q), kCell);
   }
   out += reset + "\n";
-  std::string conclusions;
+  std::string summaries, details;
   for (const auto& key : order) {
     const auto& cells = rows[key];
     const RunRecord* any = cells.begin()->second;
@@ -129,7 +129,10 @@ std::string render_matrix(const std::vector<RunRecord>& runs, bool color) {
                                              : std::string("not safe at any explored level")) +
                 reset;
     }
-    conclusions += fmt::format("  {}: {}\n", key, verdict);
+    // One summary line per row first (named as in the matrix: by the
+    // parameters that distinguish it), then each row's details.
+    summaries += fmt::format("  {}: {}\n", label, verdict);
+    std::string conclusions;
     if (const std::string c = crash_coverage_line(*any); !c.empty()) conclusions += "    " + c + "\n";
     if (any->schedules_run > 1 && any->distinct_traces > 0 && any->distinct_traces < any->schedules_run) {
       conclusions += fmt::format("    note: {} schedules ran {} distinct execution(s)\n", any->schedules_run,
@@ -158,8 +161,10 @@ std::string render_matrix(const std::vector<RunRecord>& runs, bool color) {
                                    f.detail, r->replay);
       }
     }
+    if (!conclusions.empty()) details += fmt::format("  {}:\n{}", label, conclusions);
   }
-  out += "\n" + conclusions;
+  out += "\n" + summaries;
+  if (!details.empty()) out += "\ndetails:\n" + details;
   out += "\nlegend: cons consistent, rec recovered (both fine); lost lost_committed, torn "
          "torn_transaction,\n        inv invariant_violation, corrupt, unrec unrecoverable "
          "(failures). Counts are snapshot points (crash images under --model crash).\n";

@@ -238,6 +238,21 @@ if ff:
         shown = (q.stdout + q.stderr).strip()
         check("the sqlite3 shell opens the exported database", len(shown) > 0, shown)
 
+# The conclusions: one line per row first, named by the parameters that
+# distinguish it (those given), then the details.
+r = run("run", "invoice-sqlite", "-p", "synchronous=off")
+lines = r.stdout.splitlines()
+summary = [ln for ln in lines if ln.startswith("  invoice-sqlite") and ": " in ln]
+check("the conclusion names a row by its given parameters only",
+      len(summary) >= 1 and summary[0].startswith("  invoice-sqlite synchronous=off: ") and
+      "page_size" not in summary[0], summary[:2])
+first_detail = next((i for i, ln in enumerate(lines) if ln == "details:"), -1)
+last_summary = max((i for i, ln in enumerate(lines) if ln.startswith("  invoice-") and (": safe" in ln or ": not" in ln)),
+                   default=-1)
+check("every summary line comes before the details, which hold the replay",
+      0 <= last_summary < first_detail and any("replay: snapsim replay" in ln for ln in lines[first_detail:]),
+      r.stdout[-800:])
+
 # --junit and --db, cross-checked with --json.
 import xml.etree.ElementTree as ET
 j, x, d = (os.path.join(tmp, n) for n in ("rep.json", "rep.xml", "rep.db"))
