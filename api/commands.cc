@@ -39,6 +39,7 @@ namespace {
 
 struct Config {
   explore::ExploreOptions options;
+  bool progress = false;  // --progress: progress lines even when stderr is not a terminal
   std::string shard;  // "K/N" when sharded
   std::string schedules_text;
   std::vector<explore::Verdict> fail_on;
@@ -95,6 +96,7 @@ std::string make_config(const RunFlags& f, Config* c) {
   }
   c->options.pool_blocks = f.pool_blocks;
   c->options.max_points = f.max_points;
+  c->progress = f.progress;
   if (f.pool_blocks == 0 || f.pool_blocks >= UINT32_MAX) {
     return fmt::format("--pool-blocks must be from 1 to {}", UINT32_MAX - 1);
   }
@@ -174,34 +176,67 @@ std::string make_config(const RunFlags& f, Config* c) {
 
 bool stderr_is_tty() { return ::isatty(2) == 1; }
 
-// A progress line on stderr, shown only on a terminal and only once a run
-// has taken more than a second (wall clock: this is the user interface, not
-// the simulation).
+// Progress on stderr (wall clock: this is the user interface, not the
+// simulation): on a terminal one line rewritten in place once a run has
+// taken a second; otherwise (a CI log) a plain line every 10 s once a run has
+// taken 10 s, or every 2 s with --progress. Each says points judged, points
+// per second and, when the total is known, an estimate of the time left.
 class ProgressLine {
  public:
-  explicit ProgressLine(std::string label)
-      : label_(std::move(label)), start_(std::chrono::steady_clock::now()), tty_(stderr_is_tty()) {}
+  ProgressLine(std::string label, bool always, std::string group = "schedule", std::string unit = "points judged")
+      : label_(std::move(label)), group_(std::move(group)), unit_(std::move(unit)),
+        start_(std::chrono::steady_clock::now()), tty_(stderr_is_tty()),
+        every_(tty_ ? std::chrono::milliseconds(200) : std::chrono::milliseconds(always ? 2000 : 10000)),
+        first_(tty_ ? std::chrono::milliseconds(1000) : every_), last_(start_) {}
   ~ProgressLine() {
-    if (shown_) fmt::print(stderr, "\r\033[K");
+    if (shown_ && tty_) fmt::print(stderr, "\r\033[K");
   }
-  void update(uint32_t schedule, uint32_t schedules, uint64_t points) {
-    if (!tty_) return;
-    if (std::chrono::steady_clock::now() - start_ < std::chrono::seconds(1)) return;
+  void update(uint32_t schedule, uint32_t schedules, uint64_t judged, uint64_t schedule_end) {
+    const auto now = std::chrono::steady_clock::now();
+    if (schedule != schedule_) {
+      schedule_ = schedule;
+      schedule_start_ = judged;
+    }
+    if (now - start_ < first_ || now - last_ < every_) return;
+    last_ = now;
     shown_ = true;
+    const double secs = std::chrono::duration<double>(now - start_).count();
+    const double rate = secs > 0 ? static_cast<double>(judged) / secs : 0;
+    // The fraction done: schedules done plus this schedule's share of its points.
+    double done = -1;
+    const uint64_t in_schedule = schedule_end > schedule_start_ ? schedule_end - schedule_start_ : 0;
+    const double within = in_schedule ? static_cast<double>(judged - schedule_start_) / in_schedule : 0;
+    if (schedules > 0) done = (schedule + within) / schedules;
+    std::string eta;
+    if (done > 0.001) {
+      const double left = secs * (1 - done) / done;
+      eta = left >= 90 ? fmt::format(", about {:.0f} min left", left / 60) : fmt::format(", about {:.0f} s left", left);
+    }
     std::string bar;
-    if (schedules > 0) {
-      const int filled = static_cast<int>(20.0 * schedule / schedules);
+    if (tty_ && schedules > 0) {
+      const int filled = static_cast<int>(20.0 * std::clamp(done, 0.0, 1.0));
       bar = "[" + std::string(filled, '#') + std::string(20 - filled, '.') + "] ";
     }
-    fmt::print(stderr, "\r{}{}: schedule {}{}, {} points checked\033[K", bar, label_, schedule + 1,
-               schedules ? fmt::format("/{}", schedules) : std::string(), points);
+    const std::string text =
+        fmt::format("{}{}: {} {}{}, {} {}, {:.0f}/s{}", bar, label_, group_, schedule + 1,
+                    schedules ? fmt::format("/{}", schedules) : std::string(), judged, unit_, rate, eta);
+    if (tty_) {
+      fmt::print(stderr, "\r{}\033[K", text);
+    } else {
+      fmt::print(stderr, "progress: {}\n", text);
+    }
+    std::fflush(stderr);
   }
 
  private:
-  std::string label_;
+  std::string label_, group_, unit_;
   std::chrono::steady_clock::time_point start_;
   bool tty_;
+  std::chrono::milliseconds every_, first_;
+  std::chrono::steady_clock::time_point last_;
   bool shown_ = false;
+  uint32_t schedule_ = UINT32_MAX;
+  uint64_t schedule_start_ = 0;
 };
 
 // "k=v" items as given, the last of each key winning, in first-given order.
@@ -227,10 +262,10 @@ cow::Result<std::vector<reports::RunRecord>> explore_workload(workloads::Workloa
                                                               const std::vector<std::string>& overrides = {}) {
   auto suite = checkers::CheckerSuite::standard();
   explore::ExploreOptions o = c.options;
-  ProgressLine progress(w.name());
-  if (stderr_is_tty()) {
-    o.progress = [&progress](uint32_t s, uint32_t n, uint64_t points) { progress.update(s, n, points); };
-  }
+  ProgressLine progress(w.name(), c.progress);
+  o.progress = [&progress](uint32_t s, uint32_t n, uint64_t points, uint64_t end) {
+    progress.update(s, n, points, end);
+  };
   auto r = explore::explore(w, suite, o);
   if (!r) return r.status();
   const reports::RunSettings settings{w.name(), source, w.params().all(), named_overrides(overrides),
@@ -534,7 +569,7 @@ int cow_bench(const CowBenchFlags& f) {
                              f.fsync_every ? fmt::format(", flush every {} writes", f.fsync_every) : "");
   }
   const size_t total = policies.size() * sizes.size() * devices.size() * (f.every ? 1 : snaps.size());
-  ProgressLine progress("cow-bench");
+  ProgressLine progress("cow-bench", false, "configuration", "I/Os of it");
   size_t done = 0;
   for (auto pol : policies) {
     for (auto bs : sizes) {
@@ -547,7 +582,7 @@ int cow_bench(const CowBenchFlags& f) {
           o.seed = f.seed;
           o.fill_touched_only = !f.workload.empty();
           o.progress = [&](uint64_t d, uint64_t t) {
-            progress.update(static_cast<uint32_t>(done), static_cast<uint32_t>(total), d * 100 / std::max<uint64_t>(t, 1));
+            progress.update(static_cast<uint32_t>(done), static_cast<uint32_t>(total), d, t);
           };
           auto r = cowbench::run_cow_bench(cfg, ops, volume_bytes, o);
           if (!r) return bad_input(r.status());

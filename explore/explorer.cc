@@ -581,7 +581,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
     } else if (s >= options.schedules) {
       break;
     }
-    if (options.progress) options.progress(s, options.all_schedules ? 0 : options.schedules, judged);
+    if (options.progress) options.progress(s, options.all_schedules ? 0 : options.schedules, judged, judged);
     for (auto& l : levels) {
       l.points.clear();
     }
@@ -629,6 +629,11 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
       if (local < budget[li].size() && !budget[li][local]) return false;
       return global % shards == options.shard_index;
     };
+    uint64_t schedule_end = judged;
+    for (Quiesce q : options.levels) {
+      const size_t li = static_cast<size_t>(q);
+      for (size_t i = 0; i < levels[li].points.size(); ++i) schedule_end += selected(q, base[li] + i) ? 1 : 0;
+    }
     // Inspect every new image of this schedule first (in parallel when
     // asked), then classify the points in order.
     if (!replaying && options.jobs > 1) {
@@ -692,9 +697,8 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
           }
           it = cache.insert_or_assign(key, std::move(state)).first;
         }
-        if (options.progress && ++judged % 64 == 0) {
-          options.progress(s, options.all_schedules ? 0 : options.schedules, judged);
-        }
+        ++judged;
+        if (options.progress) options.progress(s, options.all_schedules ? 0 : options.schedules, judged, schedule_end);
         PointContext ctx{p.acked, p.issued, p.digests ? p.digests.get() : &ex.log().digests(),
                          p.store_digests ? p.store_digests.get() : &ex.log().store_digests()};
         Judgement j = classifier.classify(it->second, ctx);

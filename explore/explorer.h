@@ -112,7 +112,10 @@ struct ExploreOptions {
   RestoreHooks baseline;
   // Progress for long runs: called at each schedule start and every 64
   // judged points (schedules = 0 when enumerating all).
-  std::function<void(uint32_t schedule, uint32_t schedules, uint64_t points_judged)> progress;
+  // Called at each schedule's start and after each point judged: points
+  // judged so far (all schedules), and what that count will be when this
+  // schedule's points are judged (equal while they are not yet known).
+  std::function<void(uint32_t schedule, uint32_t schedules, uint64_t points_judged, uint64_t schedule_end)> progress;
 };
 
 struct PointFailure {

@@ -253,6 +253,15 @@ check("every summary line comes before the details, which hold the replay",
       0 <= last_summary < first_detail and any("replay: snapsim replay" in ln for ln in lines[first_detail:]),
       r.stdout[-800:])
 
+# Progress when stderr is not a terminal (a CI log): --progress prints a
+# plain line every 2 s with points judged, the rate and the time left.
+r = run("run", "invoice-sqlite", "-p", "invoices=250", "--quiesce", "none", "--jobs", "1", "--progress")
+prog = [ln for ln in r.stderr.splitlines() if ln.startswith("progress: ")]
+check("--progress prints plain lines with points judged, rate and time left",
+      r.returncode in (0, 1) and len(prog) >= 1 and
+      all(re.match(r"progress: invoice-sqlite: schedule 1/1, \d+ points judged, \d+/s(, about \d+ (s|min) left)?$", ln)
+          for ln in prog) and "\r" not in r.stderr, r.stderr[-500:])
+
 # --junit and --db, cross-checked with --json.
 import xml.etree.ElementTree as ET
 j, x, d = (os.path.join(tmp, n) for n in ("rep.json", "rep.xml", "rep.db"))
