@@ -97,6 +97,19 @@ std::string make_config(const RunFlags& f, Config* c) {
   c->options.pool_blocks = f.pool_blocks;
   c->options.max_points = f.max_points;
   c->progress = f.progress;
+  if (f.max_memory.empty()) {
+    const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+    c->options.max_memory_bytes = pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * page / 4 * 3 : 0;
+  } else if (f.max_memory == "0") {
+    c->options.max_memory_bytes = 0;
+  } else {
+    auto sz = cowbench::parse_size(f.max_memory);
+    if (!sz || *sz < (16u << 20)) {
+      return fmt::format("--max-memory must be a size of at least 16m (as 512m, 4g) or 0 for no limit, got '{}'",
+                         f.max_memory);
+    }
+    c->options.max_memory_bytes = *sz;
+  }
   if (f.pool_blocks == 0 || f.pool_blocks >= UINT32_MAX) {
     return fmt::format("--pool-blocks must be from 1 to {}", UINT32_MAX - 1);
   }

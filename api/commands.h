@@ -38,6 +38,7 @@ struct RunFlags {
   std::string fail_on;
   uint64_t pool_blocks = 1ull << 22;
   uint64_t max_points = 0;  // --max-points: points judged per level and schedule (0 = all)
+  std::string max_memory;   // --max-memory SIZE ("" = three quarters of the machine's RAM; 0 = no limit)
   bool progress = false;    // --progress: progress lines on stderr even when it is not a terminal
   // replay
   std::optional<uint64_t> point;

@@ -53,6 +53,8 @@ void add_run_flags(CLI::App* cmd, snapsim::api::RunFlags& f) {
                   "write a process workload's recording to FILE.trace (snapsim run FILE.trace explores it again)");
   cmd->add_option("--fail-on", f.fail_on, "comma list of verdicts that make the exit status 1");
   cmd->add_option("--pool-blocks", f.pool_blocks, "physical blocks in the COW pool")->check(kUint64);
+  cmd->add_option("--max-memory", f.max_memory,
+                  "stop a run whose resident memory would exceed SIZE (as 4g; 0: no limit; default: 3/4 of RAM)");
   cmd->add_flag("--progress", f.progress,
                 "progress lines on stderr every 2 s even when it is not a terminal (default there: every 10 s after 10 s)");
   cmd->add_option("--max-points", f.max_points,

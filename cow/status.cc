@@ -21,6 +21,7 @@ const char* code_name(Code code) {
     case Code::kLoop: return "too_many_links";
     case Code::kNotPermitted: return "not_permitted";
     case Code::kFileTooBig: return "file_too_big";
+    case Code::kMemoryLimit: return "memory_limit";
   }
   return "unknown";
 }

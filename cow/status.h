@@ -32,6 +32,7 @@ enum class Code {
   kLoop,             // ELOOP: too many symbolic links in a path
   kNotPermitted,     // EPERM: e.g. a hard link to a directory
   kFileTooBig,       // EFBIG: past the largest file the file system maps
+  kMemoryLimit,      // the exploration would exceed its memory limit (--max-memory)
 };
 
 const char* code_name(Code code);

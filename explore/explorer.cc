@@ -154,6 +154,16 @@ HookOutcome from_json(const nlohmann::json& j) {
   return o;
 }
 
+// This process's resident memory, from /proc/self/statm (0 if unknown).
+uint64_t resident_bytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (!f) return 0;
+  unsigned long long size = 0, resident = 0;
+  const int n = std::fscanf(f, "%llu %llu", &size, &resident);
+  std::fclose(f);
+  return n == 2 ? resident * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)) : 0;
+}
+
 struct LevelState {
   bool wanted = false;
   std::vector<Point> points;
@@ -273,6 +283,19 @@ class Execution : public RunView {
     assert(p.snaps.size() == machine_->disk_count());
     assert(p.acked <= p.issued);
     (*levels_)[static_cast<size_t>(q)].points.push_back(std::move(p));
+    if (options_.max_memory_bytes && ++points_taken_ % 1024 == 0 && pending_.is_ok()) {
+      const uint64_t rss = resident_bytes();
+      if (rss > options_.max_memory_bytes) {
+        uint64_t held = 0;
+        for (const auto& l : *levels_) held += l.points.size();
+        pending_ = Status::error(
+            cow::Code::kMemoryLimit,
+            fmt::format("the run would exceed --max-memory {} MiB: schedule {} holds {} snapshot point(s) in {} MiB "
+                        "after {} acknowledged transaction(s); judge fewer (--max-points, fewer --schedules), make the "
+                        "workload smaller, or raise --max-memory",
+                        options_.max_memory_bytes >> 20, schedule_, held, rss >> 20, log_.acked()));
+      }
+    }
   }
   uint64_t writes_logged() const override { return writes_logged_; }
   Probes& probes() override { return *probes_; }
@@ -296,6 +319,7 @@ class Execution : public RunView {
   std::unique_ptr<Machine> machine_;
   CommitLog log_;
   Status pending_;  // an error inside a hook, surfaced after the step
+  uint64_t points_taken_ = 0;
   uint64_t writes_logged_ = 0;               // block writes a baseline's log has seen
   uint64_t last_ack_seen_ = 0;               // acknowledgements already seen
 };
@@ -699,6 +723,16 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
         }
         ++judged;
         if (options.progress) options.progress(s, options.all_schedules ? 0 : options.schedules, judged, schedule_end);
+        if (options.max_memory_bytes && judged % 1024 == 0) {
+          if (const uint64_t rss = resident_bytes(); rss > options.max_memory_bytes) {
+            return Status::error(
+                cow::Code::kMemoryLimit,
+                fmt::format("the run would exceed --max-memory {} MiB: {} MiB resident after judging {} of {} "
+                            "point(s) ({} distinct images kept); judge fewer (--max-points, fewer --schedules), make "
+                            "the workload smaller, or raise --max-memory",
+                            options.max_memory_bytes >> 20, rss >> 20, judged, schedule_end, cache.size()));
+          }
+        }
         PointContext ctx{p.acked, p.issued, p.digests ? p.digests.get() : &ex.log().digests(),
                          p.store_digests ? p.store_digests.get() : &ex.log().store_digests()};
         Judgement j = classifier.classify(it->second, ctx);

@@ -112,6 +112,10 @@ struct ExploreOptions {
   RestoreHooks baseline;
   // Progress for long runs: called at each schedule start and every 64
   // judged points (schedules = 0 when enumerating all).
+  // A run whose resident memory would exceed this many bytes stops with an
+  // error naming the limit and what the run holds (0: no limit). Checked
+  // every 1024 points taken.
+  uint64_t max_memory_bytes = 0;
   // Called at each schedule's start and after each point judged: points
   // judged so far (all schedules), and what that count will be when this
   // schedule's points are judged (equal while they are not yet known).

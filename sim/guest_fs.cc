@@ -34,6 +34,7 @@ int errno_of(const Status& st) {
     case Code::kOutOfSpace: return ENOSPC;
     case Code::kFileTooBig: return EFBIG;
     case Code::kBusy: return EBUSY;
+    case Code::kMemoryLimit: return ENOMEM;
     case Code::kOutOfRange:
     case Code::kMisaligned:
     case Code::kIoError: return EIO;

@@ -262,6 +262,17 @@ check("--progress prints plain lines with points judged, rate and time left",
       all(re.match(r"progress: invoice-sqlite: schedule 1/1, \d+ points judged, \d+/s(, about \d+ (s|min) left)?$", ln)
           for ln in prog) and "\r" not in r.stderr, r.stderr[-500:])
 
+# --max-memory: a run that would grow past the limit stops with one line
+# naming it and what the run holds, exit 2, no results file.
+mm = os.path.join(tmp, "mm.json")
+r = run("run", "invoice-sqlite", "-p", "invoices=300", "--quiesce", "none", "--max-memory", "40m", "--json", mm)
+err = r.stderr.strip().splitlines()
+check("--max-memory stops a run that would exceed it, in one line, exit 2, no results file",
+      r.returncode == 2 and len(err) == 1 and "--max-memory 40 MiB" in err[0] and "point(s)" in err[0] and
+      not os.path.exists(mm), r.stderr[-400:])
+r = run("run", "invoice-sqlite", "--max-memory", "3x")
+check("a bad --max-memory is one line and exit 2", r.returncode == 2 and "--max-memory must be" in r.stderr, r.stderr)
+
 # --junit and --db, cross-checked with --json.
 import xml.etree.ElementTree as ET
 j, x, d = (os.path.join(tmp, n) for n in ("rep.json", "rep.xml", "rep.db"))
