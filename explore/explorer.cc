@@ -632,7 +632,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
       for (size_t i = 0; i < ev.size(); ++i) {
         if (ev[i].kind == EventKind::kTxnBegin) open[ev[i].a] = i;
         if (ev[i].kind == EventKind::kTxnAck && open.count(ev[i].a)) {
-          result.txns.push_back(TxnSpan{ev[i].a, open[ev[i].a], i});
+          result.txns.push_back(TxnSpan{ev[i].a, open[ev[i].a], i, ev[open[ev[i].a]].text});
           open.erase(ev[i].a);
         }
       }

@@ -175,6 +175,7 @@ struct TxnSpan {
   uint32_t client = 0;
   uint64_t begin_pos = 0;
   uint64_t end_pos = 0;  // trace position of its acknowledgement
+  std::string name;      // the transaction's name, when the workload gives one
 };
 
 struct ReplayedPoint {
