@@ -288,12 +288,18 @@ class Execution : public RunView {
       if (rss > options_.max_memory_bytes) {
         uint64_t held = 0;
         for (const auto& l : *levels_) held += l.points.size();
+        // What the whole run would take, at the rate so far.
+        const uint64_t planned = scenario_.planned_transactions(), begun = std::max<uint64_t>(log_.issued(), 1);
+        const std::string whole =
+            planned > begun ? fmt::format(" of {} planned: the whole run would hold about {} points and {} MiB",
+                                          planned, held * planned / begun, (rss >> 20) * planned / begun)
+                            : "";
         pending_ = Status::error(
             cow::Code::kMemoryLimit,
             fmt::format("the run would exceed --max-memory {} MiB: schedule {} holds {} snapshot point(s) in {} MiB "
-                        "after {} acknowledged transaction(s); judge fewer (--max-points, fewer --schedules), make the "
+                        "after {} transaction(s) begun{}; judge fewer (--max-points, fewer --schedules), make the "
                         "workload smaller, or raise --max-memory",
-                        options_.max_memory_bytes >> 20, schedule_, held, rss >> 20, log_.acked()));
+                        options_.max_memory_bytes >> 20, schedule_, held, rss >> 20, log_.issued(), whole));
       }
     }
   }

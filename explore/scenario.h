@@ -137,6 +137,9 @@ class Scenario {
   // only drains. Called on a fork of the live run, as a snapshot is
   // requested; it runs under the scheduler beside the clients.
   virtual cow::Result<std::unique_ptr<Client>> make_hook(Machine& /*m*/) { return std::unique_ptr<Client>(); }
+  // How many transactions the run will begin, if known (0: unknown): lets a
+  // run stopped by its memory limit say what the whole run would hold.
+  virtual uint64_t planned_transactions() const { return 0; }
 };
 
 struct PointContext {

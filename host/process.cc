@@ -725,6 +725,8 @@ class ProcessWorkload : public workloads::Workload {
 
   Result<Digest> digest(sim::Machine&) override { return commit_digest(0); }
 
+  uint64_t planned_transactions() const override { return ended_before_.empty() ? 0 : ended_before_.back(); }
+
   std::optional<explore::HookSpec> hook_spec() const override {
     if (!rec_->has_hook) return std::nullopt;
     return explore::HookSpec{true, rec_->hook_timeout_ms, rec_->hook_crash_consistent};

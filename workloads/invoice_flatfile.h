@@ -47,6 +47,9 @@ class InvoiceFlatfile : public Workload {
   // exceeds hook_timeout_ms is snapshotted crash-consistent.
   std::optional<explore::HookSpec> hook_spec() const override;
   Result<std::unique_ptr<sim::Client>> make_hook(sim::Machine& m) override;
+  uint64_t planned_transactions() const override {
+    return static_cast<uint64_t>(params_.integer("clients") * params_.integer("invoices"));
+  }
 
   static constexpr int kCustomers = 4;
 

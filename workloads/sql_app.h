@@ -150,6 +150,9 @@ class SqlApp : public Workload {
   std::string name() const override { return spec_.name; }
   const Params& params() const override { return params_; }
   const SqlSpec& spec() const { return spec_; }
+  uint64_t planned_transactions() const override {
+    return static_cast<uint64_t>(spec_.clients) * static_cast<uint64_t>(spec_.transactions);
+  }
 
   sim::MachineConfig machine_config() const override;
   std::optional<explore::HookSpec> hook_spec() const override;

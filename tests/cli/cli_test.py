@@ -270,6 +270,18 @@ err = r.stderr.strip().splitlines()
 check("--max-memory stops a run that would exceed it, in one line, exit 2, no results file",
       r.returncode == 2 and len(err) == 1 and "--max-memory 40 MiB" in err[0] and "point(s)" in err[0] and
       not os.path.exists(mm), r.stderr[-400:])
+# 64 clients x 3000 transactions: stopped early with what the whole run would take.
+big = os.path.join(tmp, "t64.toml")
+with open(big, "w") as f:
+    f.write('name = "t64"\n[setup]\nsql = "CREATE TABLE a(id INTEGER PRIMARY KEY, b INTEGER NOT NULL); '
+            'INSERT INTO a VALUES (1, 100), (2, 100);"\n[clients]\ncount = 64\ntransactions = 3000\n'
+            '[[transaction]]\nname = "t"\nparams = { x = "int(1,5)" }\n'
+            'steps = ["UPDATE a SET b = b - :x WHERE id = 1", "UPDATE a SET b = b + :x WHERE id = 2"]\n'
+            '[[invariant]]\nname = "conserved"\nsql = "SELECT SUM(b) = 200 FROM a"\n')
+r = run("run", big, "--quiesce", "none", "--max-memory", "200m")
+check("64 clients x 3000 transactions stops at --max-memory with the size the whole run would take",
+      r.returncode == 2 and re.search(r"of 192000 planned: the whole run would hold about \d+ points and \d+ MiB",
+                                      r.stderr) is not None, r.stderr[-400:])
 r = run("run", "invoice-sqlite", "--max-memory", "3x")
 check("a bad --max-memory is one line and exit 2", r.returncode == 2 and "--max-memory must be" in r.stderr, r.stderr)
 
