@@ -92,4 +92,55 @@ explore::ExploreOptions::RestoreHooks replay() {
   return h;
 }
 
+explore::ExploreOptions::RestoreHooks incremental_replay() {
+  struct Device {
+    std::vector<sim::BlockWriteRecord> log;
+    cow::Pool* pool = nullptr;           // the execution's pool the device lives in
+    std::vector<cow::VolumeId> volumes;  // one per disk
+    uint64_t applied = 0;                // log entries replayed onto them
+  };
+  auto dev = std::make_shared<Device>();
+  explore::ExploreOptions::RestoreHooks h;
+  h.begin = [dev] {
+    dev->log.clear();
+    dev->pool = nullptr;
+    dev->volumes.clear();
+    dev->applied = 0;
+  };
+  h.write_log = [dev](const sim::BlockWriteRecord& w) { dev->log.push_back(w); };
+  h.restore = [dev](cow::Pool& pool, const std::vector<cow::SnapshotId>& snaps,
+                    uint64_t writes) -> cow::Result<std::vector<cow::VolumeId>> {
+    // A point before the device's mark (another level's) starts it again.
+    if (dev->pool != &pool || writes < dev->applied || dev->volumes.size() != snaps.size()) {
+      if (dev->pool == &pool) {
+        for (auto v : dev->volumes) (void)pool.delete_volume(v);
+      }
+      dev->volumes.clear();
+      for (auto snap : snaps) {
+        auto vol = fresh_like(pool, snap);
+        if (!vol) return vol.status();
+        dev->volumes.push_back(*vol);
+      }
+      dev->pool = &pool;
+      dev->applied = 0;
+    }
+    for (; dev->applied < writes && dev->applied < dev->log.size(); ++dev->applied) {
+      const auto& w = dev->log[dev->applied];
+      if (w.disk >= dev->volumes.size()) continue;
+      SNAPSIM_RETURN_IF_ERROR(pool.write_blocks(dev->volumes[w.disk], w.lba, w.data));
+    }
+    std::vector<cow::VolumeId> out;
+    for (auto v : dev->volumes) {
+      auto snap = pool.snapshot(v);
+      if (!snap) return snap.status();
+      auto clone = pool.clone(*snap);
+      SNAPSIM_RETURN_IF_ERROR(pool.delete_snapshot(*snap));
+      if (!clone) return clone.status();
+      out.push_back(*clone);
+    }
+    return out;
+  };
+  return h;
+}
+
 }  // namespace snapsim::bench

@@ -2,16 +2,21 @@
 // on one core, against the ways people check crash images today.
 //   BM_Explore/invoice-sqlite/<points>  snapsim: O(1) COW snapshot per point,
 //                                       O(1) clone per restore, equal images once
-//   BM_Explore/replay_baseline          per point: replay the block-write log from
+//   BM_Explore/replay_baseline          the dm-log-writes workflow: the log replayed
+//                                       incrementally onto one device, a thin snapshot
+//                                       (COW clone) per point, a full check, no memo
+//   BM_Explore/replay_from_scratch_baseline  per point: replay the whole log from
 //                                       the start onto a fresh image file, load, check
 //   BM_Explore/full_copy_baseline       per point: full copy of the image, check
-//   BM_Explore/crash/invoice-sqlite/1000 the power-loss model (--model crash) on
-//                                       the same run: crash images per second
+//   BM_Explore/crash/invoice-sqlite/<points> the power-loss model (--model crash)
+//                                       on the same workload: crash images per second
 //   BM_Explore/nojournal/invoice-sqlite/1000  the same on the guest file system's
 //                                       nojournal mode (the others run on ext4)
 // All on the default invoice-sqlite (journal_mode=delete, synchronous=full),
 // quiesce none, one schedule, --jobs 1. items_per_second = points checked per
-// second; counters: points, distinct_images, max_rss_mb (process high-water).
+// second; counters: points, distinct_images, max_rss_mb (process high-water),
+// bytes_per_point (the high-water resident memory over the points held).
+// Scale targets compare /2000 with /80000 in one run (docs/performance.md).
 // Run: build/bench/explore_bench --benchmark_format=json
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
@@ -57,12 +62,14 @@ void run_explore(benchmark::State& state, explore::ExploreOptions::RestoreHooks 
   struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
   state.counters["max_rss_mb"] = static_cast<double>(ru.ru_maxrss) / 1024.0;
+  const double held = state.counters["points"];
+  if (held > 0) state.counters["bytes_per_point"] = static_cast<double>(ru.ru_maxrss) * 1024.0 / held;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  for (int64_t points : {1000, 10000}) {
+  for (int64_t points : {1000, 2000, 10000, 80000}) {
     benchmark::RegisterBenchmark(("BM_Explore/invoice-sqlite/" + std::to_string(points)).c_str(),
                                  [points](benchmark::State& s) {
                                    run_explore(s, {}, points);
@@ -71,13 +78,20 @@ int main(int argc, char** argv) {
   }
   // The power-loss model on the same workload: crash images (lost and torn
   // unflushed writes, up to 32 per FLUSH) checked per second.
-  benchmark::RegisterBenchmark("BM_Explore/crash/invoice-sqlite/1000", [](benchmark::State& s) {
-    run_explore(s, {}, 1000, explore::Model::kCrash);
-  })->Unit(benchmark::kMillisecond);
+  for (int64_t points : {1000, 2000, 80000}) {
+    benchmark::RegisterBenchmark(("BM_Explore/crash/invoice-sqlite/" + std::to_string(points)).c_str(),
+                                 [points](benchmark::State& s) {
+                                   run_explore(s, {}, points, explore::Model::kCrash);
+                                 })
+        ->Unit(benchmark::kMillisecond);
+  }
   benchmark::RegisterBenchmark("BM_Explore/nojournal/invoice-sqlite/1000", [](benchmark::State& s) {
     run_explore(s, {}, 1000, explore::Model::kSnapshot, sim::FsMode::kNoJournal);
   })->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("BM_Explore/replay_baseline", [](benchmark::State& s) {
+    run_explore(s, bench::incremental_replay(), 1000);
+  })->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("BM_Explore/replay_from_scratch_baseline", [](benchmark::State& s) {
     run_explore(s, bench::replay(), 1000);
   })->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("BM_Explore/full_copy_baseline", [](benchmark::State& s) {

@@ -110,8 +110,6 @@ struct ExploreOptions {
         restore;
   };
   RestoreHooks baseline;
-  // Progress for long runs: called at each schedule start and every 64
-  // judged points (schedules = 0 when enumerating all).
   // A run whose resident memory would exceed this many bytes stops with an
   // error naming the limit and what the run holds (0: no limit). Checked
   // every 1024 points taken.
