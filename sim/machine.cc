@@ -98,6 +98,12 @@ std::optional<cow::Hash128> Machine::visible_files(
   cow::Hasher128 h;
   for (uint32_t d = 0; d < disk_count(); ++d) {
     for (const auto& e : fs(d).walk()) {
+      uint64_t n = e.stat.size;
+      if (e.stat.type == FileType::kRegular && prefix) {
+        const uint64_t want = prefix(d, e.path, e.stat.size);
+        if (want == kLeaveOut) continue;
+        n = std::min(n, want);
+      }
       h.update(e.path.data(), e.path.size() + 1).update_value(d).update_value(static_cast<uint8_t>(e.stat.type));
       // Owners and modes are visible too (a program may refuse a data
       // directory that is not 0700, as PostgreSQL does).
@@ -107,7 +113,6 @@ std::optional<cow::Hash128> Machine::visible_files(
         if (!t) return std::nullopt;
         h.update(t->data(), t->size() + 1);
       } else if (e.stat.type == FileType::kRegular) {
-        const uint64_t n = prefix ? std::min(e.stat.size, prefix(d, e.path, e.stat.size)) : e.stat.size;
         auto c = fs(d).content_hash(e.stat.ref, n);
         if (!c) return std::nullopt;  // unreadable: no key (the caller inspects without a memo)
         h.update_value(*c);

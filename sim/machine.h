@@ -87,7 +87,10 @@ class Machine {
   std::optional<cow::Hash128> visible_files();
   // The same, hashing of each file only its name, disk and first
   // `prefix(disk, name, size)` bytes (a file shorter than that: all of it),
-  // for an application known to read no more of some file.
+  // for an application known to read no more of some file; kLeaveOut leaves
+  // a regular file out altogether (its existence too), for one the
+  // application cannot observe at all.
+  static constexpr uint64_t kLeaveOut = UINT64_MAX;
   std::optional<cow::Hash128> visible_files(
       const std::function<uint64_t(uint32_t, const std::string&, uint64_t)>& prefix);
 
