@@ -1,6 +1,7 @@
 #include "explore/explorer.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cassert>
 #include <map>
 #include <set>
@@ -678,8 +679,22 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
           todo.push_back(Todo{key, levels[li].points[i].snaps});
         }
       }
-      if (todo.size() >= 2 * options.jobs) {
-        Status st = inspector.inspect_parallel(ex.pool(), config, todo, options.jobs, &cache);
+      // Forking workers costs more than a small batch (the built-in suite's
+      // runs take milliseconds): inspect here for a moment, and fork for the
+      // rest only if, at the rate so far, it would take longer than that.
+      // Wall-clock choices never change a result: inspection is pure.
+      size_t done = 0;
+      const auto t0 = std::chrono::steady_clock::now();
+      const auto elapsed = [&] { return std::chrono::steady_clock::now() - t0; };
+      while (done < todo.size() && (todo.size() - done < 2 * options.jobs || elapsed() < std::chrono::milliseconds(options.fork_after_ms))) {
+        cache.insert_or_assign(todo[done].key, inspector.inspect(ex.pool(), config, todo[done].snaps));
+        ++done;
+      }
+      const size_t rest = todo.size() - done;
+      if (rest >= 2 * options.jobs &&
+          elapsed() * rest / std::max<size_t>(done, 1) >= std::chrono::milliseconds(options.fork_if_rest_ms)) {
+        const std::vector<Todo> tail(todo.begin() + static_cast<std::ptrdiff_t>(done), todo.end());
+        Status st = inspector.inspect_parallel(ex.pool(), config, tail, options.jobs, &cache);
         if (!st.is_ok()) {
           return st;
         }

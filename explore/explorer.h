@@ -110,6 +110,11 @@ struct ExploreOptions {
         restore;
   };
   RestoreHooks baseline;
+  // --jobs: inspect in this process for fork_after_ms first, and fork the
+  // workers for the rest only if it would take longer than fork_if_rest_ms
+  // at the rate so far (a small batch costs less than the fork).
+  uint32_t fork_after_ms = 50;
+  uint32_t fork_if_rest_ms = 200;
   // A run whose resident memory would exceed this many bytes stops with an
   // error naming the limit and what the run holds (0: no limit). Checked
   // every 1024 points taken.

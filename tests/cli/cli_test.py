@@ -419,11 +419,13 @@ check("a full pool under SQLite says why and which flag to raise",
       r.returncode == 2 and "database or disk is full (write needs" in r.stderr
       and "--pool-blocks" in r.stderr, r.stderr)
 
-# --jobs: identical JSON and results databases for 1 and 2 workers.
+# --jobs: identical JSON and results databases for 1 and 2 workers (big
+# enough that the workers are forked: a small batch is inspected in place).
 outs = {}
 for jobs in ("1", "2"):
     jj, dd = os.path.join(tmp, f"jobs{jobs}.json"), os.path.join(tmp, f"jobs{jobs}.db")
-    r = run("run", "invoice-sqlite", "invoice-flatfile", "--schedules", "2", "--jobs", jobs, "--json", jj, "--db", dd)
+    r = run("run", "invoice-sqlite", "invoice-flatfile", "-p", "invoices=100", "--schedules", "2", "--jobs", jobs,
+            "--json", jj, "--db", dd)
     check(f"--jobs {jobs} exits 0", r.returncode == 0, r.stderr)
     outs[jobs] = (open(jj, "rb").read(), open(dd, "rb").read())
 check("--jobs 1 and --jobs 2 give byte-identical JSON", outs["1"][0] == outs["2"][0])

@@ -90,6 +90,8 @@ BOOST_AUTO_TEST_CASE(a_failing_worker_is_an_error) {
   explore::ExploreOptions o;
   o.levels = {explore::Quiesce::kNone};
   o.jobs = 2;
+  o.fork_after_ms = 0;  // fork the workers for any batch
+  o.fork_if_rest_ms = 0;
   auto r = explore::explore(w, suite, o);
   BOOST_REQUIRE(!r.is_ok());
   BOOST_TEST(r.status().message().find("inspection worker") != std::string::npos, r.status().message());
