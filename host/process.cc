@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <algorithm>
 #include <set>
 #include <sstream>
@@ -555,53 +556,25 @@ class ReplayClient : public sim::Client {
   explore::CommitLog& log_;
 };
 
-// A hook segment replayed on a fork of the live run: one state-changing
-// request per step; a hook whose command failed fails at its end.
+// A hook replayed on a fork of the live run after the drain, one
+// state-changing request per step, through the hook-end at `end` (past the
+// requests: nothing to do); a hook whose command failed fails there. Either
+// a recorded segment with its own replayer (a copy of the run's), or a hook
+// that ran in the live server: the main run's own requests (the server's
+// work, then the hook's) from where the run's sequencer is.
 class HookReplay : public sim::Client {
  public:
   HookReplay(const std::vector<Op>& seg, OpReplayer replayer, sim::Machine& m)
-      : seg_(seg), replayer_(std::move(replayer)), m_(m) {}
-  bool done() const override { return pos_ >= seg_.size(); }
-  Result<sim::StepResult> step() override {
-    while (pos_ < seg_.size()) {
-      const Op& op = seg_[pos_++];
-      if (op.kind == OpKind::kHookEnd) {
-        if (op.status != 0) {
-          return Status::invalid_argument(
-              fmt::format("the pre_freeze command failed (exit status {}){}", op.status, op.name2.empty() ? "" : ": " + op.name2));
-        }
-        return sim::StepResult::kProgress;
-      }
-      if (is_marker(op.kind) || !OpReplayer::applies(op.kind)) continue;
-      SNAPSIM_RETURN_IF_ERROR(replayer_.apply(op, pos_ - 1));
-      if (op.kind == OpKind::kLookup) continue;
-      m_.trace().add(sim::EventKind::kStep, 0, pos_ - 1, m_.clock().now_ns(), "pre_freeze");
-      return sim::StepResult::kProgress;
-    }
-    return sim::StepResult::kProgress;
-  }
-
- private:
-  const std::vector<Op>& seg_;
-  OpReplayer replayer_;
-  sim::Machine& m_;
-  size_t pos_ = 0;
-};
-
-// A hook that ran in the live server, on a fork of the live run after the
-// drain: the main run's own requests from where the replay is (the server's
-// own work, then the hook's) through the hook's end, on the run's sequencer.
-class InlineHookReplay : public sim::Client {
- public:
-  // `end`: the hook-end to replay through (past the end: nothing to do).
-  InlineHookReplay(std::shared_ptr<Sequencer> seq, size_t end, sim::Machine& m)
-      : seq_(std::move(seq)), m_(m), end_(end), finished_(end >= seq_->rec->ops.size()) {}
+      : ops_(seg), own_(std::move(replayer)), replayer_(&*own_), cursor_(&pos_),
+        end_(seg.empty() ? 0 : seg.size() - 1), m_(m), finished_(seg.empty()) {}
+  HookReplay(std::shared_ptr<Sequencer> seq, size_t end, sim::Machine& m)
+      : ops_(seq->rec->ops), seq_(seq), replayer_(&seq->replayer), cursor_(&seq->cursor), end_(end), m_(m),
+        finished_(end >= seq->rec->ops.size()) {}
   bool done() const override { return finished_; }
   Result<sim::StepResult> step() override {
-    const auto& ops = seq_->rec->ops;
-    while (!finished_ && seq_->cursor < ops.size()) {
-      const size_t index = seq_->cursor++;
-      const Op& op = ops[index];
+    while (!finished_ && *cursor_ < ops_.size()) {
+      const size_t index = (*cursor_)++;
+      const Op& op = ops_[index];
       if (index >= end_) {
         finished_ = true;
         if (op.kind == OpKind::kHookEnd && op.status != 0) {
@@ -611,7 +584,7 @@ class InlineHookReplay : public sim::Client {
         return sim::StepResult::kProgress;
       }
       if (is_marker(op.kind) || !OpReplayer::applies(op.kind)) continue;
-      SNAPSIM_RETURN_IF_ERROR(seq_->replayer.apply(op, index));
+      SNAPSIM_RETURN_IF_ERROR(replayer_->apply(op, index));
       if (op.kind == OpKind::kLookup) continue;
       m_.trace().add(sim::EventKind::kStep, 0, index, m_.clock().now_ns(), "pre_freeze");
       return sim::StepResult::kProgress;
@@ -621,10 +594,15 @@ class InlineHookReplay : public sim::Client {
   }
 
  private:
-  std::shared_ptr<Sequencer> seq_;
+  const std::vector<Op>& ops_;
+  std::shared_ptr<Sequencer> seq_;  // keeps the run's sequencer (inline hooks)
+  std::optional<OpReplayer> own_;   // a segment's own replayer
+  OpReplayer* replayer_;
+  size_t pos_ = 0;
+  size_t* cursor_;
+  size_t end_;
   sim::Machine& m_;
-  size_t end_ = 0;
-  bool finished_ = false;
+  bool finished_;
 };
 
 class ProcessWorkload : public workloads::Workload {
@@ -750,7 +728,7 @@ class ProcessWorkload : public workloads::Workload {
       } else if (b < n && rec_->ops[b].kind == OpKind::kHookBegin) {
         end = next_hook_end_[b];
       }
-      return std::unique_ptr<sim::Client>(std::make_unique<InlineHookReplay>(seq, end, m));
+      return std::unique_ptr<sim::Client>(std::make_unique<HookReplay>(seq, end, m));
     }
     const size_t ended = ended_before_[at];
     if (ended >= rec_->hook_segments.size()) {

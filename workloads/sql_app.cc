@@ -982,7 +982,12 @@ Status validate_spec(const SqlSpec& spec) {
   return Status::ok();
 }
 
-SqlApp::SqlApp(SqlSpec spec, Params params) : spec_(std::move(spec)), params_(std::move(params)) {}
+SqlApp::SqlApp(SqlSpec spec, Params params)
+    : spec_(std::move(spec)),
+      params_(std::move(params)),
+      checks_see_files_(!spec_.files.empty() ||
+                        std::any_of(spec_.invariants.begin(), spec_.invariants.end(),
+                                    [](const SqlInvariant& i) { return i.sql.find("file_") != std::string::npos; })) {}
 
 sim::MachineConfig SqlApp::machine_config() const {
   sim::MachineConfig c;
@@ -1333,18 +1338,14 @@ explore::AppState SqlApp::inspect(sim::Machine& restored, explore::CheckMemo* me
   // result.
   // A rollback journal left after recovery with a zero first byte (or
   // empty) is not hot, and SQLite never reads more of it; unless a check
-  // can see files (an invariant calling a file_* function, a [[file]]
-  // check), it is invisible to every check, its existence too.
-  const bool checks_see_files =
-      !spec_.files.empty() || std::any_of(spec_.invariants.begin(), spec_.invariants.end(), [](const SqlInvariant& i) {
-        return i.sql.find("file_") != std::string::npos;
-      });
+  // can see files (checks_see_files_), it is invisible to every check, its
+  // existence too.
   const std::optional<explore::Digest> recovered_files =
       restored.visible_files([&](uint32_t disk, const std::string& name, uint64_t size) -> uint64_t {
         for (const auto& d : spec_.databases) {
           if (d.disk != disk) continue;
           if (name == d.file + "-journal") {
-            if (checks_see_files) return 1;
+            if (checks_see_files_) return 1;
             std::byte first{1};
             auto ref = restored.fs(disk).lookup(name);
             auto n = ref ? restored.fs(disk).read(*ref, 0, std::span(&first, 1)) : cow::Result<size_t>(size_t{0});

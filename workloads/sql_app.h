@@ -167,6 +167,9 @@ class SqlApp : public Workload {
  private:
   SqlSpec spec_;
   Params params_;
+  // A check can see files: an invariant calls a file_* function, or a
+  // [[file]] is checked (inspect() keys recovered states by what checks see).
+  bool checks_see_files_;
   // The VFS of the execution under way (its clients' locks), for the hook.
   std::shared_ptr<SqliteVfs> live_vfs_;
 };
