@@ -244,7 +244,8 @@ class Execution : public RunView {
       const bool acked = log_.acked() != last_ack_seen_;
       last_ack_seen_ = log_.acked();
       SNAPSIM_RETURN_IF_ERROR(model_->after_step(acked));
-      return wants(Quiesce::kHook) ? hook_point() : Status::ok();
+      if (wants(Quiesce::kHook)) SNAPSIM_RETURN_IF_ERROR(hook_point());
+      return stream_points();
     };
     Status st = run_schedule(raw, choices, after_step, options_.limits);
     mc.set_write_hook(nullptr);
@@ -252,8 +253,18 @@ class Execution : public RunView {
     mc.set_flush_hook(nullptr);
     SNAPSIM_RETURN_IF_ERROR(pending_);
     if (st.is_ok()) SNAPSIM_RETURN_IF_ERROR(model_->finish());
+    if (st.is_ok()) SNAPSIM_RETURN_IF_ERROR(stream_points());
     return st;
   }
+
+  // Streaming: each new point goes to `fn` between steps (never inside the
+  // guest's I/O), which inspects it and releases its snapshots, so a run
+  // holds a few hundred bytes per point instead of its image. Only with one
+  // disk: a point then owns its snapshot, and no model rearranges points
+  // after the run (post_process moves disks of sequential group snapshots).
+  using StreamFn = std::function<Status(Quiesce, size_t index, Point&)>;
+  void set_stream(StreamFn fn) { stream_ = std::move(fn); }
+  bool streaming() const { return stream_ && machine_ && machine_->disk_count() == 1; }
 
   // Before judging: the model may rearrange the points (sequential group
   // snapshots take each disk at a later moment).
@@ -310,6 +321,18 @@ class Execution : public RunView {
   CrashCoverage coverage() const { return model_->coverage(); }
 
  private:
+  Status stream_points() {
+    if (!streaming()) return Status::ok();
+    for (size_t q = 0; q < kQuiesceCount; ++q) {
+      auto& pts = (*levels_)[q].points;
+      for (; streamed_[q] < pts.size(); ++streamed_[q]) {
+        SNAPSIM_RETURN_IF_ERROR(stream_(static_cast<Quiesce>(q), streamed_[q], pts[streamed_[q]]));
+      }
+    }
+    return Status::ok();
+  }
+  StreamFn stream_;
+  std::array<size_t, kQuiesceCount> streamed_{};
   Scenario& scenario_;
   const ExploreOptions& options_;
   uint32_t schedule_;
@@ -621,10 +644,30 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
     ScriptedChoices scripted(prefix);
     ChoiceSource& choices = options.all_schedules ? static_cast<ChoiceSource&>(scripted)
                                                   : static_cast<ChoiceSource&>(random);
+    const MachineConfig config = ex.machine_config();
+    const bool replaying = options.only_point.has_value();
+    // Streaming (ExploreOptions::stream): a budget needs every point first.
+    std::optional<StreamInspector> streamer;
+    uint64_t streamed = 0;
+    if (options.stream && !replaying && !options.baseline.restore && options.max_points == 0) {
+      streamer.emplace(inspector, options.jobs, options.fork_after_ms, options.fork_if_rest_ms, &result.probes);
+      ex.set_stream([&](Quiesce q, size_t i, Point& p) -> Status {
+        p.key = image_key(ex.pool(), p.snaps);
+        std::vector<cow::SnapshotId> snaps = std::move(p.snaps);
+        p.snaps.clear();
+        const bool wanted = (base[static_cast<size_t>(q)] + i) % shards == options.shard_index;
+        if (wanted && options.progress) {
+          ++streamed;
+          options.progress(s, options.all_schedules ? 0 : options.schedules, judged + streamed, judged + streamed);
+        }
+        return streamer->submit(ex.pool(), config, *p.key, std::move(snaps), wanted, &cache);
+      });
+    }
     Status st = ex.run(choices, levels);
     if (!st.is_ok()) {
       return st;
     }
+    if (streamer) SNAPSIM_RETURN_IF_ERROR(streamer->finish(ex.pool(), config, &cache));
     const uint64_t h = ex.machine().trace().hash();
     th.update_value(h);
     traces.insert(h);
@@ -644,9 +687,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
         }
       }
     }
-    const MachineConfig config = ex.machine_config();
     ex.post_process();
-    const bool replaying = options.only_point.has_value();
     std::array<std::vector<bool>, kQuiesceCount> budget;
     for (Quiesce q : options.levels) {
       const size_t li = static_cast<size_t>(q);
@@ -673,7 +714,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
       for (Quiesce q : options.levels) {
         const size_t li = static_cast<size_t>(q);
         for (size_t i = 0; i < levels[li].points.size(); ++i) {
-          if (!selected(q, base[li] + i)) continue;
+          if (!selected(q, base[li] + i) || levels[li].points[i].key) continue;
           const auto key = image_key(ex.pool(), levels[li].points[i].snaps);
           if (cache.count(key) || !queued.insert(key).second) continue;
           todo.push_back(Todo{key, levels[li].points[i].snaps});
@@ -712,7 +753,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
         ls.freeze_sum_ms += p.freeze_ms;
         if (!selected(q, global)) continue;
         lr.points++;
-        const auto key = image_key(ex.pool(), p.snaps);
+        const auto key = p.key ? *p.key : image_key(ex.pool(), p.snaps);
         ls.images[key] = true;
         std::vector<std::string> files;
         std::vector<std::string> exported;
@@ -743,7 +784,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
           it = cache.insert_or_assign(key, std::move(state)).first;
         }
         ++judged;
-        if (options.progress) options.progress(s, options.all_schedules ? 0 : options.schedules, judged, schedule_end);
+        if (options.progress && !p.key) options.progress(s, options.all_schedules ? 0 : options.schedules, judged, schedule_end);
         if (options.max_memory_bytes && judged % 1024 == 0) {
           if (const uint64_t rss = resident_bytes(); rss > options.max_memory_bytes) {
             return Status::error(

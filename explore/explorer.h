@@ -115,6 +115,12 @@ struct ExploreOptions {
   // at the rate so far (a small batch costs less than the fork).
   uint32_t fork_after_ms = 50;
   uint32_t fork_if_rest_ms = 200;
+  // Inspect points while the run goes on and release their snapshots
+  // (single-disk runs without --max-points, replay or baseline): memory per
+  // point stays small and, with --jobs, workers run beside the simulation,
+  // each given about fork_if_rest_ms of work. Off: every point is held until
+  // the run ends (the results are the same; tests compare the two).
+  bool stream = true;
   // A run whose resident memory would exceed this many bytes stops with an
   // error naming the limit and what the run holds (0: no limit). Checked
   // every 1024 points taken.

@@ -38,6 +38,9 @@ struct Point {
   // digests as that fork saw them (its drain may have committed other
   // transactions than the main run did next); null = the run's own.
   std::shared_ptr<const std::vector<Digest>> digests, store_digests;
+  // Set when the point was inspected while the run went on (explorer.cc,
+  // streaming): its image's content hash; `snaps` is then empty (released).
+  std::optional<std::pair<uint64_t, uint64_t>> key;
 };
 
 using LevelPoints = std::array<std::vector<Point>, kQuiesceCount>;

@@ -1,12 +1,15 @@
 #include "explore/inspector.h"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -237,57 +240,200 @@ AppState Inspector::inspect(cow::Pool& pool, const MachineConfig& config, const 
   return state;
 }
 
+namespace {
+
+// A forked worker: inspects `todo[from, to)`, sends the states down `fd` in
+// one message and exits.
+[[noreturn]] void run_worker(Inspector& inspector, cow::Pool& pool, const MachineConfig& config,
+                             const std::vector<Todo>& todo, size_t from, size_t to, int fd) {
+  std::vector<AppState> states;
+  for (size_t i = from; i < to; ++i) states.push_back(inspector.inspect(pool, config, todo[i].snaps));
+  const std::vector<uint8_t> out = encode_states(states);
+  size_t done = 0;
+  while (done < out.size()) {
+    const ssize_t n = ::write(fd, out.data() + done, out.size() - done);
+    if (n <= 0) ::_exit(1);
+    done += static_cast<size_t>(n);
+  }
+  ::_exit(0);
+}
+
+// Forks a worker for todo[from, to); returns its pid and the pipe's read end.
+Result<std::pair<pid_t, int>> fork_worker(Inspector& inspector, cow::Pool& pool, const MachineConfig& config,
+                                          const std::vector<Todo>& todo, size_t from, size_t to) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return os_error("cannot make a pipe for an inspection worker");
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(fds[0]);
+    ::close(fds[1]);
+    return os_error("cannot fork an inspection worker");
+  }
+  if (pid == 0) {
+    ::close(fds[0]);
+    run_worker(inspector, pool, config, todo, from, to, fds[1]);
+  }
+  ::close(fds[1]);
+  return std::pair<pid_t, int>{pid, fds[0]};
+}
+
+// Waits for a worker whose pipe is at its end and decodes what it sent:
+// `want` states, or an error naming how the worker ended.
+Result<std::vector<AppState>> finish_worker(pid_t pid, const std::vector<uint8_t>& in, size_t want,
+                                            uint32_t index, Probes* probes) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  auto states = decode_states(in);
+  if (states && states->size() == want) return states;
+  probes->hit(Probe::kWorkerFailed);
+  const std::string how = WIFEXITED(status)     ? fmt::format("exit status {}", WEXITSTATUS(status))
+                          : WIFSIGNALED(status) ? fmt::format("killed by signal {}", WTERMSIG(status))
+                                                : fmt::format("wait status {}", status);
+  return Status::error(cow::Code::kIoError, fmt::format("inspection worker {} failed ({}{})", index, how,
+                                                        states ? "" : "; " + states.status().message()));
+}
+
+}  // namespace
+
 Status Inspector::inspect_parallel(cow::Pool& pool, const MachineConfig& config, const std::vector<Todo>& todo,
                                    uint32_t jobs, std::map<ImageKey, AppState>* cache) {
   std::vector<std::pair<pid_t, int>> workers;
   auto slice = [&](uint32_t w) { return todo.size() * w / jobs; };
-  for (uint32_t w = 0; w < jobs; ++w) {
-    int fds[2];
-    if (::pipe(fds) != 0) return os_error("cannot make a pipe for an inspection worker");
-    std::fflush(nullptr);
-    const pid_t pid = ::fork();
-    if (pid < 0) return os_error("cannot fork an inspection worker");
-    if (pid == 0) {
-      ::close(fds[0]);
-      std::vector<AppState> states;
-      for (size_t i = slice(w); i < slice(w + 1); ++i) states.push_back(inspect(pool, config, todo[i].snaps));
-      const std::vector<uint8_t> out = encode_states(states);
-      size_t done = 0;
-      while (done < out.size()) {
-        const ssize_t n = ::write(fds[1], out.data() + done, out.size() - done);
-        if (n <= 0) ::_exit(1);
-        done += static_cast<size_t>(n);
-      }
-      ::_exit(0);
-    }
-    ::close(fds[1]);
-    workers.emplace_back(pid, fds[0]);
-  }
   Status result;
-  for (uint32_t w = 0; w < jobs; ++w) {
+  for (uint32_t w = 0; w < jobs && result.is_ok(); ++w) {
+    auto wk = fork_worker(*this, pool, config, todo, slice(w), slice(w + 1));
+    if (!wk) {
+      result = wk.status();
+      break;
+    }
+    workers.push_back(*wk);
+  }
+  for (uint32_t w = 0; w < workers.size(); ++w) {
     std::vector<uint8_t> in;
     uint8_t buf[65536];
     ssize_t n;
     while ((n = ::read(workers[w].second, buf, sizeof buf)) > 0) in.insert(in.end(), buf, buf + n);
     ::close(workers[w].second);
-    int status = 0;
-    ::waitpid(workers[w].first, &status, 0);
+    auto states = finish_worker(workers[w].first, in, slice(w + 1) - slice(w), w, probes_);
     if (!result.is_ok()) continue;
-    auto states = decode_states(in);
-    const size_t want = slice(w + 1) - slice(w);
-    if (!states || states->size() != want) {
-      probes_->hit(Probe::kWorkerFailed);
-      const std::string how = WIFEXITED(status)     ? fmt::format("exit status {}", WEXITSTATUS(status))
-                              : WIFSIGNALED(status) ? fmt::format("killed by signal {}", WTERMSIG(status))
-                                                    : fmt::format("wait status {}", status);
-      result = Status::error(cow::Code::kIoError,
-                             fmt::format("inspection worker {} failed ({}{})", w, how,
-                                         states ? "" : "; " + states.status().message()));
+    if (!states) {
+      result = states.status();
       continue;
     }
-    for (size_t i = 0; i < want; ++i) (*cache)[todo[slice(w) + i].key] = std::move((*states)[i]);
+    for (size_t i = 0; i < states->size(); ++i) (*cache)[todo[slice(w) + i].key] = std::move((*states)[i]);
   }
   return result;
+}
+
+StreamInspector::~StreamInspector() {
+  for (auto& w : workers_) {
+    if (w.pid <= 0) continue;  // already reaped (never kill(-1))
+    ::kill(w.pid, SIGKILL);
+    ::close(w.fd);
+    ::waitpid(w.pid, nullptr, 0);
+  }
+}
+
+Status StreamInspector::submit(cow::Pool& pool, const MachineConfig& config, const ImageKey& key,
+                               std::vector<cow::SnapshotId> snaps, bool wanted,
+                               std::map<ImageKey, AppState>* cache) {
+  SNAPSIM_RETURN_IF_ERROR(failed_);
+  cache_ = cache;
+  auto release = [&](const std::vector<cow::SnapshotId>& ss) -> Status {
+    for (auto s : ss) SNAPSIM_RETURN_IF_ERROR(pool.delete_snapshot(s));
+    return Status::ok();
+  };
+  if (!wanted || cache->count(key) || queued_.count(key)) return release(snaps);
+  if (jobs_ <= 1 || in_place_s_ * 1000.0 < in_place_ms_) {
+    const auto t0 = std::chrono::steady_clock::now();
+    (*cache)[key] = inspector_.inspect(pool, config, snaps);
+    in_place_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ++in_place_n_;
+    return release(snaps);
+  }
+  queued_.insert(key);
+  batch_.push_back(Todo{key, std::move(snaps)});
+  const double per_image_ms = in_place_s_ * 1000.0 / static_cast<double>(std::max<uint64_t>(in_place_n_, 1));
+  if (static_cast<double>(batch_.size()) * per_image_ms >= batch_ms_) SNAPSIM_RETURN_IF_ERROR(fork_batch(pool, config));
+  if (++submits_ % 64 == 0) SNAPSIM_RETURN_IF_ERROR(collect(false));
+  return failed_;
+}
+
+Status StreamInspector::fork_batch(cow::Pool& pool, const MachineConfig& config) {
+  if (batch_.empty()) return Status::ok();
+  while (workers_.size() >= jobs_) SNAPSIM_RETURN_IF_ERROR(collect(true));
+  auto wk = fork_worker(inspector_, pool, config, batch_, 0, batch_.size());
+  if (!wk) return wk.status();
+  Worker w;
+  w.pid = wk->first;
+  w.fd = wk->second;
+  ::fcntl(w.fd, F_SETFL, ::fcntl(w.fd, F_GETFL) | O_NONBLOCK);
+  for (auto& t : batch_) {
+    w.keys.push_back(t.key);
+    for (auto s : t.snaps) SNAPSIM_RETURN_IF_ERROR(pool.delete_snapshot(s));
+  }
+  batch_.clear();
+  workers_.push_back(std::move(w));
+  return Status::ok();
+}
+
+Status StreamInspector::reap(Worker& w) {
+  ::close(w.fd);
+  auto states = finish_worker(w.pid, w.in, w.keys.size(), static_cast<uint32_t>(finished_workers_++), probes_);
+  w.pid = -1;
+  if (!states) return failed_ = states.status();
+  for (size_t i = 0; i < w.keys.size(); ++i) {
+    queued_.erase(w.keys[i]);
+    (*cache_)[w.keys[i]] = std::move((*states)[i]);
+  }
+  return Status::ok();
+}
+
+Status StreamInspector::collect(bool block) {
+  while (!workers_.empty()) {
+    if (block) {
+      std::vector<pollfd> fds;
+      for (const auto& w : workers_) fds.push_back(pollfd{w.fd, POLLIN, 0});
+      if (::poll(fds.data(), fds.size(), -1) < 0 && errno != EINTR) return os_error("cannot wait for an inspection worker");
+    }
+    bool reaped = false;
+    for (size_t i = 0; i < workers_.size();) {
+      Worker& w = workers_[i];
+      uint8_t buf[65536];
+      ssize_t n;
+      while ((n = ::read(w.fd, buf, sizeof buf)) > 0) w.in.insert(w.in.end(), buf, buf + n);
+      if (n == 0) {
+        const Status st = reap(w);
+        workers_.erase(workers_.begin() + static_cast<std::ptrdiff_t>(i));
+        SNAPSIM_RETURN_IF_ERROR(st);
+        reaped = true;
+        continue;
+      }
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return os_error("cannot read from an inspection worker");
+      ++i;
+    }
+    if (!block || reaped) return Status::ok();
+  }
+  return Status::ok();
+}
+
+Status StreamInspector::finish(cow::Pool& pool, const MachineConfig& config, std::map<ImageKey, AppState>* cache) {
+  SNAPSIM_RETURN_IF_ERROR(failed_);
+  cache_ = cache;
+  // A last batch too small to be worth a fork is inspected here.
+  const double per_image_ms = in_place_s_ * 1000.0 / static_cast<double>(std::max<uint64_t>(in_place_n_, 1));
+  if (static_cast<double>(batch_.size()) * per_image_ms < in_place_ms_) {
+    for (auto& t : batch_) {
+      (*cache)[t.key] = inspector_.inspect(pool, config, t.snaps);
+      queued_.erase(t.key);
+      for (auto s : t.snaps) SNAPSIM_RETURN_IF_ERROR(pool.delete_snapshot(s));
+    }
+    batch_.clear();
+  }
+  SNAPSIM_RETURN_IF_ERROR(fork_batch(pool, config));
+  while (!workers_.empty()) SNAPSIM_RETURN_IF_ERROR(collect(true));
+  return failed_;
 }
 
 }  // namespace snapsim::explore

@@ -10,7 +10,10 @@
 // (tests/workloads/check_memo_test.cc compares with inspection from scratch).
 #pragma once
 
+#include <sys/types.h>
+
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -67,6 +70,59 @@ class Inspector {
   Probes* probes_;
   CheckMemo check_memo_;                  // checks by recovered files
   std::map<ImageKey, AppState> visible_;  // inspections by visible files
+};
+
+// Inspects images while the run that makes them goes on, so that their
+// snapshots can be released at once (explorer.cc, streaming). With one job
+// every image is inspected here. With more, images are inspected here for
+// the first `in_place_ms` of inspection time (a small run never forks);
+// after that they are batched, and each batch worth about `batch_ms` at the
+// rate measured so far goes to a forked worker that runs beside the
+// simulation, at most `jobs` at a time. A worker gets a copy-on-write copy
+// of the process as it was at the fork, so the batch's snapshots are
+// released in this process right after. Inspection is deterministic per
+// image: the states never depend on the number of jobs or on timing.
+class StreamInspector {
+ public:
+  StreamInspector(Inspector& inspector, uint32_t jobs, uint32_t in_place_ms, uint32_t batch_ms, Probes* probes)
+      : inspector_(inspector), jobs_(jobs), in_place_ms_(in_place_ms), batch_ms_(batch_ms), probes_(probes) {}
+  ~StreamInspector();
+  StreamInspector(const StreamInspector&) = delete;
+  StreamInspector& operator=(const StreamInspector&) = delete;
+
+  // Takes the snapshots of one point (this releases them). `wanted`: the
+  // point is judged (not another shard's), so its image is inspected
+  // unless *cache has it or it is already on its way.
+  Status submit(cow::Pool& pool, const MachineConfig& config, const ImageKey& key,
+                std::vector<cow::SnapshotId> snaps, bool wanted, std::map<ImageKey, AppState>* cache);
+  // Inspects what is still batched and waits for every worker: afterwards
+  // *cache holds the state of every wanted image.
+  Status finish(cow::Pool& pool, const MachineConfig& config, std::map<ImageKey, AppState>* cache);
+
+ private:
+  struct Worker {
+    pid_t pid = -1;
+    int fd = -1;
+    std::vector<ImageKey> keys;
+    std::vector<uint8_t> in;
+  };
+  Status fork_batch(cow::Pool& pool, const MachineConfig& config);
+  // Reads what the workers sent; with `block`, waits until one finishes.
+  Status collect(bool block);
+  Status reap(Worker& w);
+
+  Inspector& inspector_;
+  uint32_t jobs_, in_place_ms_, batch_ms_;
+  Probes* probes_;
+  double in_place_s_ = 0;  // inspection time spent here
+  uint64_t in_place_n_ = 0;
+  std::vector<Todo> batch_;
+  std::set<ImageKey> queued_;  // batched or with a worker
+  std::vector<Worker> workers_;
+  uint64_t submits_ = 0;
+  uint64_t finished_workers_ = 0;
+  std::map<ImageKey, AppState>* cache_ = nullptr;  // of the latest submit or finish
+  Status failed_;
 };
 
 // The workers' wire format (MessagePack): every AppState field. Exposed for

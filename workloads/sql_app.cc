@@ -870,9 +870,34 @@ int seed_of(sim::Machine& m) {
   return s == 0 ? 1 : s;
 }
 
+// The seed SQLite's PRNG was last given (sqlite3Config.iPrngSeed, which
+// SQLite reads again whenever it resets the PRNG, e.g. for a super-journal
+// name).
+int g_prng_seed = 0;
+
 void reseed_sqlite(sim::Machine& m) {
-  sqlite3_test_control(SQLITE_TESTCTRL_PRNG_SEED, seed_of(m), nullptr);
+  g_prng_seed = seed_of(m);
+  sqlite3_test_control(SQLITE_TESTCTRL_PRNG_SEED, g_prng_seed, nullptr);
 }
+
+// Keeps SQLite's PRNG (its state and its seed) as it was when constructed:
+// whatever an inspection draws or reseeds, the live clients' journal
+// nonces, WAL salts and super-journal names never depend on when, or
+// whether, points were inspected.
+class LivePrng {
+ public:
+  LivePrng() : seed_(g_prng_seed) { sqlite3_test_control(SQLITE_TESTCTRL_PRNG_SAVE); }
+  ~LivePrng() {
+    g_prng_seed = seed_;
+    sqlite3_test_control(SQLITE_TESTCTRL_PRNG_SEED, seed_, nullptr);  // resets the state...
+    sqlite3_test_control(SQLITE_TESTCTRL_PRNG_RESTORE);               // ...which this puts back
+  }
+  LivePrng(const LivePrng&) = delete;
+  LivePrng& operator=(const LivePrng&) = delete;
+
+ private:
+  int seed_;
+};
 
 }  // namespace
 
@@ -1245,6 +1270,10 @@ explore::AppState check_recovered(const SqlSpec& spec_, Connections& conns, sim:
 }  // namespace
 
 explore::AppState SqlApp::inspect(sim::Machine& restored, explore::CheckMemo* memo) {
+  // A point may be inspected while the run that took it goes on
+  // (explorer.cc, streaming): leave SQLite's process-wide PRNG as the live
+  // clients had it.
+  const LivePrng live_prng;
   explore::AppState out;
   auto vo = vfs_options(spec_);
   if (!vo) {
