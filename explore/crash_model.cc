@@ -238,7 +238,7 @@ class CrashModel : public FailureModel {
         fault.fates = s;
       }
       p.note = describe(fault);
-      p.fault = std::move(fault);
+      p.fault = std::make_shared<const CrashFault>(std::move(fault));
       run_->add_point(Quiesce::kNone, std::move(p));
     }
     if (!advance) return pool.delete_snapshot(*issued);

@@ -611,7 +611,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
   for (Quiesce q : options.levels) levels[static_cast<size_t>(q)].wanted = true;
   std::array<LevelResult, kQuiesceCount> out;
   std::array<uint64_t, kQuiesceCount> base{};  // global point index offset per level
-  std::map<ImageKey, AppState> cache;
+  StateCache cache;
   Inspector inspector(scenario, options.seed, &result.probes);
   std::array<uint64_t, kQuiesceCount> total_points{};
   const uint32_t shards = std::max<uint32_t>(options.shard_count, 1);
@@ -657,8 +657,12 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
         p.snaps.clear();
         const bool wanted = (base[static_cast<size_t>(q)] + i) % shards == options.shard_index;
         if (wanted && options.progress) {
+          // This schedule's points are not all known yet: estimate them
+          // from the transactions acknowledged of those planned.
           ++streamed;
-          options.progress(s, options.all_schedules ? 0 : options.schedules, judged + streamed, judged + streamed);
+          const uint64_t planned = scenario.planned_transactions(), acked = ex.log().acked();
+          const uint64_t end = planned > acked && acked > 0 ? streamed * planned / acked : streamed;
+          options.progress(s, options.all_schedules ? 0 : options.schedules, judged + streamed, judged + end);
         }
         return streamer->submit(ex.pool(), config, *p.key, std::move(snaps), wanted, &cache);
       });
@@ -716,7 +720,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
         for (size_t i = 0; i < levels[li].points.size(); ++i) {
           if (!selected(q, base[li] + i) || levels[li].points[i].key) continue;
           const auto key = image_key(ex.pool(), levels[li].points[i].snaps);
-          if (cache.count(key) || !queued.insert(key).second) continue;
+          if (cache.contains(key) || !queued.insert(key).second) continue;
           todo.push_back(Todo{key, levels[li].points[i].snaps});
         }
       }
@@ -728,7 +732,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
       const auto t0 = std::chrono::steady_clock::now();
       const auto elapsed = [&] { return std::chrono::steady_clock::now() - t0; };
       while (done < todo.size() && (todo.size() - done < 2 * options.jobs || elapsed() < std::chrono::milliseconds(options.fork_after_ms))) {
-        cache.insert_or_assign(todo[done].key, inspector.inspect(ex.pool(), config, todo[done].snaps));
+        cache.put(todo[done].key, inspector.inspect(ex.pool(), config, todo[done].snaps));
         ++done;
       }
       const size_t rest = todo.size() - done;
@@ -771,17 +775,17 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
             state = scenario.inspect(**m, nullptr);
           }
           for (auto v : *vols) (void)ex.pool().delete_volume(v);
-          cache.insert_or_assign(key, std::move(state));
+          cache.put(key, std::move(state));
         }
         if (!judged_images.insert(key).second) result.probes.hit(Probe::kImageMemoHit);
-        auto it = cache.find(key);
-        if (it == cache.end() || replaying) {
-          AppState state = inspector.inspect(ex.pool(), config, p.snaps, replaying ? &files : nullptr,
+        const AppState* state = cache.find(key);
+        if (!state || replaying) {
+          AppState fresh = inspector.inspect(ex.pool(), config, p.snaps, replaying ? &files : nullptr,
                                              options.export_dir, &exported, &export_status);
           if (!export_status.is_ok()) {
             return export_status;
           }
-          it = cache.insert_or_assign(key, std::move(state)).first;
+          state = &cache.put(key, std::move(fresh));
         }
         ++judged;
         if (options.progress && !p.key) options.progress(s, options.all_schedules ? 0 : options.schedules, judged, schedule_end);
@@ -797,13 +801,13 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
         }
         PointContext ctx{p.acked, p.issued, p.digests ? p.digests.get() : &ex.log().digests(),
                          p.store_digests ? p.store_digests.get() : &ex.log().store_digests()};
-        Judgement j = classifier.classify(it->second, ctx);
+        Judgement j = classifier.classify(*state, ctx);
         lr.verdicts[static_cast<size_t>(j.verdict)]++;
         if (options.record_points) {
           lr.records.push_back(PointRecord{global, s, j.verdict, p.acked, p.issued, p.trace_pos,
                                            p.time_ns, p.freeze_ms, j.detail,
                                            fmt::format("{:016x}{:016x}", key.second, key.first), p.note,
-                                           p.fault});
+                                           p.fault ? std::optional<CrashFault>(*p.fault) : std::nullopt});
         }
         if (is_failure(j.verdict) && !lr.first_failure) {
           lr.first_failure = PointFailure{global, j.verdict, j.detail, s};
@@ -819,7 +823,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
           rp.issued = p.issued;
           rp.trace_pos = p.trace_pos;
           rp.judgement = j;
-          rp.state = it->second;
+          rp.state = *state;
           rp.files = files;
           rp.exported = exported;
           rp.note = p.note;

@@ -27,7 +27,7 @@ namespace snapsim::explore {
 struct Point {
   std::vector<cow::SnapshotId> snaps;  // one per disk
   std::string note;                    // crash model: which writes persisted
-  std::optional<CrashFault> fault;     // crash model: the same, as data
+  std::shared_ptr<const CrashFault> fault;  // crash model: the same, as data (shared: a point stays small)
   uint64_t writes = 0;                 // replay baseline: length of the write log before it
   uint64_t time_ns = 0;
   uint64_t acked = 0;

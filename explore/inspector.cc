@@ -175,20 +175,31 @@ ImageKey image_key(cow::Pool& pool, const std::vector<cow::SnapshotId>& snaps) {
   return {lo, hi};
 }
 
-std::vector<uint8_t> encode_states(const std::vector<AppState>& states) {
-  nlohmann::json j = nlohmann::json::array();
-  for (const auto& s : states) j.push_back(to_wire(s));
+std::vector<uint8_t> encode_reply(const std::vector<AppState>& states, const Learned& learned) {
+  nlohmann::json j;
+  j["states"] = nlohmann::json::array();
+  for (const auto& s : states) j["states"].push_back(to_wire(s));
+  j["visible"] = nlohmann::json::array();
+  for (const auto& [k, s] : learned.visible) j["visible"].push_back({k.first, k.second, to_wire(s)});
+  j["checks"] = nlohmann::json::array();
+  for (const auto& [k, s] : learned.checks) j["checks"].push_back({k.lo, k.hi, to_wire(s)});
   return nlohmann::json::to_msgpack(j);
 }
 
-Result<std::vector<AppState>> decode_states(const std::vector<uint8_t>& bytes) {
+Result<std::pair<std::vector<AppState>, Learned>> decode_reply(const std::vector<uint8_t>& bytes) {
   const nlohmann::json j = nlohmann::json::from_msgpack(bytes, true, false);
-  if (j.is_discarded() || !j.is_array()) {
+  if (j.is_discarded() || !j.is_object()) {
     return Status::error(cow::Code::kIoError, "an inspection worker sent a malformed message");
   }
-  std::vector<AppState> out;
+  std::pair<std::vector<AppState>, Learned> out;
   try {
-    for (const auto& e : j) out.push_back(from_wire(e));
+    for (const auto& e : j.at("states")) out.first.push_back(from_wire(e));
+    for (const auto& e : j.at("visible")) {
+      out.second.visible.emplace_back(ImageKey{e.at(0).get<uint64_t>(), e.at(1).get<uint64_t>()}, from_wire(e.at(2)));
+    }
+    for (const auto& e : j.at("checks")) {
+      out.second.checks.emplace_back(Digest{e.at(0).get<uint64_t>(), e.at(1).get<uint64_t>()}, from_wire(e.at(2)));
+    }
   } catch (const nlohmann::json::exception& e) {
     return Status::error(cow::Code::kIoError, fmt::format("an inspection worker's message lacks a field: {}", e.what()));
   }
@@ -224,15 +235,16 @@ AppState Inspector::inspect(cow::Pool& pool, const MachineConfig& config, const 
       }
       if (!export_dir.empty()) *export_status = export_files(**m, export_dir, exported);
       const std::optional<Digest> v = (*m)->visible_files();
-      auto it = v ? visible_.find({v->lo, v->hi}) : visible_.end();
-      if (it != visible_.end() && export_dir.empty()) {
+      const AppState* hit = v ? visible_.find({v->lo, v->hi}) : nullptr;
+      if (hit && export_dir.empty()) {
         probes_->hit(Probe::kVisibleMemoHit);
-        state = it->second;
+        state = *hit;
       } else {
         const uint64_t hits = check_memo_.hits();
         state = scenario_.inspect(**m, &check_memo_);
         probes_->hit(Probe::kRecoveredMemoHit, check_memo_.hits() - hits);
-        if (v) visible_[{v->lo, v->hi}] = state;
+        if (v) visible_.put({v->lo, v->hi}, state);
+        if (v && learning_) learning_->visible.emplace_back(ImageKey{v->lo, v->hi}, state);
       }
     }
   }
@@ -246,9 +258,11 @@ namespace {
 // one message and exits.
 [[noreturn]] void run_worker(Inspector& inspector, cow::Pool& pool, const MachineConfig& config,
                              const std::vector<Todo>& todo, size_t from, size_t to, int fd) {
+  Learned learned;
+  inspector.start_learning(&learned);
   std::vector<AppState> states;
   for (size_t i = from; i < to; ++i) states.push_back(inspector.inspect(pool, config, todo[i].snaps));
-  const std::vector<uint8_t> out = encode_states(states);
+  const std::vector<uint8_t> out = encode_reply(states, learned);
   size_t done = 0;
   while (done < out.size()) {
     const ssize_t n = ::write(fd, out.data() + done, out.size() - done);
@@ -280,24 +294,63 @@ Result<std::pair<pid_t, int>> fork_worker(Inspector& inspector, cow::Pool& pool,
 
 // Waits for a worker whose pipe is at its end and decodes what it sent:
 // `want` states, or an error naming how the worker ended.
-Result<std::vector<AppState>> finish_worker(pid_t pid, const std::vector<uint8_t>& in, size_t want,
-                                            uint32_t index, Probes* probes) {
+Result<std::vector<AppState>> finish_worker(Inspector& inspector, pid_t pid, const std::vector<uint8_t>& in,
+                                            size_t want, uint32_t index, Probes* probes) {
   int status = 0;
   ::waitpid(pid, &status, 0);
-  auto states = decode_states(in);
-  if (states && states->size() == want) return states;
+  auto reply = decode_reply(in);
+  if (reply && reply->first.size() == want) {
+    inspector.learn(reply->second);
+    return std::move(reply->first);
+  }
+  const Status states = reply ? Status::ok() : reply.status();
   probes->hit(Probe::kWorkerFailed);
   const std::string how = WIFEXITED(status)     ? fmt::format("exit status {}", WEXITSTATUS(status))
                           : WIFSIGNALED(status) ? fmt::format("killed by signal {}", WTERMSIG(status))
                                                 : fmt::format("wait status {}", status);
   return Status::error(cow::Code::kIoError, fmt::format("inspection worker {} failed ({}{})", index, how,
-                                                        states ? "" : "; " + states.status().message()));
+                                                        states.is_ok() ? "" : "; " + states.message()));
 }
 
 }  // namespace
 
+namespace {
+
+uint64_t state_hash(const AppState& s) {
+  cow::Hasher64 h;
+  auto str = [&](const std::string& t) { h.update_value(t.size()).update(t.data(), t.size()); };
+  h.update_value(s.opened).update_value(s.recovered).update_value(s.digest_known).update_value(s.reported);
+  str(s.open_error);
+  str(s.recovery_detail);
+  str(s.integrity_error);
+  for (const auto& f : s.invariant_failures) str(f);
+  h.update_value(s.digest).update_value(s.store_digest);
+  str(s.summary);
+  str(s.reported_detail);
+  return h.digest();
+}
+
+}  // namespace
+
+const AppState& StateCache::put(const ImageKey& key, AppState state) {
+  const uint64_t h = state_hash(state);
+  uint32_t index = static_cast<uint32_t>(states_.size());
+  for (auto [it, end] = by_hash_.equal_range(h); it != end; ++it) {
+    if (states_[it->second] == state) {
+      index = it->second;
+      break;
+    }
+  }
+  if (index == states_.size()) {
+    states_.push_back(std::move(state));
+    by_hash_.emplace(h, index);
+  }
+  index_[key] = index;
+  return states_[index];
+}
+
 Status Inspector::inspect_parallel(cow::Pool& pool, const MachineConfig& config, const std::vector<Todo>& todo,
-                                   uint32_t jobs, std::map<ImageKey, AppState>* cache) {
+                                   uint32_t jobs, StateCache* cache) {
   std::vector<std::pair<pid_t, int>> workers;
   auto slice = [&](uint32_t w) { return todo.size() * w / jobs; };
   Status result;
@@ -315,13 +368,13 @@ Status Inspector::inspect_parallel(cow::Pool& pool, const MachineConfig& config,
     ssize_t n;
     while ((n = ::read(workers[w].second, buf, sizeof buf)) > 0) in.insert(in.end(), buf, buf + n);
     ::close(workers[w].second);
-    auto states = finish_worker(workers[w].first, in, slice(w + 1) - slice(w), w, probes_);
+    auto states = finish_worker(*this, workers[w].first, in, slice(w + 1) - slice(w), w, probes_);
     if (!result.is_ok()) continue;
     if (!states) {
       result = states.status();
       continue;
     }
-    for (size_t i = 0; i < states->size(); ++i) (*cache)[todo[slice(w) + i].key] = std::move((*states)[i]);
+    for (size_t i = 0; i < states->size(); ++i) cache->put(todo[slice(w) + i].key, std::move((*states)[i]));
   }
   return result;
 }
@@ -337,26 +390,33 @@ StreamInspector::~StreamInspector() {
 
 Status StreamInspector::submit(cow::Pool& pool, const MachineConfig& config, const ImageKey& key,
                                std::vector<cow::SnapshotId> snaps, bool wanted,
-                               std::map<ImageKey, AppState>* cache) {
+                               StateCache* cache) {
   SNAPSIM_RETURN_IF_ERROR(failed_);
   cache_ = cache;
   auto release = [&](const std::vector<cow::SnapshotId>& ss) -> Status {
     for (auto s : ss) SNAPSIM_RETURN_IF_ERROR(pool.delete_snapshot(s));
     return Status::ok();
   };
-  if (!wanted || cache->count(key) || queued_.count(key)) return release(snaps);
+  if (!wanted || cache->contains(key) || queued_.count(key)) return release(snaps);
   if (jobs_ <= 1 || in_place_s_ * 1000.0 < in_place_ms_) {
     const auto t0 = std::chrono::steady_clock::now();
-    (*cache)[key] = inspector_.inspect(pool, config, snaps);
+    cache->put(key, inspector_.inspect(pool, config, snaps));
     in_place_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     ++in_place_n_;
     return release(snaps);
   }
   queued_.insert(key);
   batch_.push_back(Todo{key, std::move(snaps)});
+  // A batch goes out once it is worth a fork and a worker is free; while
+  // every worker is busy it grows (so slow checks get long contiguous
+  // batches, whose memos keep hitting), up to kMaxBatch images held.
   const double per_image_ms = in_place_s_ * 1000.0 / static_cast<double>(std::max<uint64_t>(in_place_n_, 1));
-  if (static_cast<double>(batch_.size()) * per_image_ms >= batch_ms_) SNAPSIM_RETURN_IF_ERROR(fork_batch(pool, config));
-  if (++submits_ % 64 == 0) SNAPSIM_RETURN_IF_ERROR(collect(false));
+  if (static_cast<double>(batch_.size()) * per_image_ms >= batch_ms_) {
+    SNAPSIM_RETURN_IF_ERROR(collect(false));
+    if (workers_.size() < jobs_ || batch_.size() >= kMaxBatch) SNAPSIM_RETURN_IF_ERROR(fork_batch(pool, config));
+  } else if (++submits_ % 64 == 0) {
+    SNAPSIM_RETURN_IF_ERROR(collect(false));
+  }
   return failed_;
 }
 
@@ -380,12 +440,12 @@ Status StreamInspector::fork_batch(cow::Pool& pool, const MachineConfig& config)
 
 Status StreamInspector::reap(Worker& w) {
   ::close(w.fd);
-  auto states = finish_worker(w.pid, w.in, w.keys.size(), static_cast<uint32_t>(finished_workers_++), probes_);
+  auto states = finish_worker(inspector_, w.pid, w.in, w.keys.size(), static_cast<uint32_t>(finished_workers_++), probes_);
   w.pid = -1;
   if (!states) return failed_ = states.status();
   for (size_t i = 0; i < w.keys.size(); ++i) {
     queued_.erase(w.keys[i]);
-    (*cache_)[w.keys[i]] = std::move((*states)[i]);
+    cache_->put(w.keys[i], std::move((*states)[i]));
   }
   return Status::ok();
 }
@@ -418,14 +478,14 @@ Status StreamInspector::collect(bool block) {
   return Status::ok();
 }
 
-Status StreamInspector::finish(cow::Pool& pool, const MachineConfig& config, std::map<ImageKey, AppState>* cache) {
+Status StreamInspector::finish(cow::Pool& pool, const MachineConfig& config, StateCache* cache) {
   SNAPSIM_RETURN_IF_ERROR(failed_);
   cache_ = cache;
   // A last batch too small to be worth a fork is inspected here.
   const double per_image_ms = in_place_s_ * 1000.0 / static_cast<double>(std::max<uint64_t>(in_place_n_, 1));
   if (static_cast<double>(batch_.size()) * per_image_ms < in_place_ms_) {
     for (auto& t : batch_) {
-      (*cache)[t.key] = inspector_.inspect(pool, config, t.snaps);
+      cache->put(t.key, inspector_.inspect(pool, config, t.snaps));
       queued_.erase(t.key);
       for (auto s : t.snaps) SNAPSIM_RETURN_IF_ERROR(pool.delete_snapshot(s));
     }

@@ -12,8 +12,10 @@
 
 #include <sys/types.h>
 
+#include <deque>
 #include <map>
 #include <set>
+#include <unordered_map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -28,6 +30,30 @@ using ImageKey = std::pair<uint64_t, uint64_t>;
 // The content hash of a point's images (every disk), equal for equal bytes.
 ImageKey image_key(cow::Pool& pool, const std::vector<cow::SnapshotId>& snaps);
 
+// Inspection results by image, each distinct state held once: most images
+// of a run recover to one of a few thousand states (every point of a
+// rolled-back transaction recovers to the state before it), so a run holds
+// four bytes and an index entry per image instead of a copy of its state.
+class StateCache {
+ public:
+  const AppState* find(const ImageKey& key) const {
+    auto it = index_.find(key);
+    return it == index_.end() ? nullptr : &states_[it->second];
+  }
+  bool contains(const ImageKey& key) const { return index_.count(key) != 0; }
+  const AppState& put(const ImageKey& key, AppState state);
+  size_t size() const { return index_.size(); }  // images
+  size_t states() const { return states_.size(); }
+
+ private:
+  struct KeyHash {
+    size_t operator()(const ImageKey& k) const { return static_cast<size_t>(k.first ^ (k.second * 0x9e3779b97f4a7c15ULL)); }
+  };
+  std::unordered_map<ImageKey, uint32_t, KeyHash> index_;
+  std::deque<AppState> states_;  // stable addresses
+  std::unordered_multimap<uint64_t, uint32_t> by_hash_;  // state hash -> index
+};
+
 // An image still to inspect, for the parallel workers.
 struct Todo {
   ImageKey key;
@@ -39,6 +65,14 @@ struct Todo {
 // symlinks, with the guest's modes (and owners, when snapsim is root).
 // Appends each file and symlink written to *written (may be null).
 Status export_tree(sim::GuestFs& fs, const std::string& dir, std::vector<std::string>* written);
+
+// What an inspection worker's memos learned (visible files and recovered
+// states, each with its state), sent back so that later workers start
+// with it.
+struct Learned {
+  std::vector<std::pair<ImageKey, AppState>> visible;
+  std::vector<std::pair<Digest, AppState>> checks;
+};
 
 class Inspector {
  public:
@@ -62,23 +96,37 @@ class Inspector {
   // message. Inspection is deterministic per image, so the results do not
   // depend on the number of workers.
   Status inspect_parallel(cow::Pool& pool, const MachineConfig& config, const std::vector<Todo>& todo,
-                          uint32_t jobs, std::map<ImageKey, AppState>* cache);
+                          uint32_t jobs, StateCache* cache);
+
+  // A worker: what the memos learn from now on goes to *into too.
+  void start_learning(Learned* into) {
+    learning_ = into;
+    check_memo_.set_journal(&into->checks);
+  }
+  // The explorer: adds a worker's lessons to the memos (later workers are
+  // forked with them). Pure: memo entries never change a result.
+  void learn(const Learned& l) {
+    for (const auto& [k, s] : l.visible) visible_.put(k, s);
+    for (const auto& [k, s] : l.checks) check_memo_.store(k, s);
+  }
 
  private:
   Scenario& scenario_;
   uint64_t seed_;
   Probes* probes_;
   CheckMemo check_memo_;                  // checks by recovered files
-  std::map<ImageKey, AppState> visible_;  // inspections by visible files
+  StateCache visible_;  // inspections by visible files
+  Learned* learning_ = nullptr;
 };
 
 // Inspects images while the run that makes them goes on, so that their
 // snapshots can be released at once (explorer.cc, streaming). With one job
 // every image is inspected here. With more, images are inspected here for
 // the first `in_place_ms` of inspection time (a small run never forks);
-// after that they are batched, and each batch worth about `batch_ms` at the
+// after that they are batched, and a batch worth at least `batch_ms` at the
 // rate measured so far goes to a forked worker that runs beside the
-// simulation, at most `jobs` at a time. A worker gets a copy-on-write copy
+// simulation as soon as one of the `jobs` workers is free (it grows while
+// all are busy). A worker gets a copy-on-write copy
 // of the process as it was at the fork, so the batch's snapshots are
 // released in this process right after. Inspection is deterministic per
 // image: the states never depend on the number of jobs or on timing.
@@ -94,10 +142,10 @@ class StreamInspector {
   // point is judged (not another shard's), so its image is inspected
   // unless *cache has it or it is already on its way.
   Status submit(cow::Pool& pool, const MachineConfig& config, const ImageKey& key,
-                std::vector<cow::SnapshotId> snaps, bool wanted, std::map<ImageKey, AppState>* cache);
+                std::vector<cow::SnapshotId> snaps, bool wanted, StateCache* cache);
   // Inspects what is still batched and waits for every worker: afterwards
   // *cache holds the state of every wanted image.
-  Status finish(cow::Pool& pool, const MachineConfig& config, std::map<ImageKey, AppState>* cache);
+  Status finish(cow::Pool& pool, const MachineConfig& config, StateCache* cache);
 
  private:
   struct Worker {
@@ -111,6 +159,7 @@ class StreamInspector {
   Status collect(bool block);
   Status reap(Worker& w);
 
+  static constexpr size_t kMaxBatch = 16384;
   Inspector& inspector_;
   uint32_t jobs_, in_place_ms_, batch_ms_;
   Probes* probes_;
@@ -121,13 +170,14 @@ class StreamInspector {
   std::vector<Worker> workers_;
   uint64_t submits_ = 0;
   uint64_t finished_workers_ = 0;
-  std::map<ImageKey, AppState>* cache_ = nullptr;  // of the latest submit or finish
+  StateCache* cache_ = nullptr;  // of the latest submit or finish
   Status failed_;
 };
 
 // The workers' wire format (MessagePack): every AppState field. Exposed for
 // its round-trip test.
-std::vector<uint8_t> encode_states(const std::vector<AppState>& states);
-Result<std::vector<AppState>> decode_states(const std::vector<uint8_t>& bytes);
+// A worker's whole reply: its states and what its memos learned.
+std::vector<uint8_t> encode_reply(const std::vector<AppState>& states, const Learned& learned);
+Result<std::pair<std::vector<AppState>, Learned>> decode_reply(const std::vector<uint8_t>& bytes);
 
 }  // namespace snapsim::explore

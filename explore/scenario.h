@@ -79,13 +79,18 @@ class CheckMemo {
   uint64_t hits() const { return hits_; }
   void store(const Digest& recovered, const AppState& checked) {
     map_.insert_or_assign({recovered.lo, recovered.hi}, checked);
+    if (journal_) journal_->emplace_back(recovered, checked);
   }
   void clear() { map_.clear(); }
   size_t size() const { return map_.size(); }
+  // Every store() from now on is also appended to *journal (null: none):
+  // an inspection worker sends what it learned back to the explorer.
+  void set_journal(std::vector<std::pair<Digest, AppState>>* journal) { journal_ = journal; }
 
  private:
   std::map<std::pair<uint64_t, uint64_t>, AppState> map_;
   mutable uint64_t hits_ = 0;
+  std::vector<std::pair<Digest, AppState>>* journal_ = nullptr;
 };
 
 // The workload's own pre-freeze hook (the `hook` quiesce level): what the

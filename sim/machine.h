@@ -66,6 +66,24 @@ class Machine {
   const MachineConfig& config() const { return config_; }
   const CostModel& cost() const { return config_.cost; }
 
+  // The explorer reading the live guest (the commit oracle's digest): while
+  // one exists, reads charge no simulated time and leave every page cache
+  // as it was (PageCache::set_observing), so looking never changes the run.
+  class Observation {
+   public:
+    explicit Observation(Machine& m) : m_(m) {
+      for (auto& c : m_.caches_) c->set_observing(true);
+    }
+    ~Observation() {
+      for (auto& c : m_.caches_) c->set_observing(false);
+    }
+    Observation(const Observation&) = delete;
+    Observation& operator=(const Observation&) = delete;
+
+   private:
+    Machine& m_;
+  };
+
   // syncfs on every disk.
   Status sync_all();
   // Charges one application step (an SQL statement, a record update).

@@ -30,6 +30,15 @@ PageCache::PageCache(VirtualDisk* disk, Writeback policy, Prng prng, SimClock* c
 
 cow::Result<std::byte*> PageCache::page(uint64_t block) {
   auto it = pages_.find(block);
+  if (observing_) {
+    if (it != pages_.end()) return it->second.data.get();
+    auto& copy = observed_[block];
+    if (!copy) {
+      copy = std::make_unique<std::byte[]>(block_size());
+      SNAPSIM_RETURN_IF_ERROR(disk_->read_quiet(block, {copy.get(), block_size()}));
+    }
+    return copy.get();
+  }
   if (it == pages_.end()) {
     Page p;
     p.data = std::make_unique<std::byte[]>(block_size());
@@ -47,6 +56,7 @@ cow::Result<cow::Hash128> PageCache::block_hash(uint64_t block) const {
 }
 
 cow::Result<std::byte*> PageCache::zero_page(uint64_t block) {
+  if (observing_) return Status::error(cow::Code::kInvalidArgument, "a file system write while the explorer observes");
   auto it = pages_.find(block);
   if (it == pages_.end()) {
     Page p;
@@ -72,6 +82,7 @@ Status PageCache::read_quiet(uint64_t block, std::span<std::byte> out) const {
 }
 
 Status PageCache::mark_dirty(uint64_t block, uint32_t owner) {
+  if (observing_) return Status::error(cow::Code::kInvalidArgument, "a file system write while the explorer observes");
   auto it = pages_.find(block);
   if (it == pages_.end()) {
     return Status::invalid_argument(fmt::format("page {} is not cached", block));

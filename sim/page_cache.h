@@ -50,6 +50,15 @@ class PageCache {
 
   // The cached page for `block`, read from disk on first use.
   cow::Result<std::byte*> page(uint64_t block);
+  // While observing (Machine::Observation), page() charges no time and
+  // caches nothing: a block not cached is read quietly into a side copy
+  // kept until observing ends. For the explorer's reads of the live run
+  // (the commit oracle's digest), which are not the guest's work; nothing
+  // may write while observing.
+  void set_observing(bool on) {
+    observing_ = on;
+    if (!on) observed_.clear();
+  }
   // XXH3-128 of the block as page() would show it (the cached page, else
   // the disk's block), without caching it or charging time.
   cow::Result<cow::Hash128> block_hash(uint64_t block) const;
@@ -112,6 +121,8 @@ class PageCache {
   // Per data owner: the disk's writes_issued() right after its last page write.
   std::unordered_map<uint32_t, uint64_t> owner_written_;
   BeforeWrite before_write_;
+  bool observing_ = false;
+  std::unordered_map<uint64_t, std::unique_ptr<std::byte[]>> observed_;
 };
 
 }  // namespace snapsim::sim

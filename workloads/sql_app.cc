@@ -440,47 +440,77 @@ void hash_column(cow::Hasher128& h, sqlite3_stmt* st, int c) {
 // Digest of the logical state: every table's rows, sorted by every column,
 // and every file outside the databases. Returns the failing SQLite code in
 // *rc when a query fails (corruption shows up here).
-Result<explore::Digest> logical_digest(const SqlSpec& spec, Connections& c, sim::Machine& m,
-                                   int* rc_out, std::string* summary, explore::Digest* store = nullptr) {
-  cow::Hasher128 h;
-  cow::Hasher128 store_h;  // the databases alone
-  std::string sum;
+// Every table of database `db` read through SQL: its rows in rowid order
+// (a WITHOUT ROWID table in primary-key order, which a plain scan gives),
+// hashed as they come. Sets *rc_out when a query fails.
+Result<std::vector<TableRows>> sql_tables(const SqlSpec& spec, Connections& c, size_t db, int* rc_out) {
   auto fail = [&](const Outcome& o, const std::string& what) -> Status {
     if (rc_out) *rc_out = o.rc;
     return Status::error(cow::Code::kIoError, fmt::format("{}: {}", what, o.error));
   };
+  Conn& conn = c.of(db);
+  const std::string alias = alias_of(spec, db, c.attach);
+  auto tables = conn.exec(fmt::format("SELECT name FROM {}.sqlite_schema WHERE type='table' AND "
+                                      "name NOT LIKE 'sqlite_%' ORDER BY name",
+                                      alias),
+                          {});
+  if (tables.rc != SQLITE_OK) return fail(tables, "reading the schema of " + spec.databases[db].name);
+  std::vector<TableRows> out;
+  for (const auto& t : tables.rows) {
+    TableRows tr;
+    tr.name = t[0].text();
+    cow::Hasher128 rows_h;
+    auto each = [&](sqlite3_stmt* st) {
+      ++tr.rows;
+      for (int col = 0; col < sqlite3_column_count(st); ++col) hash_column(rows_h, st, col);
+    };
+    auto rows = conn.exec(fmt::format("SELECT * FROM {}.\"{}\" ORDER BY rowid", alias, tr.name), {}, each);
+    if (rows.rc != SQLITE_OK && rows.error.find("rowid") != std::string::npos) {
+      tr.rows = 0;
+      rows_h.reset();
+      rows = conn.exec(fmt::format("SELECT * FROM {}.\"{}\"", alias, tr.name), {}, each);
+    }
+    if (rows.rc != SQLITE_OK) return fail(rows, "reading table " + tr.name);
+    tr.digest = rows_h.digest();
+    out.push_back(std::move(tr));
+  }
+  return out;
+}
+
+// Digest of the logical state: every table's rows and every file outside
+// the databases. The tables come from their pages (sqlite_pages.h: a
+// memoised sum of row hashes, so a state costs what changed) unless `pages`
+// is null or a page does not parse; then through SQL. Returns the failing
+// SQLite code in *rc when a query fails (corruption shows up here).
+// Without connections (`c` null) a database whose pages do not parse makes
+// it return kNeedsSql, and the caller opens them and asks again.
+const char* const kNeedsSql = "the digest needs SQL connections";
+
+Result<explore::Digest> logical_digest(const SqlSpec& spec, Connections* c, sim::Machine& m, SqliteVfs& vfs,
+                                       PageDigests* pages, int* rc_out, std::string* summary,
+                                       explore::Digest* store = nullptr) {
+  cow::Hasher128 h;
+  cow::Hasher128 store_h;  // the databases alone
+  std::string sum;
   for (size_t db = 0; db < spec.databases.size(); ++db) {
-    Conn& conn = c.of(db);
-    const std::string alias = alias_of(spec, db, c.attach);
-    auto tables = conn.exec(fmt::format("SELECT name FROM {}.sqlite_schema WHERE type='table' AND "
-                                        "name NOT LIKE 'sqlite_%' ORDER BY name",
-                                        alias),
-                            {});
-    if (tables.rc != SQLITE_OK) return fail(tables, "reading the schema of " + spec.databases[db].name);
-    for (const auto& t : tables.rows) {
-      const std::string table = t[0].text();
-      // Rowid order needs no sort; a WITHOUT ROWID table has no rowid and is
-      // read in primary-key order, which is what a plain scan gives.
-      // Rows are hashed as they come (into `rows_h`), then appended after
-      // the table's name and row count.
-      cow::Hasher128 rows_h;
-      uint64_t n = 0;
-      auto each = [&](sqlite3_stmt* st) {
-        ++n;
-        for (int col = 0; col < sqlite3_column_count(st); ++col) hash_column(rows_h, st, col);
-      };
-      auto rows = conn.exec(fmt::format("SELECT * FROM {}.\"{}\" ORDER BY rowid", alias, table), {}, each);
-      if (rows.rc != SQLITE_OK && rows.error.find("rowid") != std::string::npos) {
-        n = 0;
-        rows_h.reset();
-        rows = conn.exec(fmt::format("SELECT * FROM {}.\"{}\"", alias, table), {}, each);
+    const SqlDatabase& d = spec.databases[db];
+    std::optional<std::vector<TableRows>> tables;
+    if (pages) tables = pages->tables(m.fs(d.disk), d.file, vfs.wal_bytes_used(d.disk, d.file));
+    if (!tables || (pages && pages->verifying())) {
+      if (!c) return Status::error(cow::Code::kNotFound, kNeedsSql);
+      auto via_sql = sql_tables(spec, *c, db, rc_out);
+      if (!via_sql) return via_sql.status();
+      if (tables) {
+        pages->verify(*tables, *via_sql);
+      } else {
+        tables = std::move(*via_sql);
       }
-      const explore::Digest rows_digest = rows_h.digest();
-      if (rows.rc != SQLITE_OK) return fail(rows, "reading table " + table);
+    }
+    for (const auto& t : *tables) {
       for (cow::Hasher128* s : {&h, &store_h}) {
-        s->update(table.data(), table.size() + 1).update_value(n).update_value(rows_digest);
+        s->update(t.name.data(), t.name.size() + 1).update_value(t.rows).update_value(t.digest);
       }
-      sum += fmt::format("{}{} {}", sum.empty() ? "" : ", ", n, table);
+      sum += fmt::format("{}{} {}", sum.empty() ? "" : ", ", t.rows, t.name);
     }
   }
   size_t files = 0;
@@ -672,9 +702,9 @@ struct Writers {
 class SqlClient : public sim::Client {
  public:
   SqlClient(uint32_t id, const SqlSpec& spec, std::shared_ptr<SqliteVfs> vfs, sim::Machine& m,
-            explore::CommitLog& log, std::shared_ptr<Writers> writers)
+            explore::CommitLog& log, std::shared_ptr<Writers> writers, PageDigests* pages)
       : id_(id), spec_(spec), vfs_(std::move(vfs)), m_(m), log_(log),
-        prng_(m.prng().fork("client", id)), writers_(std::move(writers)) {}
+        prng_(m.prng().fork("client", id)), writers_(std::move(writers)), pages_(pages) {}
 
   bool can_run() const override {
     if (done()) return true;
@@ -840,7 +870,8 @@ class SqlClient : public sim::Client {
 
   Status finish() {
     explore::Digest store;
-    auto d = logical_digest(spec_, *conns_, m_, nullptr, nullptr, &store);
+    const sim::Machine::Observation looking(m_);
+    auto d = logical_digest(spec_, conns_.get(), m_, *vfs_, pages_, nullptr, nullptr, &store);
     if (!d) return d.status();
     const uint64_t commit = log_.ack(id_, *d, store);
     m_.trace().add(sim::EventKind::kTxnAck, id_, commit, m_.clock().now_ns());
@@ -861,6 +892,7 @@ class SqlClient : public sim::Client {
   size_t pos_ = 0;
   Vars vars_;
   std::shared_ptr<Writers> writers_;
+  PageDigests* pages_;  // the app's (null: digests through SQL)
 };
 
 int seed_of(sim::Machine& m) {
@@ -1131,10 +1163,21 @@ Result<std::pair<explore::Digest, explore::Digest>> SqlApp::digests(sim::Machine
   auto vo = vfs_options(spec_);
   if (!vo) return vo.status();
   SqliteVfs vfs(m, *vo);
+  explore::Digest store;
+  {
+    // From the pages alone, the run is only looked at.
+    const sim::Machine::Observation looking(m);
+    auto d = logical_digest(spec_, nullptr, m, vfs, page_digests(), nullptr, nullptr, &store);
+    if (d || d.status().message() != kNeedsSql) {
+      if (!d) return d.status();
+      return std::pair<explore::Digest, explore::Digest>{*d, store};
+    }
+  }
+  // Through SQL: opening the databases may create files (a WAL, a
+  // wal-index), so this is the guest's own work.
   auto conns = open_all(spec_, vfs, false, true);
   if (!conns) return conns.status();
-  explore::Digest store;
-  auto d = logical_digest(spec_, *conns, m, nullptr, nullptr, &store);
+  auto d = logical_digest(spec_, &*conns, m, vfs, page_digests(), nullptr, nullptr, &store);
   if (!d) return d.status();
   return std::pair<explore::Digest, explore::Digest>{*d, store};
 }
@@ -1149,7 +1192,7 @@ Result<std::vector<std::unique_ptr<sim::Client>>> SqlApp::make_clients(sim::Mach
   auto writers = std::make_shared<Writers>();
   std::vector<std::unique_ptr<sim::Client>> out;
   for (int c = 0; c < spec_.clients; ++c) {
-    auto client = std::make_unique<SqlClient>(static_cast<uint32_t>(c), spec_, vfs, m, log, writers);
+    auto client = std::make_unique<SqlClient>(static_cast<uint32_t>(c), spec_, vfs, m, log, writers, page_digests());
     SNAPSIM_RETURN_IF_ERROR(client->open());
     out.push_back(std::move(client));
   }
@@ -1222,7 +1265,8 @@ void record_failure(const SqlSpec& spec, size_t db, const Outcome& o, explore::A
   (out->opened ? out->integrity_error : out->open_error) = what;
 }
 
-explore::AppState check_recovered(const SqlSpec& spec_, Connections& conns, sim::Machine& restored) {
+explore::AppState check_recovered(const SqlSpec& spec_, Connections& conns, sim::Machine& restored,
+                                  SqliteVfs& vfs, PageDigests* pages) {
   explore::AppState out;
   out.opened = true;
   for (size_t db = 0; db < spec_.databases.size(); ++db) {
@@ -1257,7 +1301,7 @@ explore::AppState check_recovered(const SqlSpec& spec_, Connections& conns, sim:
   }
   int rc = SQLITE_OK;
   std::string summary;
-  auto d = logical_digest(spec_, conns, restored, &rc, &summary, &out.store_digest);
+  auto d = logical_digest(spec_, &conns, restored, vfs, pages, &rc, &summary, &out.store_digest);
   if (!d) {
     if (out.integrity_error.empty()) out.integrity_error = d.status().message();
     return out;
@@ -1387,7 +1431,11 @@ explore::AppState SqlApp::inspect(sim::Machine& restored, explore::CheckMemo* me
   if (memo && recovered_files) {
     if (const explore::AppState* hit = memo->find(*recovered_files)) return with_recovery(*hit);
   }
-  explore::AppState checked = check_recovered(spec_, *conns, restored);
+  // Without the caller's memo (inspection from scratch), no page memo either.
+  std::optional<PageDigests> own_pages;
+  if (!memo && !digest_via_sql_) own_pages.emplace();
+  explore::AppState checked =
+      check_recovered(spec_, *conns, restored, vfs, memo ? page_digests() : own_pages ? &*own_pages : nullptr);
   if (memo && recovered_files) memo->store(*recovered_files, checked);
   return with_recovery(std::move(checked));
 }

@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "workloads/sqlite_pages.h"
 #include "workloads/sqlite_vfs.h"
 #include "workloads/workload.h"
 
@@ -163,6 +164,10 @@ class SqlApp : public Workload {
   Result<std::vector<std::unique_ptr<sim::Client>>> make_clients(sim::Machine& m,
                                                                  explore::CommitLog& log) override;
   explore::AppState inspect(sim::Machine& restored, explore::CheckMemo* memo) override;
+  // Tests: read every table through SQL instead of from its pages
+  // (sqlite_pages.h); or read both and compare (PageDigests::verify).
+  void set_digest_via_sql(bool on) { digest_via_sql_ = on; }
+  PageDigests& pages() { return *pages_; }
 
  private:
   SqlSpec spec_;
@@ -172,6 +177,9 @@ class SqlApp : public Workload {
   bool checks_see_files_;
   // The VFS of the execution under way (its clients' locks), for the hook.
   std::shared_ptr<SqliteVfs> live_vfs_;
+  bool digest_via_sql_ = false;
+  std::shared_ptr<PageDigests> pages_ = std::make_shared<PageDigests>();  // leaf pages seen, by their bytes
+  PageDigests* page_digests() { return digest_via_sql_ ? nullptr : pages_.get(); }
 };
 
 }  // namespace snapsim::workloads

@@ -33,21 +33,31 @@ RC_BOOST_PROP(wire_format_round_trips_every_field, ()) {
     s.store_digest = {*rc::gen::arbitrary<uint64_t>(), *rc::gen::arbitrary<uint64_t>()};
     s.summary = *rc::gen::arbitrary<std::string>();
   }
-  auto back = explore::decode_states(explore::encode_states(states));
+  // What the worker's memos learned travels too, each entry with its key.
+  explore::Learned learned;
+  for (size_t i = 0; i < states.size(); ++i) {
+    const uint64_t a = *rc::gen::arbitrary<uint64_t>(), b = *rc::gen::arbitrary<uint64_t>();
+    if (*rc::gen::arbitrary<bool>()) learned.visible.emplace_back(explore::ImageKey{a, b}, states[i]);
+    if (*rc::gen::arbitrary<bool>()) learned.checks.emplace_back(explore::Digest{b, a}, states[i]);
+  }
+  auto back = explore::decode_reply(explore::encode_reply(states, learned));
   RC_ASSERT(back.is_ok());
-  RC_ASSERT(*back == states);
+  RC_ASSERT(back->first == states);
+  RC_ASSERT(back->second.visible == learned.visible);
+  RC_ASSERT(back->second.checks == learned.checks);
 }
 
 BOOST_AUTO_TEST_CASE(a_truncated_or_foreign_message_is_an_error) {
   explore::AppState s;
   s.opened = true;
   s.summary = "3 invoices";
-  auto bytes = explore::encode_states({s, s});
+  auto bytes = explore::encode_reply({s, s}, explore::Learned{});
   auto cut = bytes;
   cut.resize(bytes.size() / 2);
-  BOOST_TEST(!explore::decode_states(cut).is_ok());
-  BOOST_TEST(!explore::decode_states({0x93, 0x01, 0x02, 0x03}).is_ok());  // [1, 2, 3]
-  BOOST_TEST(explore::decode_states(bytes).is_ok());
+  BOOST_TEST(!explore::decode_reply(cut).is_ok());
+  BOOST_TEST(!explore::decode_reply({0x93, 0x01, 0x02, 0x03}).is_ok());  // [1, 2, 3]
+  BOOST_TEST(!explore::decode_reply({0x81, 0xa1, 0x78, 0x01}).is_ok());  // {"x": 1}
+  BOOST_TEST(explore::decode_reply(bytes).is_ok());
 }
 
 RC_BOOST_PROP(an_export_holds_exactly_the_guest_bytes, ()) {
