@@ -41,13 +41,24 @@ namespace fs = std::filesystem;
 constexpr uint64_t kCommitTag = 0x50524f4345535321ULL;  // "PROCESS!": digests of commit counts
 Digest commit_digest(uint64_t k) { return Digest{k, kCommitTag}; }
 
-// A private directory under $TMPDIR (or /tmp), removed with the object by
-// the process that made it (forked inspection workers leave it alone).
+// Where restored images are exported for checks: $TMPDIR when set, else
+// /dev/shm (memory: a check's export is written and removed at once, and a
+// disk file system pays for every file it just deleted, e.g. ext4 scanning
+// its recently deleted inodes at each create: 25 s against 6 s for 160
+// PostgreSQL clusters), else /tmp.
+std::string temp_base() {
+  const char* t = std::getenv("TMPDIR");
+  if (t && *t) return t;
+  if (::access("/dev/shm", W_OK | X_OK) == 0) return "/dev/shm";
+  return "/tmp";
+}
+
+// A private directory under temp_base(), removed with the object by the
+// process that made it (forked inspection workers leave it alone).
 class TempDir {
  public:
   static Result<TempDir> make(const std::string& what) {
-    const char* t = std::getenv("TMPDIR");
-    std::string tmpl = fmt::format("{}/snapsim-{}-XXXXXX", t && *t ? t : "/tmp", what);
+    std::string tmpl = fmt::format("{}/snapsim-{}-XXXXXX", temp_base(), what);
     if (!::mkdtemp(tmpl.data())) {
       return Status::error(cow::Code::kIoError,
                            fmt::format("cannot make a temporary directory {}: {}", tmpl, std::strerror(errno)));
