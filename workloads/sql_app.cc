@@ -206,8 +206,11 @@ class Conn {
                                             sim::Machine* machine) {
     auto c = std::unique_ptr<Conn>(new Conn);
     c->view_.machine = machine;
+    // NOMUTEX: a simulated client's (or an inspection's) connection is
+    // only ever used by the thread that runs the simulation, so it skips
+    // SQLite's per-connection mutex (about 6% of an exploration's time).
     const int rc = sqlite3_open_v2(path.c_str(), &c->db_,
-                                   SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, vfs.c_str());
+                                   SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, vfs.c_str());
     if (rc != SQLITE_OK) {
       return Status::error(cow::Code::kIoError,
                            fmt::format("cannot open {}: {}", path,
