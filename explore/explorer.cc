@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <unordered_set>
 
 #include <fmt/format.h>
 
@@ -38,7 +39,7 @@ cow::Result<Quiesce> parse_quiesce(const std::string& name) {
       fmt::format("unknown quiesce level '{}' (expected none, fsfreeze, app or hook)", name));
 }
 
-std::vector<bool> choose_points(const std::vector<Point>& points, const std::vector<Event>& events, uint64_t max) {
+std::vector<bool> choose_points(const std::deque<Point>& points, const std::vector<Event>& events, uint64_t max) {
   const size_t n = points.size();
   std::vector<bool> chosen(n, max == 0 || n <= max);
   if (max == 0 || n <= max) return chosen;
@@ -167,8 +168,8 @@ uint64_t resident_bytes() {
 
 struct LevelState {
   bool wanted = false;
-  std::vector<Point> points;
-  std::map<std::pair<uint64_t, uint64_t>, bool> images;  // distinct content hashes
+  std::deque<Point> points;  // a deque: a million points grow without a copy of them all
+  std::unordered_set<ImageKey, ImageKeyHash> images;  // distinct content hashes
   double freeze_sum_ms = 0;
   HookStats hook;
 };
@@ -623,7 +624,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
 
   std::vector<size_t> prefix;
   std::set<uint64_t> traces;  // distinct executions
-  std::set<ImageKey> judged_images;
+  std::unordered_set<ImageKey, ImageKeyHash> judged_images;
   uint64_t judged = 0;
   for (uint32_t s = 0;; ++s) {
     if (options.all_schedules) {
@@ -758,7 +759,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
         if (!selected(q, global)) continue;
         lr.points++;
         const auto key = p.key ? *p.key : image_key(ex.pool(), p.snaps);
-        ls.images[key] = true;
+        ls.images.insert(key);
         std::vector<std::string> files;
         std::vector<std::string> exported;
         Status export_status;

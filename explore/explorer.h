@@ -10,6 +10,7 @@
 // recovered states are inspected once.
 #pragma once
 
+#include <deque>
 #include <algorithm>
 #include <functional>
 #include <optional>
@@ -46,7 +47,7 @@ struct Point;
 
 // Which of a schedule's points a budget of `max` judges (explorer.h,
 // ExploreOptions::max_points): `events` is the run's trace.
-std::vector<bool> choose_points(const std::vector<Point>& points, const std::vector<Event>& events, uint64_t max);
+std::vector<bool> choose_points(const std::deque<Point>& points, const std::vector<Event>& events, uint64_t max);
 
 struct ExploreOptions {
   uint64_t seed = 1;

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <array>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -43,7 +44,7 @@ struct Point {
   std::optional<std::pair<uint64_t, uint64_t>> key;
 };
 
-using LevelPoints = std::array<std::vector<Point>, kQuiesceCount>;
+using LevelPoints = std::array<std::deque<Point>, kQuiesceCount>;
 
 // What a failure model sees of the running execution.
 class RunView {

@@ -26,6 +26,10 @@
 namespace snapsim::explore {
 
 using ImageKey = std::pair<uint64_t, uint64_t>;
+// Content hashes are uniform: fold the two halves.
+struct ImageKeyHash {
+  size_t operator()(const ImageKey& k) const { return static_cast<size_t>(k.first ^ (k.second * 0x9e3779b97f4a7c15ULL)); }
+};
 
 // The content hash of a point's images (every disk), equal for equal bytes.
 ImageKey image_key(cow::Pool& pool, const std::vector<cow::SnapshotId>& snaps);
@@ -46,10 +50,7 @@ class StateCache {
   size_t states() const { return states_.size(); }
 
  private:
-  struct KeyHash {
-    size_t operator()(const ImageKey& k) const { return static_cast<size_t>(k.first ^ (k.second * 0x9e3779b97f4a7c15ULL)); }
-  };
-  std::unordered_map<ImageKey, uint32_t, KeyHash> index_;
+  std::unordered_map<ImageKey, uint32_t, ImageKeyHash> index_;
   std::deque<AppState> states_;  // stable addresses
   std::unordered_multimap<uint64_t, uint32_t> by_hash_;  // state hash -> index
 };

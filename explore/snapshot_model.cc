@@ -91,7 +91,7 @@ class SnapshotModel : public FailureModel {
     if (!config.sequential_group || config.disks <= 1) return;
     auto& pts = points[static_cast<size_t>(Quiesce::kNone)];
     const uint64_t step_ns = static_cast<uint64_t>(config.cost.group_gap_us * 1000.0);
-    std::vector<Point> seq = pts;
+    std::deque<Point> seq = pts;
     for (size_t i = 0; i < pts.size(); ++i) {
       size_t j = i;
       for (uint32_t d = 1; d < config.disks; ++d) {
