@@ -146,23 +146,41 @@ class PageWalk {
     return buf_.data();
   }
 
+  // A b-tree page taken off a walk's stack, its header read and checked
+  // against the usable size. `p` is valid until the next page() call.
+  struct Node {
+    uint32_t pgno = 0;
+    const uint8_t* p = nullptr;
+    size_t hoff = 0;  // 100 on page 1, after the file header
+    uint8_t type = 0;
+    bool interior = false;
+    size_t cells = 0;
+  };
+  // False: the page does not parse, or the walk has seen it before.
+  bool pop(std::vector<uint32_t>* stack, Node* n) {
+    n->pgno = stack->back();
+    stack->pop_back();
+    if (!visit(n->pgno)) return false;
+    n->p = page(n->pgno);
+    if (!n->p) return false;
+    n->hoff = n->pgno == 1 ? 100 : 0;
+    n->type = n->p[n->hoff];
+    if (n->type != 0x05 && n->type != 0x0d && n->type != 0x02 && n->type != 0x0a) return false;
+    n->interior = n->type == 0x05 || n->type == 0x02;
+    n->cells = be16(n->p + n->hoff + 3);
+    return n->hoff + (n->interior ? 12 : 8) + 2 * n->cells <= usable_;
+  }
+
   // Every row of the b-tree rooted at `root` into *rows and *sum.
   bool tree(uint32_t root, uint64_t* rows, explore::Digest* sum) {
     std::vector<uint32_t> stack{root};
+    Node n;
     while (!stack.empty()) {
-      const uint32_t pgno = stack.back();
-      stack.pop_back();
-      if (!visit(pgno)) return false;
-      const uint8_t* p = page(pgno);
-      if (!p) return false;
-      const size_t hoff = pgno == 1 ? 100 : 0;
-      const uint8_t type = p[hoff];
-      const bool interior = type == 0x05 || type == 0x02;
-      if (type != 0x05 && type != 0x0d && type != 0x02 && type != 0x0a) return false;
-      const size_t cells = be16(p + hoff + 3);
-      const size_t ptrs = hoff + (interior ? 12 : 8);
-      if (ptrs + 2 * cells > usable_) return false;
-      if (!interior || type == 0x02) {
+      if (!pop(&stack, &n)) return false;
+      const uint8_t* p = n.p;
+      const size_t hoff = n.hoff, cells = n.cells;
+      const uint8_t type = n.type;
+      if (!n.interior || type == 0x02) {
         // A page with rows: memoised by its bytes unless a row spills onto
         // overflow pages (whose bytes the key does not cover).
         const explore::Digest key = page_key(p);
@@ -177,11 +195,11 @@ class PageWalk {
           if (!spilled) memo_.leaves_.emplace(key, leaf);
           *rows += leaf.rows;
           *sum += leaf.sum;
-          p = page(pgno);  // again, for its children (index interior pages)
+          p = page(n.pgno);  // again, for its children (index interior pages)
           if (!p) return false;
         }
       }
-      if (interior && !push_children(p, hoff, cells, &stack)) return false;
+      if (n.interior && !push_children(p, hoff, cells, &stack)) return false;
     }
     return true;
   }
@@ -190,22 +208,16 @@ class PageWalk {
   bool schema(std::vector<std::tuple<std::string, std::string, int64_t>>* out) {
     std::vector<std::vector<uint8_t>> records;
     std::vector<uint32_t> stack{1};
+    Node n;
     while (!stack.empty()) {
-      const uint32_t pgno = stack.back();
-      stack.pop_back();
-      if (!visit(pgno)) return false;
-      const uint8_t* p0 = page(pgno);
-      if (!p0) return false;
-      std::vector<uint8_t> copy(p0, p0 + page_);
+      if (!pop(&stack, &n)) return false;
+      std::vector<uint8_t> copy(n.p, n.p + page_);  // cell() reads overflow pages through page()
       const uint8_t* p = copy.data();
-      const size_t hoff = pgno == 1 ? 100 : 0;
-      const uint8_t type = p[hoff];
-      const size_t cells = be16(p + hoff + 3);
-      if (type == 0x05) {
+      const size_t hoff = n.hoff, cells = n.cells;
+      if (n.type == 0x05) {
         if (!push_children(p, hoff, cells, &stack)) return false;
-      } else if (type == 0x0d) {
+      } else if (n.type == 0x0d) {
         const size_t ptrs = hoff + 8;
-        if (ptrs + 2 * cells > usable_) return false;
         for (size_t i = 0; i < cells; ++i) {
           uint64_t rowid = 0;
           std::vector<uint8_t> payload;
@@ -220,8 +232,8 @@ class PageWalk {
       std::vector<uint64_t> types;
       if (!record_ok(r, &types) || types.size() < 4) return false;
       uint64_t hsize = 0;
-      size_t pos = varint(r.data(), r.data() + r.size(), &hsize);
-      pos = hsize;
+      varint(r.data(), r.data() + r.size(), &hsize);  // record_ok checked it
+      size_t pos = hsize;
       std::string fields[2];
       int64_t rootpage = 0;
       for (size_t c = 0; c < 4; ++c) {
