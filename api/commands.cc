@@ -492,7 +492,7 @@ int replay(const std::string& name, const RunFlags& f) {
     for (const auto& e : p.exported) fmt::print("    {}\n", e);
   }
   fmt::print("  the last events before the snapshot:\n");
-  for (const auto& e : p.trace_before) fmt::print("    {}\n", e.to_string());
+  for (const auto& e : p.trace_before) fmt::print("    {}\n", e);
   return kExitOk;
 }
 

@@ -237,7 +237,6 @@ class CrashModel : public FailureModel {
         fault.write_lbas = lbas;
         fault.fates = s;
       }
-      p.note = describe(fault);
       p.fault = std::make_shared<const CrashFault>(std::move(fault));
       run_->add_point(Quiesce::kNone, std::move(p));
     }

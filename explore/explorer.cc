@@ -39,7 +39,7 @@ cow::Result<Quiesce> parse_quiesce(const std::string& name) {
       fmt::format("unknown quiesce level '{}' (expected none, fsfreeze, app or hook)", name));
 }
 
-std::vector<bool> choose_points(const std::deque<Point>& points, const std::vector<Event>& events, uint64_t max) {
+std::vector<bool> choose_points(const std::deque<Point>& points, const std::deque<Event>& events, uint64_t max) {
   const size_t n = points.size();
   std::vector<bool> chosen(n, max == 0 || n <= max);
   if (max == 0 || n <= max) return chosen;
@@ -169,7 +169,7 @@ uint64_t resident_bytes() {
 struct LevelState {
   bool wanted = false;
   std::deque<Point> points;  // a deque: a million points grow without a copy of them all
-  std::unordered_set<ImageKey, ImageKeyHash> images;  // distinct content hashes
+  ImageSet images;  // distinct content hashes
   double freeze_sum_ms = 0;
   HookStats hook;
 };
@@ -432,12 +432,12 @@ Status Execution::hook_point() {
   p.freeze_ms = o.freeze_ms;
   p.writes = writes_logged_;
   if (o.acked > acked_at_fork || !o.digests.empty()) {
-    auto d = std::make_shared<std::vector<Digest>>(digests_at_fork);
-    d->insert(d->end(), o.digests.begin(), o.digests.end());
-    auto sd = std::make_shared<std::vector<Digest>>(store_at_fork);
-    sd->insert(sd->end(), o.store_digests.begin(), o.store_digests.end());
-    p.digests = std::move(d);
-    p.store_digests = std::move(sd);
+    auto f = std::make_shared<Point::ForkDigests>();
+    f->digests = digests_at_fork;
+    f->digests.insert(f->digests.end(), o.digests.begin(), o.digests.end());
+    f->store_digests = store_at_fork;
+    f->store_digests.insert(f->store_digests.end(), o.store_digests.begin(), o.store_digests.end());
+    p.fork = std::move(f);
   }
   const uint32_t bs = pool_->block_size();
   for (uint32_t d = 0; d < mc.disk_count(); ++d) {
@@ -624,7 +624,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
 
   std::vector<size_t> prefix;
   std::set<uint64_t> traces;  // distinct executions
-  std::unordered_set<ImageKey, ImageKeyHash> judged_images;
+  ImageSet judged_images;
   uint64_t judged = 0;
   for (uint32_t s = 0;; ++s) {
     if (options.all_schedules) {
@@ -687,7 +687,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
       for (size_t i = 0; i < ev.size(); ++i) {
         if (ev[i].kind == EventKind::kTxnBegin) open[ev[i].a] = i;
         if (ev[i].kind == EventKind::kTxnAck && open.count(ev[i].a)) {
-          result.txns.push_back(TxnSpan{ev[i].a, open[ev[i].a], i, ev[open[ev[i].a]].text});
+          result.txns.push_back(TxnSpan{ev[i].a, open[ev[i].a], i, std::string(ev[open[ev[i].a]].text)});
           open.erase(ev[i].a);
         }
       }
@@ -778,7 +778,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
           for (auto v : *vols) (void)ex.pool().delete_volume(v);
           cache.put(key, std::move(state));
         }
-        if (!judged_images.insert(key).second) result.probes.hit(Probe::kImageMemoHit);
+        if (!judged_images.insert(key)) result.probes.hit(Probe::kImageMemoHit);
         const AppState* state = cache.find(key);
         if (!state || replaying) {
           AppState fresh = inspector.inspect(ex.pool(), config, p.snaps, replaying ? &files : nullptr,
@@ -800,14 +800,15 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
                             options.max_memory_bytes >> 20, rss >> 20, judged, schedule_end, cache.size()));
           }
         }
-        PointContext ctx{p.acked, p.issued, p.digests ? p.digests.get() : &ex.log().digests(),
-                         p.store_digests ? p.store_digests.get() : &ex.log().store_digests()};
+        const std::string note = p.fault ? describe(*p.fault) : std::string();
+        PointContext ctx{p.acked, p.issued, p.fork ? &p.fork->digests : &ex.log().digests(),
+                         p.fork ? &p.fork->store_digests : &ex.log().store_digests()};
         Judgement j = classifier.classify(*state, ctx);
         lr.verdicts[static_cast<size_t>(j.verdict)]++;
         if (options.record_points) {
           lr.records.push_back(PointRecord{global, s, j.verdict, p.acked, p.issued, p.trace_pos,
                                            p.time_ns, p.freeze_ms, j.detail,
-                                           fmt::format("{:016x}{:016x}", key.second, key.first), p.note,
+                                           fmt::format("{:016x}{:016x}", key.second, key.first), note,
                                            p.fault ? std::optional<CrashFault>(*p.fault) : std::nullopt});
         }
         if (is_failure(j.verdict) && !lr.first_failure) {
@@ -827,10 +828,10 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
           rp.state = *state;
           rp.files = files;
           rp.exported = exported;
-          rp.note = p.note;
+          rp.note = note;
           const auto& ev = ex.machine().trace().events();
           const size_t from = p.trace_pos > 12 ? p.trace_pos - 12 : 0;
-          rp.trace_before.assign(ev.begin() + from, ev.begin() + p.trace_pos);
+          for (size_t e = from; e < p.trace_pos; ++e) rp.trace_before.push_back(ev[e].to_string());
           std::map<uint32_t, const Event*> open;
           for (size_t e = 0; e < p.trace_pos; ++e) {
             if (ev[e].kind == EventKind::kTxnBegin) open[ev[e].a] = &ev[e];
@@ -838,7 +839,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
           }
           for (const auto& [client, e] : open) {
             rp.in_flight.push_back(fmt::format("client {} transaction {}{} (begun at {:.3f} ms)", client,
-                                               e->b, e->text.empty() ? "" : " " + e->text,
+                                               e->b, e->text.empty() ? "" : " " + std::string(e->text),
                                                static_cast<double>(e->time_ns) / 1e6));
           }
           result.replayed = std::move(rp);

@@ -47,7 +47,7 @@ struct Point;
 
 // Which of a schedule's points a budget of `max` judges (explorer.h,
 // ExploreOptions::max_points): `events` is the run's trace.
-std::vector<bool> choose_points(const std::deque<Point>& points, const std::vector<Event>& events, uint64_t max);
+std::vector<bool> choose_points(const std::deque<Point>& points, const std::deque<Event>& events, uint64_t max);
 
 struct ExploreOptions {
   uint64_t seed = 1;
@@ -197,7 +197,7 @@ struct ReplayedPoint {
   size_t trace_pos = 0;
   Judgement judgement;
   AppState state;
-  std::vector<Event> trace_before;   // the last events before the snapshot
+  std::vector<std::string> trace_before;  // the last events before the snapshot, printed
   std::vector<std::string> in_flight; // transactions begun and not acknowledged
   std::vector<std::string> files;    // files in the restored image
   std::vector<std::string> exported; // paths written under export_dir

@@ -26,9 +26,10 @@ namespace snapsim::explore {
 // One point of one execution: the image of every disk at one moment and
 // what the oracle needs to judge it.
 struct Point {
+  // A run holds a million points: keep this small (what only some models
+  // or levels need is shared or derived: the crash note is describe(*fault)).
   std::vector<cow::SnapshotId> snaps;  // one per disk
-  std::string note;                    // crash model: which writes persisted
-  std::shared_ptr<const CrashFault> fault;  // crash model: the same, as data (shared: a point stays small)
+  std::shared_ptr<const CrashFault> fault;  // crash model: which writes persisted (shared)
   uint64_t writes = 0;                 // replay baseline: length of the write log before it
   uint64_t time_ns = 0;
   uint64_t acked = 0;
@@ -38,7 +39,10 @@ struct Point {
   // A point taken on a fork of the live run (level hook): the commit
   // digests as that fork saw them (its drain may have committed other
   // transactions than the main run did next); null = the run's own.
-  std::shared_ptr<const std::vector<Digest>> digests, store_digests;
+  struct ForkDigests {
+    std::vector<Digest> digests, store_digests;
+  };
+  std::shared_ptr<const ForkDigests> fork;
   // Set when the point was inspected while the run went on (explorer.cc,
   // streaming): its image's content hash; `snaps` is then empty (released).
   std::optional<std::pair<uint64_t, uint64_t>> key;

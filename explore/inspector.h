@@ -20,16 +20,12 @@
 #include <utility>
 #include <vector>
 
+#include "explore/image_map.h"
 #include "explore/probes.h"
 #include "explore/scenario.h"
 
 namespace snapsim::explore {
 
-using ImageKey = std::pair<uint64_t, uint64_t>;
-// Content hashes are uniform: fold the two halves.
-struct ImageKeyHash {
-  size_t operator()(const ImageKey& k) const { return static_cast<size_t>(k.first ^ (k.second * 0x9e3779b97f4a7c15ULL)); }
-};
 
 // The content hash of a point's images (every disk), equal for equal bytes.
 ImageKey image_key(cow::Pool& pool, const std::vector<cow::SnapshotId>& snaps);
@@ -41,16 +37,16 @@ ImageKey image_key(cow::Pool& pool, const std::vector<cow::SnapshotId>& snaps);
 class StateCache {
  public:
   const AppState* find(const ImageKey& key) const {
-    auto it = index_.find(key);
-    return it == index_.end() ? nullptr : &states_[it->second];
+    const uint32_t* i = index_.find(key);
+    return i ? &states_[*i] : nullptr;
   }
-  bool contains(const ImageKey& key) const { return index_.count(key) != 0; }
+  bool contains(const ImageKey& key) const { return index_.contains(key); }
   const AppState& put(const ImageKey& key, AppState state);
   size_t size() const { return index_.size(); }  // images
   size_t states() const { return states_.size(); }
 
  private:
-  std::unordered_map<ImageKey, uint32_t, ImageKeyHash> index_;
+  ImageMap<uint32_t> index_;
   std::deque<AppState> states_;  // stable addresses
   std::unordered_multimap<uint64_t, uint32_t> by_hash_;  // state hash -> index
 };

@@ -33,7 +33,7 @@ std::string Event::to_string() const {
     case EventKind::kTxnAbort: s += fmt::format(" client {}", a); break;
     default: s += fmt::format(" client {}", a); break;
   }
-  if (!text.empty()) s += " " + text;
+  if (!text.empty()) s += fmt::format(" {}", text);
   return s;
 }
 
@@ -50,7 +50,9 @@ void Trace::add(EventKind kind, uint32_t a, uint64_t b, uint64_t time_ns, std::s
   put(time_ns, 8);
   put(text.size(), 4);
   hash_.update(buf, n).update(text.data(), text.size());
-  events_.push_back(Event{kind, a, b, time_ns, std::move(text)});
+  std::string_view view;
+  if (!text.empty()) view = *texts_.insert(std::move(text)).first;
+  events_.push_back(Event{kind, a, b, time_ns, view});
 }
 
 uint64_t Trace::hash() const { return hash_.digest(); }

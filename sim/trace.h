@@ -3,14 +3,19 @@
 // The hash is XXH3-64 over a canonical encoding of each event (kind, numbers,
 // text, little-endian), so the same seed and configuration give the same hash
 // on every machine. Events are kept in memory so a replay can print the ones
-// around a snapshot point.
+// around a snapshot point. A long run has millions of them (a few per
+// snapshot point), so each is small: its text is interned by the Trace
+// (most texts repeat: "fsync invoice.db") and only viewed by the event, and
+// events live in a deque, which grows without copying them all.
 #pragma once
 
 #include "cow/content_hash.h"
 
 #include <cstdint>
+#include <deque>
 #include <string>
-#include <vector>
+#include <string_view>
+#include <unordered_set>
 
 
 namespace snapsim::sim {
@@ -33,7 +38,9 @@ struct Event {
   uint32_t a = 0;
   uint64_t b = 0;
   uint64_t time_ns = 0;
-  std::string text;
+  // Interned by the Trace that recorded the event: valid while it lives
+  // (copy to_string() to keep an event beyond it).
+  std::string_view text;
   std::string to_string() const;
 };
 
@@ -46,10 +53,11 @@ class Trace {
   void add(EventKind kind, uint32_t a, uint64_t b, uint64_t time_ns, std::string text = {});
   uint64_t hash() const;
   size_t size() const { return events_.size(); }
-  const std::vector<Event>& events() const { return events_; }
+  const std::deque<Event>& events() const { return events_; }
 
  private:
-  std::vector<Event> events_;
+  std::deque<Event> events_;
+  std::unordered_set<std::string> texts_;  // node-based: a text's address is stable
   cow::Hasher64 hash_;
 };
 
