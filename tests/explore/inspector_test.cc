@@ -1,7 +1,7 @@
 // The inspection workers' wire format carries every AppState field, and a
 // malformed message is an error, never a default state. An exported image
 // (export_tree, what a process check reads) holds exactly the guest's bytes,
-// zero blocks left as holes included.
+// zero blocks left as holes included. The flat ImageMap behaves as a map.
 #define BOOST_TEST_MODULE inspector
 #include <boost/test/unit_test.hpp>
 #include <rapidcheck.h>
@@ -11,6 +11,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
+#include <tuple>
 #include <sstream>
 
 #include "explore/inspector.h"
@@ -19,6 +22,45 @@
 using namespace snapsim;
 
 BOOST_AUTO_TEST_SUITE(Inspector)
+
+// ImageMap against std::map: keys drawn from a small pool (so they repeat
+// and probe chains collide) and the empty-mark key {0, 0} among them.
+RC_BOOST_PROP(image_map_is_a_map, ()) {
+  auto pool = *rc::gen::container<std::vector<explore::ImageKey>>(
+      *rc::gen::inRange<size_t>(1, 300),
+      rc::gen::construct<explore::ImageKey>(rc::gen::element<uint64_t>(0, 1, 2, 0x8000000000000000ull, 77),
+                                             rc::gen::arbitrary<uint64_t>()));
+  pool.push_back({0, 0});
+  const auto ops = *rc::gen::container<std::vector<std::tuple<int, size_t, uint32_t>>>(
+      rc::gen::tuple(rc::gen::inRange(0, 3), rc::gen::inRange<size_t>(0, pool.size()),
+                     rc::gen::arbitrary<uint32_t>()));
+  explore::ImageMap<uint32_t> map;
+  explore::ImageSet set;
+  std::map<explore::ImageKey, uint32_t> model;
+  std::set<explore::ImageKey> set_model;
+  for (const auto& [op, i, v] : ops) {
+    const explore::ImageKey k = pool[i];
+    if (op == 0) {
+      RC_ASSERT(map.insert(k, v) == model.emplace(k, v).second);
+    } else if (op == 1) {
+      map[k] = v;
+      model[k] = v;
+    } else {
+      const uint32_t* got = map.find(k);
+      auto it = model.find(k);
+      RC_ASSERT((got != nullptr) == (it != model.end()));
+      if (got) RC_ASSERT(*got == it->second);
+    }
+    if (op == 0) RC_ASSERT(set.insert(k) == set_model.insert(k).second);
+    RC_ASSERT(map.size() == model.size());
+    RC_ASSERT(set.size() == set_model.size());
+  }
+  for (const auto& [k, v] : model) RC_ASSERT(map.find(k) && *map.find(k) == v);
+  for (const auto& k : pool) {
+    RC_ASSERT(map.contains(k) == (model.count(k) == 1));
+    RC_ASSERT(set.contains(k) == (set_model.count(k) == 1));
+  }
+}
 
 RC_BOOST_PROP(wire_format_round_trips_every_field, ()) {
   std::vector<explore::AppState> states(*rc::gen::inRange<size_t>(0, 5));
