@@ -43,6 +43,7 @@ struct Config {
   std::string shard;  // "K/N" when sharded
   std::string schedules_text;
   std::vector<explore::Verdict> fail_on;
+  std::vector<explore::ClientOutcome> fail_on_client;  // memory model outcomes
 };
 
 int bad_input(const std::string& message) {
@@ -66,12 +67,21 @@ std::string make_config(const RunFlags& f, Config* c) {
   c->options.model = *model;
   // Power loss quiesces nothing: the crash model explores level none, and
   // the default list of levels means just that there.
-  const bool crash = *model == explore::Model::kCrash;
-  auto levels = explore::parse_quiesce_list(crash && f.quiesce == RunFlags{}.quiesce ? "none" : f.quiesce);
+  const bool crash = *model == explore::Model::kCrash, memory = *model == explore::Model::kMemory;
+  auto levels =
+      explore::parse_quiesce_list((crash || memory) && f.quiesce == RunFlags{}.quiesce ? "none" : f.quiesce);
   if (!levels) return "--quiesce: " + levels.status().message();
   if (crash && (levels->size() != 1 || levels->front() != explore::Quiesce::kNone)) {
     return "--model crash (power loss) has no quiesce level: use --quiesce none";
   }
+  if (memory && (levels->size() != 1 || levels->front() != explore::Quiesce::kNone)) {
+    return "--model memory (a memory snapshot reverted to) has no quiesce level: use --quiesce none";
+  }
+  if (!memory && (f.revert_after_ms || f.keepalive_ms != RunFlags{}.keepalive_ms)) {
+    return "--revert-after-ms and --keepalive-ms are for --model memory";
+  }
+  c->options.revert_after_ms = f.revert_after_ms;
+  c->options.keepalive_ms = f.keepalive_ms;
   c->options.levels = *levels;
   if (f.crash_states < 1 || f.crash_states > 4096) return "--crash-states must be from 1 to 4096";
   c->options.crash_states = f.crash_states;
@@ -174,11 +184,16 @@ std::string make_config(const RunFlags& f, Config* c) {
     std::stringstream ss(f.fail_on);
     std::string item;
     while (std::getline(ss, item, ',')) {
+      if (auto o = explore::parse_client_outcome(item)) {
+        c->fail_on_client.push_back(*o);
+        continue;
+      }
       auto v = explore::parse_verdict(item);
       if (!v) {
         return fmt::format(
             "--fail-on: unknown verdict '{}' (expected consistent, recovered, lost_committed, "
-            "torn_transaction, invariant_violation, corrupt, unrecoverable)",
+            "torn_transaction, invariant_violation, corrupt, unrecoverable, or with --model memory "
+            "reverted_acknowledged, reissued_identifier, blocked_session)",
             item);
       }
       c->fail_on.push_back(*v);
@@ -308,6 +323,9 @@ int finish(const std::vector<reports::RunRecord>& runs, const RunFlags& f, const
   for (const auto& r : runs) {
     for (auto v : c.fail_on) {
       if (r.level.verdicts[static_cast<size_t>(v)] > 0) return kExitFailOn;
+    }
+    for (auto o : c.fail_on_client) {
+      if (r.level.client && r.level.client->points[static_cast<size_t>(o)] > 0) return kExitFailOn;
     }
   }
   return kExitOk;
@@ -477,6 +495,10 @@ int replay(const std::string& name, const RunFlags& f) {
   fmt::print("  commits acknowledged {}, issued {}; trace position {}\n", p.acked, p.issued,
              p.trace_pos);
   if (!p.note.empty()) fmt::print("  {}\n", p.note);
+  if (!p.client_outcomes.empty()) {
+    fmt::print("  after reverting to this moment (the clients lived on, then reconnected):\n");
+    for (const auto& l : p.client_outcomes) fmt::print("    {}\n", l);
+  }
   if (!p.state.summary.empty()) fmt::print("  restored state: {}\n", p.state.summary);
   if (p.in_flight.empty()) {
     fmt::print("  no transaction was in flight at the snapshot\n");

@@ -21,6 +21,8 @@ struct RunFlags {
   std::string model = "snapshot";
   uint32_t crash_states = 32;
   uint32_t sector_size = 512;
+  std::optional<uint64_t> revert_after_ms;  // memory model
+  uint64_t keepalive_ms = 7'200'000;        // memory model
   uint64_t seed = 1;
   std::string schedules = "1";
   std::string writeback = "random";

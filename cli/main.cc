@@ -32,7 +32,16 @@ void add_run_flags(CLI::App* cmd, snapsim::api::RunFlags& f) {
   cmd->add_option("--quiesce", f.quiesce, "comma list of none,fsfreeze,app,hook");
   cmd->add_option("--model", f.model,
                   "failure model: snapshot (hypervisor snapshot, default) | crash (power loss: "
-                  "unflushed writes lost in any subset, torn at sector granularity)");
+                  "unflushed writes lost in any subset, torn at sector granularity) | memory (a memory "
+                  "snapshot reverted to: the VM resumes, its clients have moved on)");
+  cmd->add_option("--revert-after-ms", f.revert_after_ms,
+                  "memory model: the VM is reverted this long (simulated) after the snapshot moment "
+                  "(default: at the end of the run)")
+      ->check(kUint64);
+  cmd->add_option("--keepalive-ms", f.keepalive_ms,
+                  "memory model: when the guest detects a dead client's connection (default 7200000, "
+                  "Linux's TCP keepalive)")
+      ->check(kUint64);
   cmd->add_option("--crash-states", f.crash_states,
                   "crash model: images per crash point (every state when they fit, default 32)")
       ->check(kUint32);

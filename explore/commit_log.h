@@ -10,6 +10,8 @@
 
 #include <cstdint>
 #include <set>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "cow/content_hash.h"
@@ -17,6 +19,18 @@
 namespace snapsim::explore {
 
 using Digest = cow::Hash128;
+
+// What a client was told when its commit was acknowledged (the memory
+// model's view from outside the VM): when, what the transaction carried
+// (its parameters, hashed: equal for a transaction that is redone with the
+// same data) and the client-visible identifiers it was handed (name, value:
+// the invoice number printed and mailed).
+struct Receipt {
+  uint32_t client = 0;
+  uint64_t time_ns = 0;
+  uint64_t content = 0;
+  std::vector<std::pair<std::string, std::string>> ids;
+};
 
 class CommitLog {
  public:
@@ -48,8 +62,16 @@ class CommitLog {
   bool in_transaction(uint32_t client) const { return in_flight_.count(client) > 0; }
   const std::vector<Digest>& digests() const { return digests_; }
   const std::vector<Digest>& store_digests() const { return store_digests_; }
+  // The receipt of commit `commit` (1-based, as ack() returned), recorded by
+  // the workload right after its ack(); receipts()[commit - 1].
+  void receipt(uint64_t commit, Receipt r) {
+    if (receipts_.size() < commit) receipts_.resize(commit);
+    receipts_[commit - 1] = std::move(r);
+  }
+  const std::vector<Receipt>& receipts() const { return receipts_; }
 
  private:
+  std::vector<Receipt> receipts_;
   std::vector<Digest> digests_;
   std::vector<Digest> store_digests_;
   std::set<uint32_t> in_flight_;

@@ -318,6 +318,12 @@ class Execution : public RunView {
   }
   uint64_t writes_logged() const override { return writes_logged_; }
   Probes& probes() override { return *probes_; }
+  Scenario& scenario() override { return scenario_; }
+  const std::vector<Client*>& clients() const override { return clients_; }
+  CommitLog& client_log() override { return log_; }
+  const std::vector<Receipt>* history() const override { return history_.get(); }
+  // Memory model: the receipts of this schedule's first pass.
+  void set_history(std::shared_ptr<const std::vector<Receipt>> h) { history_ = std::move(h); }
 
   CrashCoverage coverage() const { return model_->coverage(); }
 
@@ -343,6 +349,7 @@ class Execution : public RunView {
   HookOutcome run_hook_on_fork(const HookSpec& spec);
 
   std::array<LevelState, kQuiesceCount>* levels_ = nullptr;
+  std::shared_ptr<const std::vector<Receipt>> history_;
   std::vector<Client*> clients_;
   ChoiceSource* choices_ = nullptr;
   uint64_t hook_requests_ = 0;
@@ -354,6 +361,19 @@ class Execution : public RunView {
   uint64_t writes_logged_ = 0;               // block writes a baseline's log has seen
   uint64_t last_ack_seen_ = 0;               // acknowledgements already seen
 };
+
+// The memory model's outcomes of one judged point, counted into `out`.
+void count_client_outcomes(const Point::Revert& r, uint64_t point, uint32_t schedule, ClientOutcomes* out) {
+  const bool has[kClientOutcomeCount] = {r.reverted > 0, r.reissued > 0, r.blocked};
+  for (size_t k = 0; k < kClientOutcomeCount; ++k) {
+    if (!has[k]) continue;
+    out->points[k]++;
+    if (!out->first[k]) out->first[k] = PointFailure{point, Verdict::kConsistent, r.detail[k], schedule};
+  }
+  out->reverted_acknowledgements += r.reverted;
+  out->reissued_identifiers += r.reissued;
+  out->blocked_ms_max = std::max(out->blocked_ms_max, r.blocked_ms);
+}
 
 // The `hook` level: a snapshot requested at this step boundary. The hook
 // changes the run (it waits, takes locks, holds new transactions), so it runs
@@ -378,35 +398,12 @@ Status Execution::hook_point() {
   const uint64_t acked_at_fork = log_.acked();
   const std::vector<Digest> digests_at_fork = log_.digests();
   const std::vector<Digest> store_at_fork = log_.store_digests();
-  int fds[2];
-  if (::pipe(fds) != 0) return Status::error(cow::Code::kIoError, "cannot make a pipe for a hook run");
-  std::fflush(nullptr);
-  const pid_t pid = ::fork();
-  if (pid < 0) return Status::error(cow::Code::kIoError, "cannot fork a hook run");
-  if (pid == 0) {
-    ::close(fds[0]);
-    const HookOutcome o = run_hook_on_fork(*spec);
-    const std::vector<uint8_t> bytes = nlohmann::json::to_msgpack(to_json(o));
-    size_t done = 0;
-    while (done < bytes.size()) {
-      const ssize_t n = ::write(fds[1], bytes.data() + done, bytes.size() - done);
-      if (n <= 0) ::_exit(1);
-      done += static_cast<size_t>(n);
-    }
-    ::_exit(0);
-  }
-  ::close(fds[1]);
-  std::vector<uint8_t> in;
-  uint8_t buf[65536];
-  ssize_t n;
-  while ((n = ::read(fds[0], buf, sizeof buf)) > 0) in.insert(in.end(), buf, buf + n);
-  ::close(fds[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  const nlohmann::json j = nlohmann::json::from_msgpack(in, true, false);
-  if (j.is_discarded() || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return Status::error(cow::Code::kIoError,
-                         fmt::format("the hook run for request {} died (wait status {})", hook_requests_, status));
+  auto in = run_on_fork([&] { return nlohmann::json::to_msgpack(to_json(run_hook_on_fork(*spec))); },
+                        fmt::format("the hook run for request {}", hook_requests_));
+  if (!in) return in.status();
+  const nlohmann::json j = nlohmann::json::from_msgpack(*in, true, false);
+  if (j.is_discarded()) {
+    return Status::error(cow::Code::kIoError, fmt::format("the hook run for request {} sent no message", hook_requests_));
   }
   HookOutcome o;
   try {
@@ -439,24 +436,9 @@ Status Execution::hook_point() {
     f->store_digests.insert(f->store_digests.end(), o.store_digests.begin(), o.store_digests.end());
     p.fork = std::move(f);
   }
-  const uint32_t bs = pool_->block_size();
-  for (uint32_t d = 0; d < mc.disk_count(); ++d) {
-    if (d >= o.blocks.size() || o.blocks[d].empty()) {
-      p.snaps.push_back(base[d]);
-      continue;
-    }
-    auto clone = pool_->clone(base[d]);
-    if (!clone) return clone.status();
-    for (const auto& [lba, data] : o.blocks[d]) {
-      if (data.size() != bs) return Status::error(cow::Code::kIoError, "a hook run sent a partial block");
-      SNAPSIM_RETURN_IF_ERROR(pool_->write_blocks(*clone, lba, std::as_bytes(std::span(data))));
-    }
-    auto snap = pool_->snapshot(*clone);
-    if (!snap) return snap.status();
-    SNAPSIM_RETURN_IF_ERROR(pool_->delete_volume(*clone));
-    SNAPSIM_RETURN_IF_ERROR(pool_->delete_snapshot(base[d]));
-    p.snaps.push_back(*snap);
-  }
+  auto snaps = with_blocks(*pool_, base, o.blocks);
+  if (!snaps) return snaps.status();
+  p.snaps = std::move(*snaps);
   add_point(Quiesce::kHook, std::move(p));
   return Status::ok();
 }
@@ -537,20 +519,17 @@ HookOutcome Execution::run_hook_on_fork(const HookSpec& spec) {
   if (ok && mc.clock().now_ns() > deadline) ok = false;
   o.wait_ms = static_cast<double>(mc.clock().now_ns() - t0) / 1e6;
   double window_us = static_cast<double>(mc.clock().now_ns() - t0) / 1000.0 + cost.device.snapshot_create_us;
-  o.blocks.resize(mc.disk_count());
   std::vector<std::map<uint64_t, std::vector<uint8_t>>> image(mc.disk_count());
   const uint32_t bs = pool_->block_size();
-  for (uint32_t d = 0; d < mc.disk_count(); ++d) {
-    for (uint64_t lba : touched[d]) {
-      std::vector<uint8_t> data(bs);
-      Status st = pool_->read_blocks(mc.disk(d).volume(), lba, std::as_writable_bytes(std::span(data)));
-      if (!st.is_ok()) {
-        o.error = st.to_string();
-        return o;
-      }
-      image[d][lba] = std::move(data);
-    }
+  auto written = read_blocks(*pool_, mc, touched);
+  if (!written) {
+    o.error = written.status().to_string();
+    return o;
   }
+  for (uint32_t d = 0; d < mc.disk_count(); ++d) {
+    for (auto& [lba, data] : (*written)[d]) image[d][lba] = std::move(data);
+  }
+  o.blocks.resize(mc.disk_count());
   if (!ok) {
     o.kind = spec.crash_consistent_on_failure ? HookOutcome::kCrashConsistent : HookOutcome::kFailed;
   } else {
@@ -596,6 +575,12 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
   if (!options.all_schedules && options.schedules == 0) {
     return Status::invalid_argument("--schedules must be at least 1");
   }
+  const std::optional<MemorySpec> memory = scenario.memory_spec();
+  if (options.model == Model::kMemory && !memory) {
+    return Status::invalid_argument(
+        "--model memory needs clients that can reconnect after a revert, and this workload's cannot (a "
+        "process workload's clients are the program itself)");
+  }
   if (std::find(options.levels.begin(), options.levels.end(), Quiesce::kHook) != options.levels.end() &&
       !scenario.hook_spec()) {
     return Status::invalid_argument(
@@ -640,7 +625,19 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
     for (auto& l : levels) {
       l.points.clear();
     }
+    // The memory model's first pass: the run to its end, for what its
+    // clients will have been told (each point's fork needs the future).
+    std::shared_ptr<const std::vector<Receipt>> history;
+    if (options.model == Model::kMemory) {
+      std::array<LevelState, kQuiesceCount> no_points;
+      Probes first_probes;
+      Execution first(scenario, options, s, &first_probes);
+      RandomChoices first_choices(Prng(options.seed).fork("schedule", s));
+      SNAPSIM_RETURN_IF_ERROR(first.run(first_choices, no_points));
+      history = std::make_shared<const std::vector<Receipt>>(first.log().receipts());
+    }
     Execution ex(scenario, options, s, &result.probes);
+    ex.set_history(history);
     RandomChoices random(Prng(options.seed).fork("schedule", s));
     ScriptedChoices scripted(prefix);
     ChoiceSource& choices = options.all_schedules ? static_cast<ChoiceSource&>(scripted)
@@ -751,6 +748,12 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
       LevelState& ls = levels[li];
       LevelResult& lr = out[li];
       lr.level = q;
+      if (options.model == Model::kMemory && !lr.client) {
+        lr.client.emplace();
+        lr.client->lock_wait_tolerance_ms = memory->lock_wait_tolerance_ms;
+        lr.client->reverted_is_failure = memory->reverted_is_failure;
+        lr.client->keepalive_ms = options.keepalive_ms;
+      }
       for (size_t i = 0; i < ls.points.size(); ++i) {
         const Point& p = ls.points[i];
         const uint64_t global = base[li] + i;
@@ -805,6 +808,7 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
                          p.fork ? &p.fork->store_digests : &ex.log().store_digests()};
         Judgement j = classifier.classify(*state, ctx);
         lr.verdicts[static_cast<size_t>(j.verdict)]++;
+        if (p.revert) count_client_outcomes(*p.revert, global, s, &*lr.client);
         if (options.record_points) {
           lr.records.push_back(PointRecord{global, s, j.verdict, p.acked, p.issued, p.trace_pos,
                                            p.time_ns, p.freeze_ms, j.detail,
@@ -829,6 +833,14 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
           rp.files = files;
           rp.exported = exported;
           rp.note = note;
+          if (p.revert) {
+            for (size_t k = 0; k < kClientOutcomeCount; ++k) {
+              if (p.revert->detail[k].empty()) continue;
+              rp.client_outcomes.push_back(fmt::format(
+                  "{}: {}", client_outcome_name(static_cast<ClientOutcome>(k)), p.revert->detail[k]));
+            }
+            if (rp.client_outcomes.empty()) rp.client_outcomes.push_back("the clients saw nothing amiss");
+          }
           const auto& ev = ex.machine().trace().events();
           const size_t from = p.trace_pos > 12 ? p.trace_pos - 12 : 0;
           for (size_t e = from; e < p.trace_pos; ++e) rp.trace_before.push_back(ev[e].to_string());

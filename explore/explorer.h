@@ -10,8 +10,9 @@
 // recovered states are inspected once.
 #pragma once
 
-#include <deque>
 #include <algorithm>
+#include <array>
+#include <deque>
 #include <functional>
 #include <optional>
 #include <string>
@@ -38,8 +39,10 @@ cow::Result<std::vector<Quiesce>> parse_quiesce_list(const std::string& list);
 //             (with the quiesce levels)             snapshot_model.cc
 //   crash     power loss: unflushed writes lost in any subset, one torn
 //             at sector granularity; level `none`   crash_model.cc
+//   memory    a memory snapshot reverted to: the whole VM resumes, its
+//             clients do not; level `none`         memory_model.cc
 // Names and factories are in failure_model.cc's table.
-enum class Model { kSnapshot = 0, kCrash };
+enum class Model { kSnapshot = 0, kCrash, kMemory };
 const char* model_name(Model m);
 cow::Result<Model> parse_model(const std::string& name);
 
@@ -61,6 +64,12 @@ struct ExploreOptions {
   // states). Identical images are checked once.
   uint32_t crash_states = 32;
   uint32_t sector_size = 512;        // torn-write granularity (crash model)
+  // Memory model: the VM is reverted this long (simulated) after the
+  // snapshot moment; unset = at the end of the run (the clients have lived
+  // through all of it). The guest detects a dead client's connection after
+  // keepalive_ms (Linux's default TCP keepalive: 2 hours).
+  std::optional<uint64_t> revert_after_ms;
+  uint64_t keepalive_ms = 7'200'000;
   Writeback writeback = Writeback::kRandom;
   // The guest file system's mode (--fs) and ext4 data mode (--fs-data);
   // unset: the workload's machine config says (default ext4, ordered).
@@ -164,9 +173,28 @@ struct HookStats {
   double wait_ms_max = 0;         // the longest the hook took (drain and its own work)
 };
 
+// Memory model: what the clients saw after the reverts, beside the
+// verdicts. Each count is of points (the totals say how much).
+enum class ClientOutcome { kRevertedAcknowledged = 0, kReissuedIdentifier, kBlockedSession };
+inline constexpr size_t kClientOutcomeCount = 3;
+const char* client_outcome_name(ClientOutcome o);
+std::optional<ClientOutcome> parse_client_outcome(const std::string& name);
+
+struct ClientOutcomes {
+  std::array<uint64_t, kClientOutcomeCount> points{};  // points with the outcome
+  uint64_t reverted_acknowledgements = 0;  // acknowledged commits the reverts undid, summed
+  uint64_t reissued_identifiers = 0;       // identifiers issued again, summed
+  double blocked_ms_max = 0;               // the longest a new client waited on a dead session
+  std::array<std::optional<PointFailure>, kClientOutcomeCount> first;  // detail: what happened
+  uint64_t lock_wait_tolerance_ms = 0;     // the workload's
+  bool reverted_is_failure = false;        // the workload's
+  uint64_t keepalive_ms = 0;
+};
+
 struct LevelResult {
   Quiesce level = Quiesce::kNone;
   HookStats hook;                    // level hook only
+  std::optional<ClientOutcomes> client;  // memory model only
   uint64_t points_existing = 0;      // every point of the level (all schedules), judged or not
   uint64_t points_budgeted_out = 0;  // left unjudged by ExploreOptions::max_points
   uint64_t points = 0;
@@ -202,6 +230,7 @@ struct ReplayedPoint {
   std::vector<std::string> files;    // files in the restored image
   std::vector<std::string> exported; // paths written under export_dir
   std::string note;                  // crash model: which writes persisted
+  std::vector<std::string> client_outcomes;  // memory model: what the clients saw, one line each
 };
 
 // Crash model: how much of the state space the run covered (all schedules).

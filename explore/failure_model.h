@@ -13,7 +13,9 @@
 
 #include <array>
 #include <deque>
+#include <functional>
 #include <memory>
+#include <set>
 #include <optional>
 #include <string>
 #include <vector>
@@ -43,6 +45,16 @@ struct Point {
     std::vector<Digest> digests, store_digests;
   };
   std::shared_ptr<const ForkDigests> fork;
+  // Memory model: what the clients saw after reverting to this moment.
+  struct Revert {
+    uint64_t reverted = 0;   // acknowledged commits the revert undid
+    uint64_t reissued = 0;   // identifiers a client holds, issued again for other content
+    double blocked_ms = 0;   // longest new clients waited on a dead session
+    bool blocked = false;    // beyond the workload's tolerance
+    // One line per outcome (ClientOutcome order), empty when it did not occur.
+    std::array<std::string, kClientOutcomeCount> detail;
+  };
+  std::shared_ptr<const Revert> revert;
   // Set when the point was inspected while the run went on (explorer.cc,
   // streaming): its image's content hash; `snaps` is then empty (released).
   std::optional<std::pair<uint64_t, uint64_t>> key;
@@ -68,6 +80,15 @@ class RunView {
   virtual uint64_t writes_logged() const = 0;
   // Coverage probes of this exploration.
   virtual Probes& probes() = 0;
+  // The application and its clients (the memory model forks the run and
+  // reverts them).
+  virtual Scenario& scenario() = 0;
+  virtual const std::vector<Client*>& clients() const = 0;
+  // The log the clients report to (make_revert_clients' clients too).
+  virtual CommitLog& client_log() = 0;
+  // Memory model: the receipts of this schedule's run to its end (a first
+  // pass), or null during that pass.
+  virtual const std::vector<Receipt>* history() const = 0;
 };
 
 class FailureModel {
@@ -103,9 +124,26 @@ std::unique_ptr<FailureModel> make_failure_model(Model m);
 // The implementations (one file each).
 std::unique_ptr<FailureModel> make_snapshot_model();
 std::unique_ptr<FailureModel> make_crash_model();
+std::unique_ptr<FailureModel> make_memory_model();
 
 // The `none` point of this moment: a snapshot of every disk as issued (the
 // page cache is not captured). Shared by the models that take one.
 Result<Point> snapshot_now(RunView& run);
+
+// A model whose point needs the live run to go on differently (the hook
+// level, a memory-snapshot revert) runs it on a fork() of the whole
+// simulator: `child` runs in the copy and returns its message, which this
+// returns in the parent (the main run goes on unchanged). `what` names the
+// run in errors. The child must never return to the caller's code.
+Result<std::vector<uint8_t>> run_on_fork(const std::function<std::vector<uint8_t>()>& child, const std::string& what);
+
+// A fork's image travels as the blocks it wrote (per disk: lba, bytes).
+using DiskBlocks = std::vector<std::vector<std::pair<uint64_t, std::vector<uint8_t>>>>;
+// In the fork: the current bytes of every block in touched[disk].
+Result<DiskBlocks> read_blocks(cow::Pool& pool, Machine& m, const std::vector<std::set<uint64_t>>& touched);
+// In the parent: per disk, `base` with `blocks` written over it (a new
+// snapshot; base is released) or base itself when nothing changed.
+Result<std::vector<cow::SnapshotId>> with_blocks(cow::Pool& pool, const std::vector<cow::SnapshotId>& base,
+                                                 const DiskBlocks& blocks);
 
 }  // namespace snapsim::explore

@@ -409,11 +409,16 @@ Status StreamInspector::submit(cow::Pool& pool, const MachineConfig& config, con
   batch_.push_back(Todo{key, std::move(snaps)});
   // A batch goes out once it is worth a fork and a worker is free; while
   // every worker is busy it grows (so slow checks get long contiguous
-  // batches, whose memos keep hitting), up to kMaxBatch images held.
-  const double per_image_ms = in_place_s_ * 1000.0 / static_cast<double>(std::max<uint64_t>(in_place_n_, 1));
-  if (static_cast<double>(batch_.size()) * per_image_ms >= batch_ms_) {
+  // batches, whose memos keep hitting), up to about kMaxBatchMs of work or
+  // kMaxBatch images; then the run waits for a worker. A worker lives as
+  // long as its batch, and every page the run writes meanwhile is copied
+  // (the worker keeps the old one): short lives keep the copies few.
+  const double estimate = static_cast<double>(batch_.size()) * per_image_ms();
+  if (estimate >= batch_ms_) {
     SNAPSIM_RETURN_IF_ERROR(collect(false));
-    if (workers_.size() < jobs_ || batch_.size() >= kMaxBatch) SNAPSIM_RETURN_IF_ERROR(fork_batch(pool, config));
+    if (workers_.size() < jobs_ || estimate >= kMaxBatchMs || batch_.size() >= kMaxBatch) {
+      SNAPSIM_RETURN_IF_ERROR(fork_batch(pool, config));
+    }
   } else if (++submits_ % 64 == 0) {
     SNAPSIM_RETURN_IF_ERROR(collect(false));
   }
@@ -426,6 +431,7 @@ Status StreamInspector::fork_batch(cow::Pool& pool, const MachineConfig& config)
   auto wk = fork_worker(inspector_, pool, config, batch_, 0, batch_.size());
   if (!wk) return wk.status();
   Worker w;
+  w.started = std::chrono::steady_clock::now();
   w.pid = wk->first;
   w.fd = wk->second;
   ::fcntl(w.fd, F_SETFL, ::fcntl(w.fd, F_GETFL) | O_NONBLOCK);
@@ -443,6 +449,13 @@ Status StreamInspector::reap(Worker& w) {
   auto states = finish_worker(inspector_, w.pid, w.in, w.keys.size(), static_cast<uint32_t>(finished_workers_++), probes_);
   w.pid = -1;
   if (!states) return failed_ = states.status();
+  // What an image costs now, as the workers see it (checks grow with the
+  // application's data, so the first images inspected here underestimate).
+  if (!w.keys.empty()) {
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - w.started).count() /
+                      static_cast<double>(w.keys.size());
+    worker_image_ms_ = worker_image_ms_ < 0 ? ms : 0.5 * worker_image_ms_ + 0.5 * ms;
+  }
   for (size_t i = 0; i < w.keys.size(); ++i) {
     queued_.erase(w.keys[i]);
     cache_->put(w.keys[i], std::move((*states)[i]));
@@ -482,8 +495,7 @@ Status StreamInspector::finish(cow::Pool& pool, const MachineConfig& config, Sta
   SNAPSIM_RETURN_IF_ERROR(failed_);
   cache_ = cache;
   // A last batch too small to be worth a fork is inspected here.
-  const double per_image_ms = in_place_s_ * 1000.0 / static_cast<double>(std::max<uint64_t>(in_place_n_, 1));
-  if (static_cast<double>(batch_.size()) * per_image_ms < in_place_ms_) {
+  if (static_cast<double>(batch_.size()) * per_image_ms() < in_place_ms_) {
     for (auto& t : batch_) {
       cache->put(t.key, inspector_.inspect(pool, config, t.snaps));
       queued_.erase(t.key);

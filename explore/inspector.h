@@ -12,6 +12,9 @@
 
 #include <sys/types.h>
 
+#include <algorithm>
+#include <chrono>
+
 #include <deque>
 #include <map>
 #include <set>
@@ -146,6 +149,7 @@ class StreamInspector {
 
  private:
   struct Worker {
+    std::chrono::steady_clock::time_point started;
     pid_t pid = -1;
     int fd = -1;
     std::vector<ImageKey> keys;
@@ -156,12 +160,21 @@ class StreamInspector {
   Status collect(bool block);
   Status reap(Worker& w);
 
+  // Estimated inspection time of one image: the workers' latest, else the
+  // in-place mean.
+  double per_image_ms() const {
+    if (worker_image_ms_ >= 0) return worker_image_ms_;
+    return in_place_s_ * 1000.0 / static_cast<double>(std::max<uint64_t>(in_place_n_, 1));
+  }
+
   static constexpr size_t kMaxBatch = 16384;
+  static constexpr double kMaxBatchMs = 1000;
   Inspector& inspector_;
   uint32_t jobs_, in_place_ms_, batch_ms_;
   Probes* probes_;
   double in_place_s_ = 0;  // inspection time spent here
   uint64_t in_place_n_ = 0;
+  double worker_image_ms_ = -1;  // < 0: no worker finished yet
   std::vector<Todo> batch_;
   std::set<ImageKey> queued_;  // batched or with a worker
   std::vector<Worker> workers_;

@@ -109,6 +109,17 @@ struct HookSpec {
   bool crash_consistent_on_failure = false;
 };
 
+// What the workload's clients tolerate after a memory-snapshot revert
+// (--model memory, explore/memory_model.cc).
+struct MemorySpec {
+  // Longest a client waits on a lock held by a dead session before it
+  // counts as blocked_session (simulated ms).
+  uint64_t lock_wait_tolerance_ms = 30000;
+  // Whether acknowledged work the revert undid is a failure for these
+  // clients (it is inherent to a revert: by default only counted).
+  bool reverted_is_failure = false;
+};
+
 class Scenario {
  public:
   virtual ~Scenario() = default;
@@ -145,6 +156,19 @@ class Scenario {
   // How many transactions the run will begin, if known (0: unknown): lets a
   // run stopped by its memory limit say what the whole run would hold.
   virtual uint64_t planned_transactions() const { return 0; }
+  // Memory model: what the clients tolerate, or nullopt when the workload
+  // cannot be reverted (its clients cannot reconnect): --model memory is
+  // then refused.
+  virtual std::optional<MemorySpec> memory_spec() const { return std::nullopt; }
+  // Memory model, on the fork of a reverted run: the clients reconnecting,
+  // ids first_id.., client i running txns[i] new transactions with data
+  // drawn from `prng` (not the original clients' streams), reporting to
+  // `log` as make_clients' do.
+  virtual cow::Result<std::vector<std::unique_ptr<Client>>> make_revert_clients(
+      Machine& /*m*/, CommitLog& /*log*/, uint32_t /*first_id*/, const std::vector<uint32_t>& /*txns*/,
+      sim::Prng /*prng*/) {
+    return cow::Status::invalid_argument("this workload's clients cannot reconnect after a revert");
+  }
 };
 
 struct PointContext {

@@ -66,6 +66,31 @@ std::string to_json(const std::vector<RunRecord>& runs) {
                    {"crash_consistent", h.crash_consistent},
                    {"wait_ms_max", ms(h.wait_ms_max)}};
     }
+    if (r.level.client) {
+      const auto& c = *r.level.client;
+      json o = json::object();
+      for (size_t k = 0; k < explore::kClientOutcomeCount; ++k) {
+        o[explore::client_outcome_name(static_cast<explore::ClientOutcome>(k))] = c.points[k];
+      }
+      o["reverted_acknowledgements"] = c.reverted_acknowledgements;
+      o["reissued_identifiers"] = c.reissued_identifiers;
+      o["blocked_ms_max"] = ms(c.blocked_ms_max);
+      o["lock_wait_tolerance_ms"] = c.lock_wait_tolerance_ms;
+      o["reverted_is_failure"] = c.reverted_is_failure;
+      o["keepalive_ms"] = c.keepalive_ms;
+      if (r.revert_after_ms) o["revert_after_ms"] = *r.revert_after_ms;
+      json first = json::object();
+      for (size_t k = 0; k < explore::kClientOutcomeCount; ++k) {
+        if (!c.first[k]) continue;
+        first[explore::client_outcome_name(static_cast<explore::ClientOutcome>(k))] = {
+            {"point", c.first[k]->point},
+            {"detail", c.first[k]->detail},
+            {"replay", r.client_replay[k]},
+            {"schedule", c.first[k]->schedule}};
+      }
+      o["first"] = std::move(first);
+      j["client_outcomes"] = std::move(o);
+    }
     if (r.level.first_failure) {
       const auto& f = *r.level.first_failure;
       j["first_failure"] = {{"point", f.point},

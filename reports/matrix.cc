@@ -112,6 +112,19 @@ std::string render_matrix(const std::vector<RunRecord>& runs, bool color) {
       // Under a budget the claim is about the points judged, and says so.
       const std::string judged =
           l.points_budgeted_out ? fmt::format(" judged (of {})", l.points + l.points_budgeted_out) : "";
+      if (explore::failure_count(l.verdicts) == 0 && l.client) {
+        // A revert needs no recovery; what it costs is the clients'.
+        const auto& c = *l.client;
+        const bool hurt = c.points[1] || c.points[2] || (c.reverted_is_failure && c.points[0]);
+        verdict = fmt::format("{}{}{}: every one of {} revert points{} restored consistent{}", hurt ? red : green,
+                              hurt ? "the data survives a revert, its clients do not" : "survives a revert", reset,
+                              l.points, judged,
+                              hurt ? fmt::format(" ({} reissued an identifier a client holds, {} blocked new clients "
+                                                 "on a dead session)",
+                                                 c.points[1], c.points[2])
+                                   : "");
+        break;
+      }
       if (explore::failure_count(l.verdicts) == 0 && it->second->model == explore::Model::kCrash) {
         verdict = fmt::format("{}survives power loss{}: every one of {} crash images{} restored consistent",
                               green, reset, l.points, judged);
@@ -134,6 +147,7 @@ std::string render_matrix(const std::vector<RunRecord>& runs, bool color) {
     summaries += fmt::format("  {}: {}\n", label, verdict);
     std::string conclusions;
     if (const std::string c = crash_coverage_line(*any); !c.empty()) conclusions += "    " + c + "\n";
+    for (const std::string& c : client_outcome_lines(*any)) conclusions += "    " + c + "\n";
     if (any->schedules_run > 1 && any->distinct_traces > 0 && any->distinct_traces < any->schedules_run) {
       conclusions += fmt::format("    note: {} schedules ran {} distinct execution(s)\n", any->schedules_run,
                                  any->distinct_traces);
@@ -167,7 +181,8 @@ std::string render_matrix(const std::vector<RunRecord>& runs, bool color) {
   if (!details.empty()) out += "\ndetails:\n" + details;
   out += "\nlegend: cons consistent, rec recovered (both fine); lost lost_committed, torn "
          "torn_transaction,\n        inv invariant_violation, corrupt, unrec unrecoverable "
-         "(failures). Counts are snapshot points (crash images under --model crash).\n";
+         "(failures).\n        Counts are snapshot points (crash images under --model crash, revert points under "
+         "--model memory).\n";
   return out;
 }
 

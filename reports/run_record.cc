@@ -31,6 +31,8 @@ std::vector<RunRecord> make_run_records(const RunSettings& settings, const explo
     rec.model = options.model;
     rec.crash_states = options.crash_states;
     rec.sector_size = options.sector_size;
+    rec.revert_after_ms = options.revert_after_ms;
+    rec.keepalive_ms = options.keepalive_ms;
     rec.writeback = sim::writeback_name(options.writeback);
     rec.fs = sim::fs_mode_name(result.fs_mode);
     rec.fs_data = result.ordered_data ? "ordered" : "writeback";
@@ -46,6 +48,11 @@ std::vector<RunRecord> make_run_records(const RunSettings& settings, const explo
     rec.trace_events = result.trace_events;
     rec.max_points = options.max_points;
     if (l.first_failure) rec.replay = replay_command(rec, l.first_failure->point);
+    if (l.client) {
+      for (size_t k = 0; k < explore::kClientOutcomeCount; ++k) {
+        if (l.client->first[k]) rec.client_replay[k] = replay_command(rec, l.client->first[k]->point);
+      }
+    }
     out.push_back(std::move(rec));
   }
   return out;
@@ -61,6 +68,10 @@ std::string replay_command(const RunRecord& r, uint64_t point) {
     cmd += fmt::format(" --model {}", explore::model_name(r.model));
     if (r.crash_states != 32) cmd += fmt::format(" --crash-states {}", r.crash_states);
     if (r.sector_size != 512) cmd += fmt::format(" --sector-size {}", r.sector_size);
+    if (r.revert_after_ms) cmd += fmt::format(" --revert-after-ms {}", *r.revert_after_ms);
+    if (r.model == explore::Model::kMemory && r.keepalive_ms != 7'200'000) {
+      cmd += fmt::format(" --keepalive-ms {}", r.keepalive_ms);
+    }
   }
   return cmd;
 }
@@ -78,6 +89,26 @@ std::optional<explore::PointFailure> first_of(const RunRecord& r, const std::vec
   const auto& ff = r.level.first_failure;
   if (ff && std::find(verdicts.begin(), verdicts.end(), ff->verdict) != verdicts.end()) return ff;
   return std::nullopt;
+}
+
+std::vector<std::string> client_outcome_lines(const RunRecord& r) {
+  std::vector<std::string> out;
+  if (!r.level.client) return out;
+  const explore::ClientOutcomes& c = *r.level.client;
+  const std::string what[explore::kClientOutcomeCount] = {
+      fmt::format("{} point(s) undid acknowledged work ({} acknowledged commit(s) in all){}",
+                  c.points[0], c.reverted_acknowledgements, c.reverted_is_failure ? ", which these clients cannot tolerate" : ": inherent to a revert"),
+      fmt::format("{} point(s) issued an identifier a client already holds again ({} in all)", c.points[1],
+                  c.reissued_identifiers),
+      fmt::format("{} point(s) blocked new clients longer than they tolerate ({} ms) on a dead session's lock "
+                  "(longest wait {:.0f} ms, keepalive {} ms)",
+                  c.points[2], c.lock_wait_tolerance_ms, c.blocked_ms_max, c.keepalive_ms)};
+  for (size_t k = 0; k < explore::kClientOutcomeCount; ++k) {
+    std::string line = fmt::format("{}: {}", explore::client_outcome_name(static_cast<explore::ClientOutcome>(k)), what[k]);
+    if (c.first[k]) line += fmt::format("; first at point {}: {}", c.first[k]->point, c.first[k]->detail);
+    out.push_back(line);
+  }
+  return out;
 }
 
 std::string crash_coverage_line(const RunRecord& r) {

@@ -21,6 +21,8 @@ struct RunRecord {
   explore::Model model = explore::Model::kSnapshot;
   uint32_t crash_states = 32;  // crash model settings (in the replay command)
   uint32_t sector_size = 512;
+  std::optional<uint64_t> revert_after_ms;  // memory model settings (in the replay command)
+  uint64_t keepalive_ms = 7'200'000;
   uint64_t seed = 0;
   std::string writeback;
   std::string fs = "ext4";         // guest file system mode
@@ -34,6 +36,8 @@ struct RunRecord {
   uint64_t trace_hash = 0;
   explore::LevelResult level;
   std::string replay;     // command line reproducing first_failure (empty if none)
+  // Memory model: the command lines reproducing each outcome's first point.
+  std::array<std::string, explore::kClientOutcomeCount> client_replay;
   std::vector<explore::TxnSpan> txns;  // first schedule, for timelines
   uint64_t trace_events = 0;       // first schedule
   uint64_t max_points = 0;         // --max-points (0 = every point judged)
@@ -59,6 +63,9 @@ std::vector<RunRecord> make_run_records(const RunSettings& settings, const explo
                                         const explore::ExploreResult& result);
 
 // The command line that replays one point of a run.
+// Memory model: one line per client outcome seen (what the reverts did to
+// the clients), empty for other models.
+std::vector<std::string> client_outcome_lines(const RunRecord& r);
 std::string replay_command(const RunRecord& r, uint64_t point);
 
 // The earliest point whose verdict is in `verdicts`, if the run has one

@@ -34,6 +34,25 @@ class Client {
   // branch on no-op attempts. Default: try and see (step() may return
   // kBlocked).
   virtual bool can_run() const { return true; }
+
+  // Memory-snapshot revert (explore/memory_model.cc): the VM resumes at an
+  // earlier moment, but this client lived on outside it and its connection
+  // is gone. Afterwards done() is true once the application has nothing
+  // left to do for it. An application whose transaction depends on its
+  // session (SQL) keeps that session, and its locks, until the server
+  // detects the dead peer: dead_session() says so until end_dead_session()
+  // (the server rolls the transaction back). One whose in-memory transaction
+  // does not depend on the client finishes it first. Default: the client
+  // simply stops.
+  virtual void disconnect() { disconnected_ = true; }
+  virtual bool dead_session() const { return false; }
+  virtual cow::Status end_dead_session() { return cow::Status::ok(); }
+  bool disconnected() const { return disconnected_; }
+  // The application shuts down cleanly (closes its files and connections).
+  virtual void shut_down() {}
+
+ protected:
+  bool disconnected_ = false;
 };
 
 class ChoiceSource {

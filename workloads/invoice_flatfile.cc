@@ -10,6 +10,11 @@
 
 namespace snapsim::workloads {
 
+// The application's lock: which client holds it.
+struct InvoiceLock {
+  int owner = -1;  // client holding the application lock
+};
+
 namespace {
 
 using sim::FileRef;
@@ -283,18 +288,17 @@ std::optional<std::pair<int64_t, std::vector<Put>>> decode_intent(const std::str
 
 // --- clients ------------------------------------------------------------
 
-struct Shared {
-  int owner = -1;  // client holding the application lock
-};
 
 class InvoiceClient : public sim::Client {
  public:
   InvoiceClient(uint32_t id, bool journaled, int invoices, int lines, sim::Machine& m,
-                explore::CommitLog& log, Shared& shared)
+                explore::CommitLog& log, InvoiceLock& shared, sim::Prng prng)
       : id_(id), journaled_(journaled), invoices_(invoices), lines_(lines), m_(m), log_(log),
-        shared_(shared), prng_(m.prng().fork("client", id)) {}
+        shared_(shared), prng_(prng) {}
 
-  bool done() const override { return txn_ == invoices_; }
+  // After a memory-snapshot revert the application finishes the invoice it
+  // was writing (it does not depend on the client), then this client is gone.
+  bool done() const override { return disconnected_ ? phase_ == 0 : txn_ == invoices_; }
   bool can_run() const override {
     return phase_ != 0 || shared_.owner < 0 || shared_.owner == static_cast<int>(id_);
   }
@@ -355,6 +359,7 @@ class InvoiceClient : public sim::Client {
     if (!d) return d.status();
     const uint64_t commit = log_.ack(id_, *d);
     m_.trace().add(sim::EventKind::kTxnAck, id_, commit, m_.clock().now_ns());
+    log_.receipt(commit, explore::Receipt{id_, m_.clock().now_ns(), content_, {{"invoice", std::to_string(number_)}}});
     shared_.owner = -1;
     phase_ = 0;
     ++txn_;
@@ -370,10 +375,14 @@ class InvoiceClient : public sim::Client {
     const int cust = static_cast<int>(prng_.range(1, InvoiceFlatfile::kCustomers));
     std::vector<int64_t> amounts;
     int64_t total = 0;
+    cow::Hasher64 content;  // what the invoice carries, its number aside
+    content.update_value(static_cast<int64_t>(cust));
     for (int i = 0; i < lines_; ++i) {
       amounts.push_back(prng_.range(1, 500));
       total += amounts.back();
+      content.update_value(amounts.back());
     }
+    content_ = content.digest();
     auto size_of = [&](const char* name) -> uint64_t {
       auto f = fs.lookup(name);
       return f ? fs.size(*f).value() : 0;
@@ -398,25 +407,27 @@ class InvoiceClient : public sim::Client {
   int lines_;
   sim::Machine& m_;
   explore::CommitLog& log_;
-  Shared& shared_;
+  InvoiceLock& shared_;
   sim::Prng prng_;
   int txn_ = 0;
   size_t phase_ = 0;
   int64_t number_ = 0;
+  uint64_t content_ = 0;
   std::vector<Put> puts_;
 };
 
 // Clients share the lock; the workload keeps it alive with them.
 class ClientsWithShared : public sim::Client {
  public:
-  explicit ClientsWithShared(std::shared_ptr<Shared> s, std::unique_ptr<InvoiceClient> c)
+  explicit ClientsWithShared(std::shared_ptr<InvoiceLock> s, std::unique_ptr<InvoiceClient> c)
       : shared_(std::move(s)), client_(std::move(c)) {}
   Result<sim::StepResult> step() override { return client_->step(); }
   bool done() const override { return client_->done(); }
   bool can_run() const override { return client_->can_run(); }
+  void disconnect() override { client_->disconnect(); }
 
  private:
-  std::shared_ptr<Shared> shared_;
+  std::shared_ptr<InvoiceLock> shared_;
   std::unique_ptr<InvoiceClient> client_;
 };
 
@@ -528,14 +539,29 @@ Result<std::unique_ptr<sim::Client>> InvoiceFlatfile::make_hook(sim::Machine& m)
 
 Result<std::vector<std::unique_ptr<sim::Client>>> InvoiceFlatfile::make_clients(
     sim::Machine& m, explore::CommitLog& log) {
-  auto shared = std::make_shared<Shared>();
+  auto shared = std::make_shared<InvoiceLock>();
+  live_shared_ = shared;
   std::vector<std::unique_ptr<sim::Client>> out;
   for (int64_t c = 0; c < params_.integer("clients"); ++c) {
     out.push_back(std::make_unique<ClientsWithShared>(
         shared, std::make_unique<InvoiceClient>(static_cast<uint32_t>(c), journaled_,
                                                 static_cast<int>(params_.integer("invoices")),
                                                 static_cast<int>(params_.integer("lines")), m, log,
-                                                *shared)));
+                                                *shared, m.prng().fork("client", c))));
+  }
+  return out;
+}
+
+Result<std::vector<std::unique_ptr<sim::Client>>> InvoiceFlatfile::make_revert_clients(
+    sim::Machine& m, explore::CommitLog& log, uint32_t first_id, const std::vector<uint32_t>& txns, sim::Prng prng) {
+  if (!live_shared_) return Status::invalid_argument("a revert needs the clients' lock (make_clients first)");
+  std::vector<std::unique_ptr<sim::Client>> out;
+  for (size_t i = 0; i < txns.size(); ++i) {
+    const uint32_t id = first_id + static_cast<uint32_t>(i);
+    out.push_back(std::make_unique<ClientsWithShared>(
+        live_shared_, std::make_unique<InvoiceClient>(id, journaled_, static_cast<int>(txns[i]),
+                                                      static_cast<int>(params_.integer("lines")), m, log,
+                                                      *live_shared_, prng.fork("client", id))));
   }
   return out;
 }

@@ -29,6 +29,8 @@
 
 namespace snapsim::workloads {
 
+struct InvoiceLock;  // invoice_flatfile.cc
+
 class InvoiceFlatfile : public Workload {
  public:
   static WorkloadInfo info(bool journaled);
@@ -51,11 +53,19 @@ class InvoiceFlatfile : public Workload {
     return static_cast<uint64_t>(params_.integer("clients") * params_.integer("invoices"));
   }
 
+  // Memory model: the invoice number is what a client holds.
+  std::optional<explore::MemorySpec> memory_spec() const override { return explore::MemorySpec{}; }
+  Result<std::vector<std::unique_ptr<sim::Client>>> make_revert_clients(sim::Machine& m, explore::CommitLog& log,
+                                                                        uint32_t first_id,
+                                                                        const std::vector<uint32_t>& txns,
+                                                                        sim::Prng prng) override;
+
   static constexpr int kCustomers = 4;
 
  private:
   bool journaled_;
   Params params_;
+  std::shared_ptr<InvoiceLock> live_shared_;  // the live clients' application lock
 };
 
 }  // namespace snapsim::workloads

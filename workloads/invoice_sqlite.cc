@@ -78,7 +78,7 @@ SqlSpec invoice_spec(InvoiceSqlVariant variant, const Params& p) {
   t.name = "enter-invoice";
   t.params.push_back({"cust", "int(1,4)"});
   t.params.push_back({"memo", "text(60)"});
-  t.steps.push_back({"SELECT next FROM counter WHERE name = 'invoice'", "sales", "n"});
+  t.steps.push_back({"SELECT next FROM counter WHERE name = 'invoice'", "sales", "n", true});
   t.steps.push_back(
       {"INSERT INTO invoice(number, customer, memo) VALUES (:n, :cust, :memo)", "sales", ""});
   const int64_t lines = p.integer("lines");

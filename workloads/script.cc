@@ -47,7 +47,7 @@ class Loader : public ScriptLoader {
     SNAPSIM_RETURN_IF_ERROR(known_keys(root, "the script",
                                        {"name", "description", "sqlite", "setup", "database",
                                         "disks", "clients", "transaction", "invariant", "file", "fs",
-                                        "limits", "quiesce", "recovery"}));
+                                        "limits", "quiesce", "recovery", "memory"}));
     SqlSpec s;
     SNAPSIM_RETURN_IF_ERROR(get_string(root, "name", "the script", &s.name, true));
     if (s.name.empty() || s.name.find(' ') != std::string::npos) {
@@ -148,6 +148,21 @@ class Loader : public ScriptLoader {
       }
       s.hook_crash_consistent = policy == "crash_consistent";
     }
+    if (const toml::node* n = root.get("memory")) {
+      const toml::table* t = n->as_table();
+      if (!t) return fail(n, "[memory] must be a table");
+      SNAPSIM_RETURN_IF_ERROR(known_keys(*t, "[memory]", {"lock_wait_tolerance_ms", "reverted_acknowledged"}));
+      int64_t v = static_cast<int64_t>(s.lock_wait_tolerance_ms);
+      SNAPSIM_RETURN_IF_ERROR(get_int(*t, "lock_wait_tolerance_ms", "memory", 0, 86400000, &v));
+      s.lock_wait_tolerance_ms = static_cast<uint64_t>(v);
+      std::string reverted = "tolerated";
+      SNAPSIM_RETURN_IF_ERROR(get_string(*t, "reverted_acknowledged", "memory", &reverted));
+      if (reverted != "tolerated" && reverted != "failure") {
+        return fail(t->get("reverted_acknowledged"),
+                    fmt::format("'memory.reverted_acknowledged' must be tolerated or failure, got '{}'", reverted));
+      }
+      s.reverted_is_failure = reverted == "failure";
+    }
     if (const toml::node* n = root.get("limits")) {
       const toml::table* t = n->as_table();
       if (!t) return fail(n, "[limits] must be a table");
@@ -237,10 +252,15 @@ class Loader : public ScriptLoader {
         if (e.is_string()) {
           st.sql = e.as_string()->get();
         } else if (const toml::table* et = e.as_table()) {
-          SNAPSIM_RETURN_IF_ERROR(known_keys(*et, where + " step", {"sql", "db", "capture", "on_error"}));
+          SNAPSIM_RETURN_IF_ERROR(
+              known_keys(*et, where + " step", {"sql", "db", "capture", "client_visible", "on_error"}));
           SNAPSIM_RETURN_IF_ERROR(get_string(*et, "sql", "step", &st.sql, true));
           SNAPSIM_RETURN_IF_ERROR(get_string(*et, "db", "step", &st.db));
           SNAPSIM_RETURN_IF_ERROR(get_string(*et, "capture", "step", &st.capture));
+          SNAPSIM_RETURN_IF_ERROR(get_bool(*et, "client_visible", "step", &st.client_visible));
+          if (st.client_visible && st.capture.empty()) {
+            return fail(et->get("client_visible"), where + ": 'client_visible' marks a captured value: give 'capture'");
+          }
           std::string on_error = "fail";
           SNAPSIM_RETURN_IF_ERROR(get_string(*et, "on_error", "step", &on_error));
           if (on_error != "fail" && on_error != "rollback") {

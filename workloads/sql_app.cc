@@ -14,6 +14,14 @@
 
 namespace snapsim::workloads {
 
+// Which client holds each database's write lock (BEGIN IMMEDIATE .. COMMIT),
+// mirrored so the scheduler does not offer a client whose BEGIN could only
+// find the lock taken; SQLite's own locks stay authoritative (SQLITE_BUSY
+// still blocks a client).
+struct Writers {
+  std::map<size_t, uint32_t> holder;  // database index -> client
+};
+
 namespace {
 
 // A typed SQL value: bound to statements, captured from rows, rendered into
@@ -694,20 +702,19 @@ Status write_file(sim::Machine& m, const SqlFile& f, const Vars& vars) {
 
 // --- the client ------------------------------------------------------------
 
-// Which client holds each database's write lock (BEGIN IMMEDIATE .. COMMIT),
-// mirrored so the scheduler does not offer a client whose BEGIN could only
-// find the lock taken; SQLite's own locks stay authoritative (SQLITE_BUSY
-// still blocks a client).
-struct Writers {
-  std::map<size_t, uint32_t> holder;  // database index -> client
-};
-
 class SqlClient : public sim::Client {
  public:
   SqlClient(uint32_t id, const SqlSpec& spec, std::shared_ptr<SqliteVfs> vfs, sim::Machine& m,
             explore::CommitLog& log, std::shared_ptr<Writers> writers, PageDigests* pages)
-      : id_(id), spec_(spec), vfs_(std::move(vfs)), m_(m), log_(log),
-        prng_(m.prng().fork("client", id)), writers_(std::move(writers)), pages_(pages) {}
+      : SqlClient(id, spec, std::move(vfs), m, log, std::move(writers), pages, spec.transactions,
+                  m.prng().fork("client", id)) {}
+  // A client with its own plan size and data stream (reconnecting after a
+  // memory-snapshot revert).
+  SqlClient(uint32_t id, const SqlSpec& spec, std::shared_ptr<SqliteVfs> vfs, sim::Machine& m,
+            explore::CommitLog& log, std::shared_ptr<Writers> writers, PageDigests* pages, int transactions,
+            sim::Prng prng)
+      : id_(id), spec_(spec), vfs_(std::move(vfs)), m_(m), log_(log), prng_(prng), transactions_(transactions),
+        writers_(std::move(writers)), pages_(pages) {}
 
   bool can_run() const override {
     if (done()) return true;
@@ -734,7 +741,30 @@ class SqlClient : public sim::Client {
     return Status::ok();
   }
 
-  bool done() const override { return txn_ == spec_.transactions; }
+  bool done() const override { return disconnected_ || txn_ == transactions_; }
+
+  // The client is gone: a session inside a transaction stays, with its
+  // locks, until the server notices (end_dead_session); an idle one ends.
+  void disconnect() override {
+    disconnected_ = true;
+    dead_ = !begun().empty();
+  }
+  bool dead_session() const override { return dead_; }
+  Status end_dead_session() override {
+    if (!dead_) return Status::ok();
+    for (size_t db : begun()) {
+      auto o = conns_->of(db).exec("ROLLBACK", {});
+      if (o.rc != SQLITE_OK) return sql_error("ROLLBACK", o);
+      writers_->holder.erase(db);
+    }
+    log_.abort(id_);
+    m_.trace().add(sim::EventKind::kTxnAbort, id_, txn_, m_.clock().now_ns(),
+                   "the server rolled back a dead client's transaction");
+    plan_.clear();
+    dead_ = false;
+    return Status::ok();
+  }
+  void shut_down() override { conns_.reset(); }
 
   Result<sim::StepResult> step() override {
     m_.app_step();
@@ -804,6 +834,16 @@ class SqlClient : public sim::Client {
 
   const SqlTransaction& txn() const {
     return spec_.txns[(id_ + static_cast<size_t>(txn_)) % spec_.txns.size()];
+  }
+
+  // The databases this transaction has begun on (its open transactions).
+  std::set<size_t> begun() const {
+    std::set<size_t> dbs;
+    if (!conns_) return dbs;
+    for (const auto& it : plan_) {
+      if (it.kind == Item::kBegin && conns_->of(it.db).in_transaction()) dbs.insert(it.db);
+    }
+    return dbs;
   }
 
   // on_error = "rollback": the application rolls its transaction back (every
@@ -878,6 +918,20 @@ class SqlClient : public sim::Client {
     if (!d) return d.status();
     const uint64_t commit = log_.ack(id_, *d, store);
     m_.trace().add(sim::EventKind::kTxnAck, id_, commit, m_.clock().now_ns());
+    // What the client is told: its data (the parameters drawn) and the
+    // client-visible values captured.
+    explore::Receipt r{id_, m_.clock().now_ns(), 0, {}};
+    cow::Hasher64 h;
+    h.update(txn().name.data(), txn().name.size());
+    for (const auto& p : txn().params) {
+      const std::string v = vars_.at(p.name).text();
+      h.update_value(p.name.size()).update(p.name.data(), p.name.size()).update_value(v.size()).update(v.data(), v.size());
+    }
+    r.content = h.digest();
+    for (const auto& st : txn().steps) {
+      if (st.client_visible && vars_.count(st.capture)) r.ids.emplace_back(st.capture, vars_.at(st.capture).text());
+    }
+    log_.receipt(commit, std::move(r));
     plan_.clear();
     ++txn_;
     return Status::ok();
@@ -891,6 +945,8 @@ class SqlClient : public sim::Client {
   explore::CommitLog& log_;
   sim::Prng prng_;
   int txn_ = 0;
+  int transactions_;
+  bool dead_ = false;  // disconnected inside a transaction, not yet rolled back
   std::vector<Item> plan_;
   size_t pos_ = 0;
   Vars vars_;
@@ -1193,9 +1249,27 @@ Result<std::vector<std::unique_ptr<sim::Client>>> SqlApp::make_clients(sim::Mach
   auto vfs = std::make_shared<SqliteVfs>(m, *vo);
   live_vfs_ = vfs;
   auto writers = std::make_shared<Writers>();
+  live_writers_ = writers;
   std::vector<std::unique_ptr<sim::Client>> out;
   for (int c = 0; c < spec_.clients; ++c) {
     auto client = std::make_unique<SqlClient>(static_cast<uint32_t>(c), spec_, vfs, m, log, writers, page_digests());
+    SNAPSIM_RETURN_IF_ERROR(client->open());
+    out.push_back(std::move(client));
+  }
+  return out;
+}
+
+Result<std::vector<std::unique_ptr<sim::Client>>> SqlApp::make_revert_clients(sim::Machine& m,
+                                                                              explore::CommitLog& log,
+                                                                              uint32_t first_id,
+                                                                              const std::vector<uint32_t>& txns,
+                                                                              sim::Prng prng) {
+  if (!live_vfs_ || !live_writers_) return Status::invalid_argument("a revert needs the clients' VFS (make_clients first)");
+  std::vector<std::unique_ptr<sim::Client>> out;
+  for (size_t i = 0; i < txns.size(); ++i) {
+    const uint32_t id = first_id + static_cast<uint32_t>(i);
+    auto client = std::make_unique<SqlClient>(id, spec_, live_vfs_, m, log, live_writers_, page_digests(),
+                                              static_cast<int>(txns[i]), prng.fork("client", id));
     SNAPSIM_RETURN_IF_ERROR(client->open());
     out.push_back(std::move(client));
   }

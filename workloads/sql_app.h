@@ -45,6 +45,9 @@ struct SqlStep {
   std::string sql;
   std::string db;       // which database's connection runs it (unattached); "" = first
   std::string capture;  // variable receiving column 0 of row 0, "" = none
+  // The captured value is handed to the client with the acknowledgement
+  // (an invoice number): a client-visible identifier (--model memory).
+  bool client_visible = false;
   // on_error = "rollback": a failing statement (a CHECK, no stock) is a
   // business rollback: the transaction is rolled back and not acknowledged,
   // and the client goes on with its next one. Otherwise an error stops the run.
@@ -121,6 +124,9 @@ struct SqlSpec {
   // attached), one scheduler step each, contending for locks with the
   // clients; post_thaw statements would run after the snapshot and cannot
   // change it, so they are checked but not run.
+  // [memory]: what the clients tolerate after a memory-snapshot revert.
+  uint64_t lock_wait_tolerance_ms = 30000;
+  bool reverted_is_failure = false;
   bool has_hook = false;
   std::vector<std::string> pre_freeze, post_thaw;
   bool hook_drain = false;
@@ -145,6 +151,8 @@ Result<std::string> draw_param(const std::string& generator, sim::Prng& prng);
 // modes); the error names the item.
 Status validate_spec(const SqlSpec& spec);
 
+struct Writers;  // the application's write-lock table (sql_app.cc)
+
 class SqlApp : public Workload {
  public:
   SqlApp(SqlSpec spec, Params params);
@@ -164,6 +172,13 @@ class SqlApp : public Workload {
   Result<std::vector<std::unique_ptr<sim::Client>>> make_clients(sim::Machine& m,
                                                                  explore::CommitLog& log) override;
   explore::AppState inspect(sim::Machine& restored, explore::CheckMemo* memo) override;
+  std::optional<explore::MemorySpec> memory_spec() const override {
+    return explore::MemorySpec{spec_.lock_wait_tolerance_ms, spec_.reverted_is_failure};
+  }
+  Result<std::vector<std::unique_ptr<sim::Client>>> make_revert_clients(sim::Machine& m, explore::CommitLog& log,
+                                                                        uint32_t first_id,
+                                                                        const std::vector<uint32_t>& txns,
+                                                                        sim::Prng prng) override;
   // Tests: read every table through SQL instead of from its pages
   // (sqlite_pages.h); or read both and compare (PageDigests::verify).
   void set_digest_via_sql(bool on) { digest_via_sql_ = on; }
@@ -177,6 +192,7 @@ class SqlApp : public Workload {
   bool checks_see_files_;
   // The VFS of the execution under way (its clients' locks), for the hook.
   std::shared_ptr<SqliteVfs> live_vfs_;
+  std::shared_ptr<Writers> live_writers_;  // and their write-lock table
   bool digest_via_sql_ = false;
   std::shared_ptr<PageDigests> pages_ = std::make_shared<PageDigests>();  // leaf pages seen, by their bytes
   PageDigests* page_digests() { return digest_via_sql_ ? nullptr : pages_.get(); }
