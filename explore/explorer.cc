@@ -813,7 +813,10 @@ cow::Result<ExploreResult> explore(Scenario& scenario, const Classifier& classif
           lr.records.push_back(PointRecord{global, s, j.verdict, p.acked, p.issued, p.trace_pos,
                                            p.time_ns, p.freeze_ms, j.detail,
                                            fmt::format("{:016x}{:016x}", key.second, key.first), note,
-                                           p.fault ? std::optional<CrashFault>(*p.fault) : std::nullopt});
+                                           p.fault ? std::optional<CrashFault>(*p.fault) : std::nullopt,
+                                           p.revert ? fmt::format("{:016x}{:016x}", p.revert->resumed.second,
+                                                                  p.revert->resumed.first)
+                                                    : std::string()});
         }
         if (is_failure(j.verdict) && !lr.first_failure) {
           lr.first_failure = PointFailure{global, j.verdict, j.detail, s};

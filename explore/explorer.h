@@ -162,6 +162,7 @@ struct PointRecord {
   std::string image;  // content hash of the restored image (hex)
   std::string note;   // crash model: which writes persisted
   std::optional<CrashFault> fault;  // crash model: the same, as data
+  std::string resumed;  // memory model: content hash of what the fork resumed (Point::Revert::resumed)
 };
 
 // What the hook did at the `hook` level's requests (each step boundary).

@@ -53,6 +53,10 @@ struct Point {
     bool blocked = false;    // beyond the workload's tolerance
     // One line per outcome (ClientOutcome order), empty when it did not occur.
     std::array<std::string, kClientOutcomeCount> detail;
+    // The content hash of what the fork resumed (the disks plus the page
+    // cache written back, as an fsfreeze image of that moment): the live
+    // state exactly (tests compare it with the snapshot model's).
+    std::pair<uint64_t, uint64_t> resumed{};
   };
   std::shared_ptr<const Revert> revert;
   // Set when the point was inspected while the run went on (explorer.cc,
@@ -129,6 +133,11 @@ std::unique_ptr<FailureModel> make_memory_model();
 // The `none` point of this moment: a snapshot of every disk as issued (the
 // page cache is not captured). Shared by the models that take one.
 Result<Point> snapshot_now(RunView& run);
+
+// The disk as it would be after FIFREEZE: its blocks plus what the freeze
+// writes (every dirty page of the guest's page cache; in ext4 the journal
+// checkpointed), as a new snapshot. *dirty counts the pages.
+Result<cow::SnapshotId> frozen_image(cow::Pool& pool, cow::VolumeId vol, const sim::SimFs& fs, size_t* dirty);
 
 // A model whose point needs the live run to go on differently (the hook
 // level, a memory-snapshot revert) runs it on a fork() of the whole

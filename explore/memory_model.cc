@@ -41,6 +41,7 @@
 #include <nlohmann/json.hpp>
 
 #include "explore/failure_model.h"
+#include "explore/inspector.h"
 
 namespace snapsim::explore {
 
@@ -85,6 +86,7 @@ std::vector<uint8_t> encode(const RevertMessage& m) {
   j["blocked_ms"] = m.revert.blocked_ms;
   j["blocked"] = m.revert.blocked;
   j["detail"] = m.revert.detail;  // an array
+  j["resumed"] = {m.revert.resumed.first, m.revert.resumed.second};
   return nlohmann::json::to_msgpack(j);
 }
 
@@ -107,6 +109,7 @@ Result<RevertMessage> decode(const std::vector<uint8_t>& bytes) {
     m.revert.blocked_ms = j.at("blocked_ms").get<double>();
     m.revert.blocked = j.at("blocked").get<bool>();
     m.revert.detail = j.at("detail").get<std::array<std::string, kClientOutcomeCount>>();
+    m.revert.resumed = {j.at("resumed").at(0).get<uint64_t>(), j.at("resumed").at(1).get<uint64_t>()};
   } catch (const nlohmann::json::exception& e) {
     return Status::error(cow::Code::kIoError, fmt::format("a revert run's message lacks a field: {}", e.what()));
   }
@@ -190,6 +193,22 @@ class MemoryModel : public FailureModel {
     const uint64_t revert_at = o.revert_after_ms ? t + *o.revert_after_ms * 1'000'000ULL : UINT64_MAX;
     const uint64_t first_new = log.digests().size();
     const MemorySpec spec = run_->scenario().memory_spec().value_or(MemorySpec{});
+    // What this fork resumes: the disks with the page cache written back.
+    std::pair<uint64_t, uint64_t> resumed;
+    {
+      std::vector<cow::SnapshotId> frozen;
+      size_t dirty = 0;
+      for (uint32_t d = 0; d < mc.disk_count(); ++d) {
+        auto s = frozen_image(run_->pool(), mc.disk(d).volume(), mc.simfs(d), &dirty);
+        if (!s) {
+          out.error = s.status().to_string();
+          return out;
+        }
+        frozen.push_back(*s);
+      }
+      resumed = image_key(run_->pool(), frozen);
+      for (auto s : frozen) (void)run_->pool().delete_snapshot(s);
+    }
     std::vector<std::set<uint64_t>> touched(mc.disk_count());
     mc.set_write_hook([&](uint32_t disk) { touched[disk].insert(mc.disk(disk).last_lba()); });
     mc.set_flush_hook(nullptr);
@@ -289,6 +308,7 @@ class MemoryModel : public FailureModel {
     out.acked = log.acked();
     out.issued = log.issued();
     out.revert = judge_clients(history, log.receipts(), first_new, t, revert_at, blocked_ms, spec);
+    out.revert.resumed = resumed;
     return out;
   }
 

@@ -124,7 +124,7 @@ class SnapshotModel : public FailureModel {
     double window_us = cost.device.snapshot_create_us;
     size_t dirty = 0;
     for (uint32_t d = 0; d < mc.disk_count(); ++d) {
-      auto s = frozen_image(mc.disk(d).volume(), mc.simfs(d), &dirty);
+      auto s = frozen_image(run_->pool(), mc.disk(d).volume(), mc.simfs(d), &dirty);
       if (!s) return s.status();
       p.snaps.push_back(*s);
     }
@@ -138,32 +138,29 @@ class SnapshotModel : public FailureModel {
     return Status::ok();
   }
 
-  // The disk as it would be after FIFREEZE: its blocks plus what the
-  // freeze writes (every dirty page; in ext4 the journal checkpointed).
-  Result<cow::SnapshotId> frozen_image(cow::VolumeId vol, const sim::SimFs& fs, size_t* dirty) {
-    cow::Pool& pool = run_->pool();
-    auto base = pool.snapshot(vol);
-    if (!base) return base.status();
-    auto pages = fs.freeze_writes();
-    *dirty += pages.size();
-    if (pages.empty()) return *base;
-    auto clone = pool.clone(*base);
-    if (!clone) return clone.status();
-    for (const auto& [block, data] : pages) {
-      SNAPSIM_RETURN_IF_ERROR(pool.write_blocks(*clone, block, data));
-    }
-    auto frozen = pool.snapshot(*clone);
-    if (!frozen) return frozen.status();
-    SNAPSIM_RETURN_IF_ERROR(pool.delete_volume(*clone));
-    SNAPSIM_RETURN_IF_ERROR(pool.delete_snapshot(*base));
-    return *frozen;
-  }
-
   RunView* run_ = nullptr;
   size_t last_app_trace_ = 0;
 };
 
 }  // namespace
+
+Result<cow::SnapshotId> frozen_image(cow::Pool& pool, cow::VolumeId vol, const sim::SimFs& fs, size_t* dirty) {
+  auto base = pool.snapshot(vol);
+  if (!base) return base.status();
+  auto pages = fs.freeze_writes();
+  *dirty += pages.size();
+  if (pages.empty()) return *base;
+  auto clone = pool.clone(*base);
+  if (!clone) return clone.status();
+  for (const auto& [block, data] : pages) {
+    SNAPSIM_RETURN_IF_ERROR(pool.write_blocks(*clone, block, data));
+  }
+  auto frozen = pool.snapshot(*clone);
+  if (!frozen) return frozen.status();
+  SNAPSIM_RETURN_IF_ERROR(pool.delete_volume(*clone));
+  SNAPSIM_RETURN_IF_ERROR(pool.delete_snapshot(*base));
+  return *frozen;
+}
 
 std::unique_ptr<FailureModel> make_snapshot_model() { return std::make_unique<SnapshotModel>(); }
 
