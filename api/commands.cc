@@ -458,6 +458,8 @@ int run_suite(const RunFlags& f) {
              c.schedules_text,
              c.options.model == explore::Model::kCrash
                  ? fmt::format("model crash (power loss, {} images per flush)", c.options.crash_states)
+             : c.options.model == explore::Model::kMemory
+                 ? std::string("model memory (a memory snapshot reverted to at every step boundary)")
                  : fmt::format("quiesce {}", fmt::join(levels, ",")));
   std::vector<reports::RunRecord> runs;
   size_t done = 0;

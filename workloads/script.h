@@ -13,9 +13,12 @@
 //   [clients]     count, transactions         (per client)
 //   [[transaction]] name, params = { x = "int(1,4)" | "choice(a,b)" | "text(8)" },
 //                 steps = ["SQL", { sql = "...", db = "sales", capture = "n",
-//                           on_error = "fail" | "rollback" }, ...]
+//                           client_visible = false, on_error = "fail" | "rollback" }, ...]
 //                 (on_error = "rollback": a failing statement is a business
-//                 rollback, not acknowledged; the client goes on)
+//                 rollback, not acknowledged; the client goes on; client_visible:
+//                 the captured value is an identifier the client is handed with
+//                 the acknowledgement, such as an invoice number: --model memory
+//                 counts it reissued when a revert hands it out again)
 //   [[invariant]] name, sql (one row, true), db
 //   [[file]]      name, content (templates with {param}), when = "before_commit" |
 //                 "after_commit", disk, fsync, fsync_dir, transaction (the one
@@ -28,6 +31,10 @@
 //   [recovery]    sql = "..." or [...]: the application's recovery, on every restored
 //                 image after SQLite's, before the checks; file_write(name, text),
 //                 file_delete(name), file_list(glob) work only here
+//   [memory]      what the clients tolerate after a memory-snapshot revert (--model
+//                 memory): lock_wait_tolerance_ms = 30000 (a longer wait on a dead
+//                 session's lock is blocked_session), reverted_acknowledged =
+//                 "tolerated" | "failure"
 //   [limits]      max_files, max_file_blocks
 //   [fs]          mode = "ext4" | "nojournal", data = "ordered" | "writeback",
 //                 disk_mb (each disk's size, 16 to 65536, default 1024): the guest file
