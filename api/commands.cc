@@ -310,7 +310,7 @@ int finish(const std::vector<reports::RunRecord>& runs, const RunFlags& f, const
   };
   const std::pair<const std::string&, Writer> writers[] = {
       {f.json, text([](const auto& rs) { return reports::to_json(rs); })},
-      {f.junit, text([&c](const auto& rs) { return reports::to_junit(rs, c.fail_on); })},
+      {f.junit, text([&c](const auto& rs) { return reports::to_junit(rs, c.fail_on, c.fail_on_client); })},
       {f.html, text([](const auto& rs) { return reports::to_html(rs, "snapsim report"); })},
       {f.db, [&](const std::string& path) { return reports::write_results_db(path, runs, c.shard); }},
   };

@@ -1,5 +1,8 @@
 #include "reports/junit.h"
 
+#include <algorithm>
+#include <optional>
+
 #include <fmt/format.h>
 
 #include "cow/markup.h"
@@ -8,9 +11,11 @@ namespace snapsim::reports {
 
 using cow::xml_escape;
 
-std::string to_junit(const std::vector<RunRecord>& runs, const std::vector<explore::Verdict>& fail_on) {
+std::string to_junit(const std::vector<RunRecord>& runs, const std::vector<explore::Verdict>& fail_on,
+                     const std::vector<explore::ClientOutcome>& fail_on_client) {
   std::vector<explore::Verdict> gate = fail_on;
-  if (gate.empty()) {
+  const bool defaults = fail_on.empty() && fail_on_client.empty();
+  if (defaults) {
     for (size_t v = 0; v < explore::kVerdictCount; ++v) {
       if (explore::is_failure(static_cast<explore::Verdict>(v))) gate.push_back(static_cast<explore::Verdict>(v));
     }
@@ -26,6 +31,27 @@ std::string to_junit(const std::vector<RunRecord>& runs, const std::vector<explo
     cases += fmt::format("    <testcase classname=\"snapsim.{}\" name=\"{} quiesce={}\" time=\"{:.6f}\">\n",
                          xml_escape(r.workload), xml_escape(config), explore::quiesce_name(r.level.level),
                          r.sim_time_ms / 1000.0);
+    // Memory model: the client outcomes gated on, the first one seen.
+    std::optional<size_t> client;
+    if (r.level.client) {
+      const auto& c = *r.level.client;
+      for (size_t k = 0; k < explore::kClientOutcomeCount; ++k) {
+        const auto o = static_cast<explore::ClientOutcome>(k);
+        const bool gated = defaults ? (o != explore::ClientOutcome::kRevertedAcknowledged || c.reverted_is_failure)
+                                    : std::find(fail_on_client.begin(), fail_on_client.end(), o) != fail_on_client.end();
+        if (gated && c.points[k] > 0 && (!client || c.first[k]->point < c.first[*client]->point)) client = k;
+      }
+    }
+    if (bad == 0 && client) {
+      ++failures;
+      const auto& c = *r.level.client;
+      const auto& f = *c.first[*client];
+      cases += fmt::format(
+          "      <failure type=\"{0}\" message=\"{1} of {2} revert points: {0}; first at point {3}: {4}\">"
+          "replay: {5}</failure>\n",
+          explore::client_outcome_name(static_cast<explore::ClientOutcome>(*client)), c.points[*client],
+          r.level.points, f.point, xml_escape(f.detail), xml_escape(replay_command(r, f.point)));
+    }
     if (bad > 0) {
       ++failures;
       const auto f = first_of(r, gate);

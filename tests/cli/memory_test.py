@@ -140,6 +140,20 @@ reverted_acknowledged = "failure"
     check("a bad [memory] value: exit 2 with a one-line error naming it",
           p.returncode == 2 and "reverted_acknowledged" in p.stderr and p.stderr.count("\n") == 1, p.stderr)
 
+# JUnit: a revert that reissues identifiers fails its test case by default,
+# and only the outcomes named when --fail-on names some.
+with tempfile.TemporaryDirectory() as tmp:
+    xml = os.path.join(tmp, "j.xml")
+    p = subprocess.run([SNAPSIM, "run", "invoice-sqlite", "-p", "invoices=2", "--model", "memory", "--junit", xml],
+                       capture_output=True, text=True)
+    text = open(xml).read() if p.returncode == 0 else ""
+    check("--junit under --model memory: reissued identifiers fail the test case",
+          'failures="1"' in text and 'type="reissued_identifier"' in text and "--model memory" in text, text[-600:])
+    p = subprocess.run([SNAPSIM, "run", "invoice-flatfile", "-p", "invoices=2", "--model", "memory", "--junit", xml,
+                        "--fail-on", "blocked_session"], capture_output=True, text=True)
+    text = open(xml).read() if p.returncode == 0 else ""
+    check("--junit --fail-on blocked_session: the flat-file app passes", 'failures="0"' in text, text[-600:])
+
 # Errors: clear, one line, exit 2.
 for args, needle in ((["run", "invoice-sqlite", "--model", "memory", "--quiesce", "app"], "no quiesce level"),
                      (["run", "invoice-sqlite", "--revert-after-ms", "5"], "for --model memory"),
