@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "explore/failure_model.h"
+#include "explore/fork_wire.h"
 #include "explore/inspector.h"
 
 namespace snapsim::explore {
@@ -106,7 +107,7 @@ struct HookOutcome {
   uint64_t time_ns = 0, acked = 0, issued = 0;
   double freeze_ms = 0, wait_ms = 0;
   std::vector<Digest> digests, store_digests;  // commits after the fork's first
-  std::vector<std::vector<std::pair<uint64_t, std::vector<uint8_t>>>> blocks;  // per disk: (lba, data)
+  DiskBlocks blocks;  // per disk: (lba, data)
   std::string error;  // the fork itself failed
 };
 
@@ -118,20 +119,9 @@ nlohmann::json to_json(const HookOutcome& o) {
   j["issued"] = o.issued;
   j["freeze_ms"] = o.freeze_ms;
   j["wait_ms"] = o.wait_ms;
-  auto digests = [](const std::vector<Digest>& v) {
-    nlohmann::json a = nlohmann::json::array();
-    for (const auto& d : v) a.push_back({d.lo, d.hi});
-    return a;
-  };
-  j["digests"] = digests(o.digests);
-  j["store_digests"] = digests(o.store_digests);
-  nlohmann::json disks = nlohmann::json::array();
-  for (const auto& d : o.blocks) {
-    nlohmann::json b = nlohmann::json::array();
-    for (const auto& [lba, data] : d) b.push_back({lba, nlohmann::json::binary(data)});
-    disks.push_back(std::move(b));
-  }
-  j["blocks"] = std::move(disks);
+  j["digests"] = digests_json(o.digests);
+  j["store_digests"] = digests_json(o.store_digests);
+  j["blocks"] = blocks_json(o.blocks);
   j["error"] = o.error;
   return j;
 }
@@ -144,14 +134,9 @@ HookOutcome from_json(const nlohmann::json& j) {
   o.issued = j.at("issued").get<uint64_t>();
   o.freeze_ms = j.at("freeze_ms").get<double>();
   o.wait_ms = j.at("wait_ms").get<double>();
-  for (const auto& d : j.at("digests")) o.digests.push_back(Digest{d.at(0).get<uint64_t>(), d.at(1).get<uint64_t>()});
-  for (const auto& d : j.at("store_digests")) {
-    o.store_digests.push_back(Digest{d.at(0).get<uint64_t>(), d.at(1).get<uint64_t>()});
-  }
-  for (const auto& d : j.at("blocks")) {
-    o.blocks.emplace_back();
-    for (const auto& b : d) o.blocks.back().emplace_back(b.at(0).get<uint64_t>(), b.at(1).get_binary());
-  }
+  o.digests = digests_from_json(j.at("digests"));
+  o.store_digests = digests_from_json(j.at("store_digests"));
+  o.blocks = blocks_from_json(j.at("blocks"));
   o.error = j.at("error").get<std::string>();
   return o;
 }

@@ -41,6 +41,7 @@
 #include <nlohmann/json.hpp>
 
 #include "explore/failure_model.h"
+#include "explore/fork_wire.h"
 #include "explore/inspector.h"
 
 namespace snapsim::explore {
@@ -55,28 +56,10 @@ struct RevertMessage {
   Point::Revert revert;
 };
 
-nlohmann::json digests_json(const std::vector<Digest>& v) {
-  nlohmann::json a = nlohmann::json::array();
-  for (const auto& d : v) a.push_back({d.lo, d.hi});
-  return a;
-}
-
-std::vector<Digest> digests_from(const nlohmann::json& j) {
-  std::vector<Digest> out;
-  for (const auto& d : j) out.push_back(Digest{d.at(0).get<uint64_t>(), d.at(1).get<uint64_t>()});
-  return out;
-}
-
 std::vector<uint8_t> encode(const RevertMessage& m) {
   nlohmann::json j;
   j["error"] = m.error;
-  nlohmann::json disks = nlohmann::json::array();
-  for (const auto& d : m.blocks) {
-    nlohmann::json b = nlohmann::json::array();
-    for (const auto& [lba, data] : d) b.push_back({lba, nlohmann::json::binary(data)});
-    disks.push_back(std::move(b));
-  }
-  j["blocks"] = std::move(disks);
+  j["blocks"] = blocks_json(m.blocks);
   j["digests"] = digests_json(m.digests);
   j["store_digests"] = digests_json(m.store_digests);
   j["acked"] = m.acked;
@@ -96,12 +79,9 @@ Result<RevertMessage> decode(const std::vector<uint8_t>& bytes) {
   RevertMessage m;
   try {
     m.error = j.at("error").get<std::string>();
-    for (const auto& d : j.at("blocks")) {
-      m.blocks.emplace_back();
-      for (const auto& b : d) m.blocks.back().emplace_back(b.at(0).get<uint64_t>(), b.at(1).get_binary());
-    }
-    m.digests = digests_from(j.at("digests"));
-    m.store_digests = digests_from(j.at("store_digests"));
+    m.blocks = blocks_from_json(j.at("blocks"));
+    m.digests = digests_from_json(j.at("digests"));
+    m.store_digests = digests_from_json(j.at("store_digests"));
     m.acked = j.at("acked").get<uint64_t>();
     m.issued = j.at("issued").get<uint64_t>();
     m.revert.reverted = j.at("reverted").get<uint64_t>();
