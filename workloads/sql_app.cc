@@ -700,6 +700,100 @@ Status write_file(sim::Machine& m, const SqlFile& f, const Vars& vars) {
   return Status::ok();
 }
 
+// --- states the live run wrote ----------------------------------------------
+
+// The database files as SQLite reads them, as one hash: every database's
+// main file (size and content). None when a database file is missing or a
+// WAL has frames in use (SQLite then reads them too; `vfs`: the restored
+// image's, which knows how much of its WAL the recovery found valid).
+std::optional<cow::Hash128> database_files_key(const SqlSpec& spec, sim::Machine& m, const SqliteVfs* vfs) {
+  cow::Hasher128 h;
+  for (const auto& d : spec.databases) {
+    auto& fs = m.fs(d.disk);
+    if (auto w = fs.lookup(d.file + "-wal")) {
+      auto size = fs.size(*w);
+      uint64_t used = size ? *size : UINT64_MAX;
+      if (vfs) used = vfs->wal_bytes_used(d.disk, d.file).value_or(used);
+      if (used > 32) return std::nullopt;  // more than the WAL header
+    }
+    auto ref = fs.lookup(d.file);
+    if (!ref) return std::nullopt;
+    auto ch = fs.content_hash(*ref);
+    if (!ch) return std::nullopt;
+    h.update_value(*ch);
+  }
+  return h.digest();
+}
+
+// Whether every database the live run leaves after a commit passes
+// PRAGMA integrity_check and foreign_key_check, so that those checks can be
+// skipped on a restored image whose database files equal such a state
+// bytewise (the checks are a function of those bytes). SQLite keeps a
+// database well formed in normal operation, and with foreign_keys on it
+// refuses a commit that leaves a violation (deferred constraints included).
+// What can break that is refused here, and the checks then always run:
+//  - journal_mode=off: a ROLLBACK, or a failed statement, may corrupt the
+//    database (SQLite's documentation of the pragma);
+//  - SQL the live run executes (setup, steps, the pre-freeze hook) that
+//    names a PRAGMA (writable_schema, ignore_check_constraints,
+//    foreign_keys=off, schema_version, ...) or sqlite_dbpage (raw pages);
+//  - a [[pragmas]] entry outside a list known to be harmless;
+//  - a [[file]] whose name could be a database, journal or WAL file
+//    (written around SQLite).
+bool structural_checks_trusted(const SqlSpec& spec) {
+  if (spec.journal_mode == "off") return false;
+  const auto lower = [](std::string s) {
+    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+  };
+  const auto risky = [&](const std::string& sql) {
+    const std::string l = lower(sql);
+    return l.find("pragma") != std::string::npos || l.find("sqlite_dbpage") != std::string::npos;
+  };
+  for (const auto& d : spec.databases) {
+    if (risky(d.setup)) return false;
+  }
+  for (const auto& t : spec.txns) {
+    for (const auto& st : t.steps) {
+      if (risky(st.sql)) return false;
+    }
+  }
+  for (const auto& sql : spec.pre_freeze) {
+    if (risky(sql)) return false;
+  }
+  static const std::set<std::string> kHarmless = {
+      "automatic_index", "busy_timeout", "cache_spill",  "cell_size_check", "locking_mode",
+      "mmap_size",       "query_only",   "recursive_triggers", "secure_delete", "temp_store",
+      "threads",         "user_version", "application_id",     "analysis_limit"};
+  for (const auto& p : spec.pragmas) {
+    std::string name;
+    for (char ch : p) {
+      if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '.')) break;
+      name += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    }
+    if (!kHarmless.count(name.substr(name.find('.') + 1))) return false;
+  }
+  for (const auto& f : spec.files) {
+    std::string glob;
+    for (size_t i = 0; i < f.name.size(); ++i) {
+      const size_t close = f.name[i] == '{' ? f.name.find('}', i) : std::string::npos;
+      if (close != std::string::npos) {
+        glob += '*';
+        i = close;
+      } else {
+        glob += f.name[i];
+      }
+    }
+    for (const auto& d : spec.databases) {
+      for (const char* suffix : {"", "-journal", "-wal", "-shm"}) {
+        const std::string name = d.file + suffix;
+        if (fnmatch(glob.c_str(), name.c_str(), 0) == 0) return false;
+      }
+    }
+  }
+  return true;
+}
+
 // --- the client ------------------------------------------------------------
 
 class SqlClient : public sim::Client {
@@ -715,6 +809,10 @@ class SqlClient : public sim::Client {
             sim::Prng prng)
       : id_(id), spec_(spec), vfs_(std::move(vfs)), m_(m), log_(log), prng_(prng), transactions_(transactions),
         writers_(std::move(writers)), pages_(pages) {}
+
+  // Record the database files after each acknowledged commit (SqlApp's
+  // live states; null: not recorded).
+  void set_live_files(LiveCommitFiles* f) { live_files_ = f; }
 
   bool can_run() const override {
     if (done()) return true;
@@ -916,6 +1014,9 @@ class SqlClient : public sim::Client {
     const sim::Machine::Observation looking(m_);
     auto d = logical_digest(spec_, conns_.get(), m_, *vfs_, pages_, nullptr, nullptr, &store);
     if (!d) return d.status();
+    if (live_files_) {
+      if (auto key = database_files_key(spec_, m_, nullptr)) live_files_->add(*key);
+    }
     const uint64_t commit = log_.ack(id_, *d, store);
     m_.trace().add(sim::EventKind::kTxnAck, id_, commit, m_.clock().now_ns());
     // What the client is told: its data (the parameters drawn) and the
@@ -952,6 +1053,7 @@ class SqlClient : public sim::Client {
   Vars vars_;
   std::shared_ptr<Writers> writers_;
   PageDigests* pages_;  // the app's (null: digests through SQL)
+  LiveCommitFiles* live_files_ = nullptr;
 };
 
 int seed_of(sim::Machine& m) {
@@ -1103,7 +1205,8 @@ SqlApp::SqlApp(SqlSpec spec, Params params)
       params_(std::move(params)),
       checks_see_files_(!spec_.files.empty() ||
                         std::any_of(spec_.invariants.begin(), spec_.invariants.end(),
-                                    [](const SqlInvariant& i) { return i.sql.find("file_") != std::string::npos; })) {}
+                                    [](const SqlInvariant& i) { return i.sql.find("file_") != std::string::npos; })),
+      trust_live_states_(structural_checks_trusted(spec_)) {}
 
 sim::MachineConfig SqlApp::machine_config() const {
   sim::MachineConfig c;
@@ -1253,6 +1356,7 @@ Result<std::vector<std::unique_ptr<sim::Client>>> SqlApp::make_clients(sim::Mach
   std::vector<std::unique_ptr<sim::Client>> out;
   for (int c = 0; c < spec_.clients; ++c) {
     auto client = std::make_unique<SqlClient>(static_cast<uint32_t>(c), spec_, vfs, m, log, writers, page_digests());
+    if (trust_live_states_) client->set_live_files(live_files_.get());
     SNAPSIM_RETURN_IF_ERROR(client->open());
     out.push_back(std::move(client));
   }
@@ -1270,6 +1374,7 @@ Result<std::vector<std::unique_ptr<sim::Client>>> SqlApp::make_revert_clients(si
     const uint32_t id = first_id + static_cast<uint32_t>(i);
     auto client = std::make_unique<SqlClient>(id, spec_, live_vfs_, m, log, live_writers_, page_digests(),
                                               static_cast<int>(txns[i]), prng.fork("client", id));
+    if (trust_live_states_) client->set_live_files(live_files_.get());
     SNAPSIM_RETURN_IF_ERROR(client->open());
     out.push_back(std::move(client));
   }
@@ -1342,11 +1447,13 @@ void record_failure(const SqlSpec& spec, size_t db, const Outcome& o, explore::A
   (out->opened ? out->integrity_error : out->open_error) = what;
 }
 
+// `structure_known`: the database files equal a state the live run wrote
+// (SqlApp::inspect), so integrity_check and foreign_key_check would pass.
 explore::AppState check_recovered(const SqlSpec& spec_, Connections& conns, sim::Machine& restored,
-                                  SqliteVfs& vfs, PageDigests* pages) {
+                                  SqliteVfs& vfs, PageDigests* pages, bool structure_known) {
   explore::AppState out;
   out.opened = true;
-  for (size_t db = 0; db < spec_.databases.size(); ++db) {
+  for (size_t db = 0; db < spec_.databases.size() && !structure_known; ++db) {
     const std::string alias = alias_of(spec_, db, conns.attach);
     auto o = conns.of(db).exec(fmt::format("PRAGMA {}.integrity_check", alias), {});
     if (o.rc != SQLITE_OK) {
@@ -1511,8 +1618,20 @@ explore::AppState SqlApp::inspect(sim::Machine& restored, explore::CheckMemo* me
   // Without the caller's memo (inspection from scratch), no page memo either.
   std::optional<PageDigests> own_pages;
   if (!memo && !digest_via_sql_) own_pages.emplace();
-  explore::AppState checked =
-      check_recovered(spec_, *conns, restored, vfs, memo ? page_digests() : own_pages ? &*own_pages : nullptr);
+  // SQLite's structural checks are skipped where their answer is known: the
+  // database files equal, bytewise, a state the live run wrote and
+  // acknowledged (structural_checks_trusted says when that implies they
+  // pass). Only with the caller's memo: an inspection from scratch checks
+  // everything, and tests/workloads/check_memo_test.cc compares the two.
+  bool structure_known = false;
+  if (memo && trust_live_states_ && live_files_->size() > 0) {
+    const auto key = database_files_key(spec_, restored, &vfs);
+    structure_known = key && live_files_->contains(*key);
+    structural_skipped_ += structure_known;
+  }
+  explore::AppState checked = check_recovered(spec_, *conns, restored, vfs,
+                                              memo ? page_digests() : own_pages ? &*own_pages : nullptr,
+                                              structure_known);
   if (memo && recovered_files) memo->store(*recovered_files, checked);
   return with_recovery(std::move(checked));
 }

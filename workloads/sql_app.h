@@ -26,8 +26,10 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
+#include "cow/content_hash.h"
 #include "workloads/sqlite_pages.h"
 #include "workloads/sqlite_vfs.h"
 #include "workloads/workload.h"
@@ -153,6 +155,22 @@ Status validate_spec(const SqlSpec& spec);
 
 struct Writers;  // the application's write-lock table (sql_app.cc)
 
+// The database files as the live run left them after each acknowledged
+// commit: one hash of every database's main file (content and size), taken
+// when no WAL has frames in use. A restored image whose database files,
+// after SQLite's recovery, equal one of these bytewise holds a state SQLite
+// itself wrote in normal operation; SqlApp::inspect() skips SQLite's
+// structural checks there (see structural_checks_trusted in sql_app.cc).
+class LiveCommitFiles {
+ public:
+  void add(const cow::Hash128& h) { states_.insert(h); }
+  bool contains(const cow::Hash128& h) const { return states_.count(h) != 0; }
+  size_t size() const { return states_.size(); }
+
+ private:
+  std::unordered_set<cow::Hash128, cow::Hash128Hasher> states_;
+};
+
 class SqlApp : public Workload {
  public:
   SqlApp(SqlSpec spec, Params params);
@@ -183,6 +201,14 @@ class SqlApp : public Workload {
   // (sqlite_pages.h); or read both and compare (PageDigests::verify).
   void set_digest_via_sql(bool on) { digest_via_sql_ = on; }
   PageDigests& pages() { return *pages_; }
+  // Tests: how many inspections skipped integrity_check and
+  // foreign_key_check because the recovered database files equal a live
+  // commit state's (inspect()); and whether this spec allows it at all.
+  uint64_t structural_checks_skipped() const { return structural_skipped_; }
+  bool trusts_live_states() const { return trust_live_states_; }
+  // Tests: trust the live states whatever the spec does (to show that the
+  // refusals in structural_checks_trusted matter).
+  void force_trust_live_states() { trust_live_states_ = true; }
 
  private:
   SqlSpec spec_;
@@ -196,6 +222,13 @@ class SqlApp : public Workload {
   bool digest_via_sql_ = false;
   std::shared_ptr<PageDigests> pages_ = std::make_shared<PageDigests>();  // leaf pages seen, by their bytes
   PageDigests* page_digests() { return digest_via_sql_ ? nullptr : pages_.get(); }
+  // Nothing the live run does can leave a database SQLite's checks would
+  // reject (structural_checks_trusted, sql_app.cc); then the files of every
+  // acknowledged commit are recorded, and an inspection skips SQLite's
+  // structural checks of a recovered state equal to one of them.
+  bool trust_live_states_;
+  std::shared_ptr<LiveCommitFiles> live_files_ = std::make_shared<LiveCommitFiles>();
+  uint64_t structural_skipped_ = 0;
 };
 
 }  // namespace snapsim::workloads

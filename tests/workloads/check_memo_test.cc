@@ -14,7 +14,9 @@
 #include "bench/baselines.h"
 #include "checkers/suite.h"
 #include "explore/explorer.h"
+#include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 
 #include "workloads/registry.h"
@@ -75,9 +77,140 @@ rc::Gen<sim::Writeback> writebacks() {
   return rc::gen::element(sim::Writeback::kRandom, sim::Writeback::kLazy, sim::Writeback::kEager);
 }
 
+
+// A writer that stores rows SQLite's integrity_check rejects (a CHECK
+// constraint switched off by a PRAGMA in its own transaction): every live
+// commit state fails the structural checks.
+const std::string kUncheckedScript = [] {
+  const std::string path = (std::filesystem::temp_directory_path() / "snapsim-unchecked-writer.toml").string();
+  std::ofstream(path) << R"toml(name = "unchecked-writer"
+[sqlite]
+journal_mode = "delete"
+synchronous = "full"
+[setup]
+sql = "CREATE TABLE t(id INTEGER PRIMARY KEY, x INTEGER NOT NULL CHECK (x > 0));"
+[clients]
+count = 2
+transactions = 2
+[[transaction]]
+name = "write"
+params = { x = "int(-5,-1)" }
+steps = ["PRAGMA ignore_check_constraints = ON", "INSERT INTO t(x) VALUES (:x)"]
+[[invariant]]
+name = "rows are rows"
+sql = "SELECT COUNT(*) >= 0 FROM t"
+)toml";
+  return path;
+}();
+
+struct Explored {
+  std::vector<explore::PointRecord> records;
+  uint64_t skipped = 0;
+  bool trusted = false;
+};
+
+Explored explore_script(const std::string& workload, const std::vector<std::string>& params, uint64_t seed,
+                        Restore how, bool force_trust = false) {
+  auto w = workloads::load_workload(workload, params);
+  RC_ASSERT(w.is_ok());
+  auto* app = dynamic_cast<workloads::SqlApp*>(w->get());
+  RC_ASSERT(app != nullptr);
+  if (force_trust) app->force_trust_live_states();
+  auto suite = checkers::CheckerSuite::standard();
+  explore::ExploreOptions o;
+  o.seed = seed;
+  o.levels = {explore::Quiesce::kNone, explore::Quiesce::kFsfreeze};
+  o.record_points = true;
+  if (how == Restore::kFullCopy) o.baseline = bench::full_copy();
+  auto r = explore::explore(**w, suite, o);
+  RC_ASSERT(r.is_ok());
+  Explored e;
+  for (const auto& l : r->levels) e.records.insert(e.records.end(), l.records.begin(), l.records.end());
+  e.skipped = app->structural_checks_skipped();
+  e.trusted = app->trusts_live_states();
+  return e;
+}
+
+// First differing point of two explorations ("" when equal).
+std::string first_difference(const Explored& a, const Explored& b) {
+  if (a.records.size() != b.records.size()) return "different point counts";
+  for (size_t i = 0; i < a.records.size(); ++i) {
+    if (a.records[i].verdict != b.records[i].verdict || a.records[i].detail != b.records[i].detail) {
+      return "point " + std::to_string(a.records[i].point) + ": " + explore::verdict_name(a.records[i].verdict) +
+             " (" + a.records[i].detail + ") vs " + explore::verdict_name(b.records[i].verdict) + " (" +
+             b.records[i].detail + ")";
+    }
+  }
+  return "";
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(CheckMemo)
+
+// SQLite's structural checks (integrity_check, foreign_key_check) are
+// skipped on a recovered state whose database files equal, bytewise, a state
+// the live run wrote and acknowledged (SqlApp::inspect). Every verdict and
+// detail still equals a full inspection's; the skip does happen (rollback
+// journals recover to such states); and a workload whose live run can store
+// what the checks reject is never trusted. Forcing trust on it changes
+// results: the refusal is what keeps the skip exact.
+RC_BOOST_PROP(structural_skip_never_changes_a_result, ()) {
+  const std::string jm = *rc::gen::element<std::string>("delete", "truncate", "persist", "memory", "wal", "off");
+  const std::string workload =
+      *rc::gen::element<std::string>("invoice-sqlite", "invoice-two-db", "invoice-sqlite-document");
+  std::vector<std::string> params = {"journal_mode=" + jm,
+                                     "synchronous=" + *rc::gen::element<std::string>("normal", "full"),
+                                     "invoices=" + std::to_string(*rc::gen::inRange(1, 4))};
+  if (workload == "invoice-two-db") params.push_back("attach=" + *rc::gen::element<std::string>("true", "false"));
+  const uint64_t seed = *rc::gen::inRange<uint64_t>(1, 1000);
+  RC_TAG(workload + " " + jm);
+  const Explored memo = explore_script(workload, params, seed, Restore::kMemo);
+  const Explored scratch = explore_script(workload, params, seed, Restore::kFullCopy);
+  RC_ASSERT(memo.trusted == (jm != "off"));
+  if (jm == "delete" || jm == "truncate" || jm == "persist") RC_ASSERT(memo.skipped > 0u);
+  if (jm == "off") RC_ASSERT(memo.skipped == 0u);
+  if (const std::string d = first_difference(memo, scratch); !d.empty()) RC_FAIL(d);
+}
+
+BOOST_AUTO_TEST_CASE(a_live_run_that_stores_what_the_checks_reject_is_never_trusted) {
+  const Explored memo = explore_script(kUncheckedScript, {}, 7, Restore::kMemo);
+  const Explored scratch = explore_script(kUncheckedScript, {}, 7, Restore::kFullCopy);
+  BOOST_TEST(!memo.trusted);
+  BOOST_TEST(memo.skipped == 0u);
+  BOOST_TEST(first_difference(memo, scratch) == "");
+  const auto corrupt = std::count_if(scratch.records.begin(), scratch.records.end(), [](const auto& r) {
+    return r.verdict == explore::Verdict::kCorrupt;
+  });
+  BOOST_TEST(corrupt > 0);
+  // The refusal matters: trusting this live run would call its corrupt
+  // states consistent.
+  const Explored forced = explore_script(kUncheckedScript, {}, 7, Restore::kMemo, true);
+  BOOST_TEST(forced.skipped > 0u);
+  BOOST_TEST(first_difference(forced, scratch) != "");
+}
+
+BOOST_AUTO_TEST_CASE(what_can_write_around_sqlite_is_never_trusted) {
+  namespace wl = workloads;
+  auto trusted = [](const std::function<void(wl::SqlSpec&)>& change) {
+    auto w = wl::load_workload("invoice-sqlite", {});
+    BOOST_REQUIRE(w.is_ok());
+    wl::SqlSpec spec = dynamic_cast<wl::SqlApp*>(w->get())->spec();
+    change(spec);
+    return wl::SqlApp(spec, (*w)->params()).trusts_live_states();
+  };
+  BOOST_TEST(trusted([](wl::SqlSpec&) {}));
+  BOOST_TEST(!trusted([](wl::SqlSpec& s) { s.journal_mode = "off"; }));
+  BOOST_TEST(!trusted([](wl::SqlSpec& s) { s.txns[0].steps[1].sql = "pragma writable_schema=1"; }));
+  BOOST_TEST(!trusted([](wl::SqlSpec& s) { s.databases[0].setup += "PRAGMA foreign_keys=OFF;"; }));
+  BOOST_TEST(!trusted([](wl::SqlSpec& s) { s.txns[0].steps[1].sql = "UPDATE sqlite_dbpage SET data = NULL"; }));
+  BOOST_TEST(!trusted([](wl::SqlSpec& s) { s.pre_freeze = {"PRAGMA ignore_check_constraints=1"}; }));
+  BOOST_TEST(!trusted([](wl::SqlSpec& s) { s.pragmas = {"writable_schema = ON"}; }));
+  BOOST_TEST(trusted([](wl::SqlSpec& s) { s.pragmas = {"secure_delete = ON", "cache_spill = 0"}; }));
+  BOOST_TEST(!trusted([](wl::SqlSpec& s) { wl::SqlFile f; f.name = "{name}"; s.files.push_back(f); }));
+  BOOST_TEST(!trusted([](wl::SqlSpec& s) { wl::SqlFile f; f.name = "invoice.db-{n}"; s.files.push_back(f); }));
+  BOOST_TEST(trusted([](wl::SqlSpec& s) { wl::SqlFile f; f.name = "invoice-{n}.txt"; s.files.push_back(f); }));
+}
 
 // The benchmark's dm-log-writes baseline (the log replayed incrementally onto
 // one device, a thin snapshot per point) restores every point's image
