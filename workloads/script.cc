@@ -280,12 +280,30 @@ class Loader : public ScriptLoader {
     std::vector<const toml::table*> invs;
     SNAPSIM_RETURN_IF_ERROR(table_array(root, "invariant", &invs));
     for (const toml::table* t : invs) {
-      SNAPSIM_RETURN_IF_ERROR(known_keys(*t, "[[invariant]]", {"name", "sql", "db"}));
+      SNAPSIM_RETURN_IF_ERROR(known_keys(*t, "[[invariant]]", {"name", "sql", "db", "per", "also", "check"}));
       SqlInvariant inv;
       inv.name = fmt::format("invariant{}", s.invariants.size() + 1);
       SNAPSIM_RETURN_IF_ERROR(get_string(*t, "name", "invariant", &inv.name));
-      SNAPSIM_RETURN_IF_ERROR(get_string(*t, "sql", "invariant", &inv.sql, true));
       SNAPSIM_RETURN_IF_ERROR(get_string(*t, "db", "invariant", &inv.db));
+      if (t->get("per") || t->get("check") || t->get("also")) {
+        // A per-key invariant: checked only where its keys changed.
+        if (t->get("sql")) return fail(t, fmt::format("invariant '{}': give either sql, or per and check", inv.name));
+        std::string per, check;
+        SNAPSIM_RETURN_IF_ERROR(get_string(*t, "per", "invariant", &per, true));
+        SNAPSIM_RETURN_IF_ERROR(get_string(*t, "check", "invariant", &check, true));
+        std::vector<std::string> also;
+        if (const toml::node* a = t->get("also")) {
+          const toml::array* arr = a->as_array();
+          if (!arr) return fail(a, "'invariant.also' must be an array of \"table.column\" names");
+          for (const auto& x : *arr) {
+            if (!x.is_string()) return fail(&x, "'invariant.also' must be an array of \"table.column\" names");
+            also.push_back(x.as_string()->get());
+          }
+        }
+        s.invariants.push_back(per_key_invariant(inv.name, per, also, check, inv.db));
+        continue;
+      }
+      SNAPSIM_RETURN_IF_ERROR(get_string(*t, "sql", "invariant", &inv.sql, true));
       s.invariants.push_back(inv);
     }
     std::vector<const toml::table*> files;

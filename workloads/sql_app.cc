@@ -325,6 +325,37 @@ class Conn {
 
   bool in_transaction() const { return !sqlite3_get_autocommit(db_); }
 
+  // The tables (lower-case names) one statement reads, from SQLite's
+  // authorizer while it is prepared; an error message when it does not
+  // prepare.
+  Result<std::set<std::string>> tables_read(const std::string& sql) {
+    // Prepared once first, so that loading the schema (a read of
+    // sqlite_schema) is not counted.
+    sqlite3_stmt* first = nullptr;
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &first, nullptr) != SQLITE_OK) {
+      return Status::invalid_argument(sqlite3_errmsg(db_));
+    }
+    sqlite3_finalize(first);
+    std::set<std::string> tables;
+    sqlite3_set_authorizer(
+        db_,
+        [](void* p, int action, const char* a, const char*, const char*, const char*) -> int {
+          if (action == SQLITE_READ && a) {
+            std::string t(a);
+            for (char& ch : t) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+            static_cast<std::set<std::string>*>(p)->insert(t);
+          }
+          return SQLITE_OK;
+        },
+        &tables);
+    sqlite3_stmt* st = nullptr;
+    const int rc = sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr);
+    sqlite3_set_authorizer(db_, nullptr, nullptr);
+    if (rc != SQLITE_OK) return Status::invalid_argument(sqlite3_errmsg(db_));
+    sqlite3_finalize(st);
+    return tables;
+  }
+
   // Rolls back whatever a failed statement left open.
   void reset_transaction() {
     if (!sqlite3_get_autocommit(db_)) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -1094,7 +1125,358 @@ class LivePrng {
 
 }  // namespace
 
+// --- per-key invariants ------------------------------------------------------
+
+// Per-key invariants checked where their keys changed. An invariant that
+// holds per row of a table, each row reading only rows that carry its key
+// (SqlInvariant::per_table and also), has the same answer on a state as on
+// the last state checked, except for the keys of the rows that differ. The
+// rows that differ come from the b-tree pages (PageDigests::table_pages):
+// leaf pages are named by the hash of their bytes, so the pages of a state
+// the last one did not have, and those it had that are gone, hold every row
+// added, removed or changed (a row only moved between pages cancels out).
+// Their key columns' values, old and new, are the keys to check again:
+//   violations(state) = violations(last) - changed keys
+//                       + the changed keys whose rows fail the check now.
+// Everything else runs the invariant in full (its `sql`), and that state
+// becomes the next base: the first state, one whose pages do not parse or
+// whose key tables' CREATE TABLE changed, one that failed
+// integrity_check (a damaged tree reads differently row by row than as
+// a whole), a key SQLite would not compare as bound (a real, a blob, a
+// NULL on the key table itself), an SQL error (the full run reports it as
+// from scratch). One limit: a full run interrupted by the VM step budget
+// (a database of tens of millions of rows) fails where the change set may
+// not. tests/workloads/check_memo_test.cc compares every verdict with an
+// inspection from scratch.
+class KeyedInvariants {
+ public:
+  // From a connection to the initial state: each per-key invariant's tables
+  // (rowid tables with no generated column), key columns (record index, or
+  // the rowid for an INTEGER PRIMARY KEY) and the tables its check reads
+  // (all named in its declaration). Errors name the invariant.
+  Status prepare(const SqlSpec& spec, Connections& conns) {
+    for (size_t i = 0; i < spec.invariants.size(); ++i) {
+      const SqlInvariant& inv = spec.invariants[i];
+      if (inv.per_table.empty()) continue;
+      const size_t db = db_index(spec, inv.db);
+      Conn& conn = conns.of(db);
+      const std::string alias = alias_of(spec, db, conns.attach);
+      const std::string what = fmt::format("invariant '{}'", inv.name);
+      Inv k;
+      k.spec_index = i;
+      k.db = db;
+      auto source = [&](const std::string& table, const std::string& column) -> Result<Source> {
+        auto t = table_of(conn, alias, db, table, what);
+        if (!t) return t.status();
+        auto c = column_of(conn, alias, table, column, what);
+        if (!c) return c.status();
+        auto& cols = dbs_[db].requests[*t].columns;
+        auto at = std::find(cols.begin(), cols.end(), *c);
+        if (at == cols.end()) at = cols.insert(cols.end(), *c);
+        return Source{*t, static_cast<size_t>(at - cols.begin())};
+      };
+      auto d = source(inv.per_table, inv.per_column);
+      if (!d) return d.status();
+      k.driving = *d;
+      std::set<std::string> declared = {lower(inv.per_table)};
+      for (const auto& [t, c] : inv.also) {
+        auto a = source(t, c);
+        if (!a) return a.status();
+        k.also.push_back(*a);
+        declared.insert(lower(t));
+      }
+      const std::string table = quoted(inv.per_table), column = quoted(inv.per_column);
+      k.full_sql = fmt::format("SELECT {1} FROM {0} WHERE NOT ({2})", table, column, inv.check);
+      k.keyed_sql = fmt::format("SELECT {1} FROM {0} WHERE {1} IN (SELECT value FROM json_each(:snapsim_keys)) AND NOT ({2})",
+                                table, column, inv.check);
+      auto read = conn.tables_read(k.keyed_sql);
+      if (!read) return Status::invalid_argument(fmt::format("{}: check does not compile: {}", what, read.status().message()));
+      for (const auto& t : *read) {
+        if (!declared.count(t) && t != "json_each") {
+          return Status::invalid_argument(fmt::format(
+              "{}: check reads table '{}', which neither per nor also names (add \"{}.<column holding the key>\" to also)",
+              what, t, t));
+        }
+      }
+      invs_.push_back(std::move(k));
+    }
+    violations_.assign(invs_.size(), std::nullopt);
+    return Status::ok();
+  }
+
+  bool active() const { return !invs_.empty(); }
+  uint64_t incremental() const { return incremental_; }
+
+  // Reads a state's key tables; `trusted`: its b-trees are known sound (it
+  // passed integrity_check, or equals a live commit state).
+  void begin(const SqlSpec& spec, sim::Machine& restored, SqliteVfs& vfs, bool trusted) {
+    next_.assign(dbs_.size(), {});
+    next_violations_.assign(invs_.size(), std::nullopt);
+    changed_.assign(dbs_.size(), {});
+    state_ok_ = trusted;
+    for (size_t db = 0; db < dbs_.size() && state_ok_; ++db) {
+      if (dbs_[db].requests.empty()) continue;
+      const SqlDatabase& d = spec.databases[db];
+      const bool have_base = base_.size() == dbs_.size();
+      auto known = [&](size_t t, const explore::Digest& key) {
+        return have_base && base_[db][t].count(key) != 0;
+      };
+      auto got = pages_.table_pages(restored.fs(d.disk), d.file, vfs.wal_bytes_used(d.disk, d.file),
+                                   dbs_[db].requests, known);
+      if (!got) {
+        state_ok_ = false;
+        break;
+      }
+      next_[db].resize(got->size());
+      changed_[db].resize(got->size());
+      for (size_t t = 0; t < got->size(); ++t) {
+        Pages& now = next_[db][t];
+        std::unordered_map<explore::Digest, int, cow::Hash128Hasher> delta;  // row hash: added - removed
+        std::vector<const KeyedRow*> rows;
+        for (auto& leaf : (*got)[t]) {
+          std::shared_ptr<const std::vector<KeyedRow>> r;
+          if (leaf.fresh) {
+            r = std::make_shared<const std::vector<KeyedRow>>(std::move(leaf.rows));
+            for (const auto& row : *r) ++delta[row.hash], rows.push_back(&row);
+          } else {
+            r = base_[db][t].at(leaf.key);
+          }
+          if (!now.emplace(leaf.key, std::move(r)).second) state_ok_ = false;  // the same page twice
+        }
+        if (have_base) {
+          for (const auto& [key, r] : base_[db][t]) {
+            if (now.count(key)) continue;
+            for (const auto& row : *r) --delta[row.hash], rows.push_back(&row);
+          }
+        }
+        // The keys of rows added or removed, not of those that only moved.
+        auto& keys = changed_[db][t];
+        keys.assign(dbs_[db].requests[t].columns.size(), {});
+        if (!have_base) continue;  // every invariant runs in full
+        for (const KeyedRow* row : rows) {
+          if (delta[row->hash] == 0) continue;
+          for (size_t slot = 0; slot < row->keys.size(); ++slot) keys[slot].insert(row->keys[slot]);
+        }
+      }
+    }
+  }
+
+  // Invariant `i` of the spec on this state: true holds, false fails, none:
+  // run its `sql` in full (then tell full()).
+  std::optional<bool> evaluate(size_t i, Conn& conn) {
+    const auto it = std::find_if(invs_.begin(), invs_.end(), [&](const Inv& k) { return k.spec_index == i; });
+    if (it == invs_.end()) return std::nullopt;
+    const size_t n = static_cast<size_t>(it - invs_.begin());
+    const Inv& k = *it;
+    if (!state_ok_) return std::nullopt;
+    std::set<RowKey> keys;
+    bool unknown = false;
+    auto take = [&](const Source& s, bool driving) {
+      for (const RowKey& key : changed_[k.db][s.table][s.slot]) {
+        if (key.kind == RowKey::kOther || (driving && key.kind == RowKey::kNull)) unknown = true;
+        if (key.kind == RowKey::kInt || key.kind == RowKey::kText) keys.insert(key);
+      }
+    };
+    take(k.driving, true);
+    for (const auto& a : k.also) take(a, false);
+    std::set<RowKey> now;
+    if (violations_[n] && !unknown) {
+      now = *violations_[n];
+      for (const RowKey& key : keys) now.erase(key);
+      if (!keys.empty()) {
+        Vars vars;
+        Value v;
+        v.type = SQLITE_TEXT;
+        v.s = json_array(keys);
+        vars["snapsim_keys"] = std::move(v);
+        auto o = conn.exec(k.keyed_sql, vars);
+        if (o.rc != SQLITE_OK || !collect(o, &now)) return std::nullopt;
+      }
+      ++incremental_;
+    } else {
+      auto o = conn.exec(k.full_sql, {});
+      if (o.rc != SQLITE_OK) return std::nullopt;
+      if (!collect(o, &now)) {
+        // A violating row with a key no set can hold: its answer is right,
+        // but the next state runs in full too.
+        return false;
+      }
+    }
+    const bool holds = now.empty();
+    next_violations_[n] = std::move(now);
+    return holds;
+  }
+
+  // The state checked becomes the base (or, if it could not be read, the
+  // next state runs in full).
+  void finish() {
+    if (!state_ok_) {
+      base_.clear();
+      violations_.assign(invs_.size(), std::nullopt);
+      return;
+    }
+    base_ = std::move(next_);
+    violations_ = std::move(next_violations_);
+  }
+
+ private:
+  using Pages = std::unordered_map<explore::Digest, std::shared_ptr<const std::vector<KeyedRow>>, cow::Hash128Hasher>;
+  struct Source {
+    size_t table = 0;  // index into the database's requests
+    size_t slot = 0;   // index into that request's columns
+  };
+  struct Inv {
+    size_t spec_index = 0, db = 0;
+    Source driving;
+    std::vector<Source> also;
+    std::string full_sql, keyed_sql;
+  };
+  struct Db {
+    std::vector<TableRequest> requests;
+  };
+
+  static std::string lower(std::string s) {
+    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+  }
+  static std::string quoted(const std::string& name) { return "\"" + name + "\""; }
+
+  // The request for `table` of database `db` (added on first use): a rowid
+  // table with no generated column, and its CREATE TABLE.
+  Result<size_t> table_of(Conn& conn, const std::string& alias, size_t db, const std::string& table,
+                          const std::string& what) {
+    if (dbs_.size() <= db) dbs_.resize(db + 1);
+    auto& reqs = dbs_[db].requests;
+    for (size_t t = 0; t < reqs.size(); ++t) {
+      if (lower(reqs[t].table) == lower(table)) return t;
+    }
+    auto o = conn.exec(fmt::format("SELECT name, sql FROM {}.sqlite_schema WHERE type = 'table' AND name = '{}' COLLATE NOCASE",
+                                   alias, table),
+                       {});
+    if (o.rc != SQLITE_OK || o.rows.size() != 1) {
+      return Status::invalid_argument(fmt::format("{}: no table '{}'", what, table));
+    }
+    TableRequest r;
+    r.table = o.rows[0][0].text();
+    r.sql = o.rows[0][1].text();
+    auto wr = conn.exec(fmt::format("SELECT wr FROM pragma_table_list WHERE schema = '{}' AND name = '{}'",
+                                    alias == "main" ? "main" : alias.substr(1, alias.size() - 2), r.table),
+                        {});
+    if (wr.rc != SQLITE_OK || wr.rows.size() != 1 || wr.rows[0][0].i != 0) {
+      return Status::invalid_argument(fmt::format("{}: table '{}' is WITHOUT ROWID; per-key invariants need a rowid table", what, table));
+    }
+    auto cols = conn.exec(fmt::format("PRAGMA {}.table_xinfo(\"{}\")", alias, r.table), {});
+    if (cols.rc != SQLITE_OK) return Status::invalid_argument(fmt::format("{}: table '{}': {}", what, table, cols.error));
+    for (const auto& c : cols.rows) {
+      if (c.size() >= 7 && c[6].i != 0) {
+        return Status::invalid_argument(fmt::format(
+            "{}: table '{}' has a generated column ('{}'); per-key invariants need stored columns", what, table, c[1].text()));
+      }
+    }
+    reqs.push_back(std::move(r));
+    return reqs.size() - 1;
+  }
+
+  // The record index of `column` of `table`, or -1 when it is the rowid
+  // (an INTEGER PRIMARY KEY, which a scan of the table, NOT INDEXED, reads
+  // with OP_Rowid).
+  static Result<int> column_of(Conn& conn, const std::string& alias, const std::string& table,
+                               const std::string& column, const std::string& what) {
+    auto cols = conn.exec(fmt::format("PRAGMA {}.table_xinfo(\"{}\")", alias, table), {});
+    for (const auto& c : cols.rows) {
+      if (c.size() < 2 || lower(c[1].text()) != lower(column)) continue;
+      auto plan = conn.exec(fmt::format("EXPLAIN SELECT \"{}\" FROM {}.\"{}\" NOT INDEXED", column, alias, table), {});
+      for (const auto& op : plan.rows) {
+        if (op.size() > 1 && op[1].text() == "Rowid") return -1;
+      }
+      return static_cast<int>(c[0].i);
+    }
+    return Status::invalid_argument(fmt::format("{}: table '{}' has no column '{}'", what, table, column));
+  }
+
+  // The rows' keys into *out; false when one is not an integer or text.
+  static bool collect(const Outcome& o, std::set<RowKey>* out) {
+    bool ok = true;
+    for (const auto& row : o.rows) {
+      RowKey k;
+      if (row.empty()) continue;
+      if (row[0].type == SQLITE_INTEGER) {
+        k.kind = RowKey::kInt;
+        k.i = row[0].i;
+      } else if (row[0].type == SQLITE_TEXT) {
+        k.kind = RowKey::kText;
+        k.s = row[0].s;
+      } else {
+        ok = false;
+        continue;
+      }
+      out->insert(std::move(k));
+    }
+    return ok;
+  }
+
+  static std::string json_array(const std::set<RowKey>& keys) {
+    std::string j = "[";
+    for (const RowKey& k : keys) {
+      if (j.size() > 1) j += ',';
+      if (k.kind == RowKey::kInt) {
+        j += std::to_string(k.i);
+        continue;
+      }
+      j += '"';
+      for (unsigned char c : k.s) {
+        if (c == '"' || c == '\\') {
+          j += '\\';
+          j += static_cast<char>(c);
+        } else if (c < 0x20) {
+          j += fmt::format("\\u{:04x}", c);
+        } else {
+          j += static_cast<char>(c);
+        }
+      }
+      j += '"';
+    }
+    return j + "]";
+  }
+
+  std::vector<Db> dbs_;
+  std::vector<Inv> invs_;
+  PageDigests pages_;  // which leaf pages spill
+  // The base: the last state checked, its key tables' leaf pages (rows
+  // shared with the states after it) and each invariant's violating keys.
+  std::vector<std::vector<Pages>> base_;
+  std::vector<std::optional<std::set<RowKey>>> violations_;
+  // The state being checked.
+  bool state_ok_ = false;
+  std::vector<std::vector<Pages>> next_;
+  std::vector<std::vector<std::vector<std::set<RowKey>>>> changed_;  // [db][table][slot]
+  std::vector<std::optional<std::set<RowKey>>> next_violations_;
+  uint64_t incremental_ = 0;
+};
+
 Status check_generator(const std::string& generator) { return parse_generator(generator).status(); }
+
+namespace {
+std::pair<std::string, std::string> split_column(const std::string& name) {
+  const size_t dot = name.find('.');
+  if (dot == std::string::npos) return {name, ""};
+  return {name.substr(0, dot), name.substr(dot + 1)};
+}
+}  // namespace
+
+SqlInvariant per_key_invariant(std::string name, const std::string& per, const std::vector<std::string>& also,
+                               std::string check, std::string db) {
+  SqlInvariant inv;
+  inv.name = std::move(name);
+  inv.db = std::move(db);
+  std::tie(inv.per_table, inv.per_column) = split_column(per);
+  for (const auto& a : also) inv.also.push_back(split_column(a));
+  inv.check = std::move(check);
+  inv.sql = fmt::format("SELECT NOT EXISTS (SELECT 1 FROM \"{}\" WHERE NOT ({}))", inv.per_table, inv.check);
+  return inv;
+}
+
+uint64_t SqlApp::keyed_incremental_evaluations() const { return keyed_ ? keyed_->incremental() : 0; }
 
 Result<std::string> draw_param(const std::string& generator, sim::Prng& prng) {
   auto g = parse_generator(generator);
@@ -1179,7 +1561,28 @@ Status validate_spec(const SqlSpec& spec) {
     }
     for (const auto& s : t.steps) SNAPSIM_RETURN_IF_ERROR(check_db(s.db, "transaction '" + t.name + "'"));
   }
-  for (const auto& i : spec.invariants) SNAPSIM_RETURN_IF_ERROR(check_db(i.db, "invariant '" + i.name + "'"));
+  for (const auto& i : spec.invariants) {
+    SNAPSIM_RETURN_IF_ERROR(check_db(i.db, "invariant '" + i.name + "'"));
+    if (i.per_table.empty() && i.per_column.empty()) continue;
+    auto name_ok = [](const std::string& n) {
+      return !n.empty() && std::all_of(n.begin(), n.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || static_cast<unsigned char>(c) >= 0x80;
+      });
+    };
+    std::vector<std::pair<std::string, std::string>> names = {{i.per_table, i.per_column}};
+    names.insert(names.end(), i.also.begin(), i.also.end());
+    for (const auto& [t, c] : names) {
+      if (!name_ok(t) || !name_ok(c)) {
+        return Status::invalid_argument(fmt::format(
+            "invariant '{}': '{}.{}' is not of the form table.column (plain names)", i.name, t, c));
+      }
+    }
+    if (i.check.empty()) return Status::invalid_argument(fmt::format("invariant '{}': per needs a check", i.name));
+    if (i.check.find("file_") != std::string::npos) {
+      return Status::invalid_argument(fmt::format(
+          "invariant '{}': a per-key check cannot read files (file_*); write it as sql", i.name));
+    }
+  }
   for (const auto& f : spec.files) {
     if (f.disk >= spec.disks) {
       return Status::invalid_argument(fmt::format("file '{}' is on disk {} but there are {} disk(s)",
@@ -1272,6 +1675,14 @@ Status SqlApp::setup(sim::Machine& m) {
           o.rows[0][0].text()));
     }
   }
+  auto keyed = std::make_shared<KeyedInvariants>();
+  // Reading the schema to prepare them is not the application's work: it
+  // leaves the simulated clock and the page cache as they were.
+  const sim::Machine::Observation looking(m);
+  if (Status st = keyed->prepare(spec_, *conns); !st.is_ok()) {
+    return Status::invalid_argument(fmt::format("{}: {}", spec_.name, st.message()));
+  }
+  keyed_ = keyed->active() ? std::move(keyed) : nullptr;
   // The recovery and the pre-freeze hook must compile too (and use no
   // parameters).
   for (const auto& sql : spec_.recovery) {
@@ -1450,7 +1861,8 @@ void record_failure(const SqlSpec& spec, size_t db, const Outcome& o, explore::A
 // `structure_known`: the database files equal a state the live run wrote
 // (SqlApp::inspect), so integrity_check and foreign_key_check would pass.
 explore::AppState check_recovered(const SqlSpec& spec_, Connections& conns, sim::Machine& restored,
-                                  SqliteVfs& vfs, PageDigests* pages, bool structure_known) {
+                                  SqliteVfs& vfs, PageDigests* pages, bool structure_known,
+                                  KeyedInvariants* keyed) {
   explore::AppState out;
   out.opened = true;
   for (size_t db = 0; db < spec_.databases.size() && !structure_known; ++db) {
@@ -1473,8 +1885,16 @@ explore::AppState check_recovered(const SqlSpec& spec_, Connections& conns, sim:
                                         fk.rows[0][0].text(), fk.rows[0][2].text(), fk.rows.size());
     }
   }
-  for (const auto& inv : spec_.invariants) {
-    auto o = conns.of(db_index(spec_, inv.db)).exec(inv.sql, {});
+  // Per-key invariants where their keys changed, on sound b-trees only.
+  if (keyed) keyed->begin(spec_, restored, vfs, out.integrity_error.empty());
+  for (size_t i = 0; i < spec_.invariants.size(); ++i) {
+    const SqlInvariant& inv = spec_.invariants[i];
+    Conn& conn = conns.of(db_index(spec_, inv.db));
+    if (const std::optional<bool> holds = keyed ? keyed->evaluate(i, conn) : std::nullopt) {
+      if (!*holds) out.invariant_failures.push_back(fmt::format("invariant '{}' is false", inv.name));
+      continue;
+    }
+    auto o = conn.exec(inv.sql, {});
     if (o.rc != SQLITE_OK) {
       if (is_corruption(o.rc) && out.integrity_error.empty()) out.integrity_error = o.error;
       out.invariant_failures.push_back(fmt::format("invariant '{}' fails to run: {}", inv.name, o.error));
@@ -1483,6 +1903,7 @@ explore::AppState check_recovered(const SqlSpec& spec_, Connections& conns, sim:
       out.invariant_failures.push_back(fmt::format("invariant '{}' is false", inv.name));
     }
   }
+  if (keyed) keyed->finish();
   int rc = SQLITE_OK;
   std::string summary;
   auto d = logical_digest(spec_, &conns, restored, vfs, pages, &rc, &summary, &out.store_digest);
@@ -1631,7 +2052,7 @@ explore::AppState SqlApp::inspect(sim::Machine& restored, explore::CheckMemo* me
   }
   explore::AppState checked = check_recovered(spec_, *conns, restored, vfs,
                                               memo ? page_digests() : own_pages ? &*own_pages : nullptr,
-                                              structure_known);
+                                              structure_known, memo && keyed_ && keyed_->active() ? keyed_.get() : nullptr);
   if (memo && recovered_files) memo->store(*recovered_files, checked);
   return with_recovery(std::move(checked));
 }

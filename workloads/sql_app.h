@@ -71,7 +71,25 @@ struct SqlInvariant {
   std::string name;
   std::string sql;
   std::string db;  // "" = first
+  // A per-key invariant (per_key_invariant() fills these and derives `sql`):
+  // `check` holds on every row of `per_table`, and on the row whose
+  // `per_column` is k it reads only rows of `per_table` and of the `also`
+  // tables whose named column is k. A state is then checked only where its
+  // keys changed since the last state checked (sql_app.cc, KeyedInvariants),
+  // with the same answer as `sql` from scratch; the declaration is the
+  // author's promise, and the tables the check reads are verified against
+  // it when the workload is set up.
+  std::string per_table, per_column;
+  std::vector<std::pair<std::string, std::string>> also;  // (table, column)
+  std::string check;
 };
+
+// A per-key invariant from "table.column" names: `sql` is
+// SELECT NOT EXISTS (SELECT 1 FROM "table" WHERE NOT (check)), so, as with
+// a CHECK constraint, a check that is NULL holds. Malformed names are
+// reported by validate_spec().
+SqlInvariant per_key_invariant(std::string name, const std::string& per, const std::vector<std::string>& also,
+                               std::string check, std::string db = "");
 
 struct SqlFile {
   std::string name;     // template, e.g. "invoice-{n}.txt"
@@ -154,6 +172,7 @@ Result<std::string> draw_param(const std::string& generator, sim::Prng& prng);
 Status validate_spec(const SqlSpec& spec);
 
 struct Writers;  // the application's write-lock table (sql_app.cc)
+class KeyedInvariants;  // per-key invariants' last state (sql_app.cc)
 
 // The database files as the live run left them after each acknowledged
 // commit: one hash of every database's main file (content and size), taken
@@ -209,6 +228,9 @@ class SqlApp : public Workload {
   // Tests: trust the live states whatever the spec does (to show that the
   // refusals in structural_checks_trusted matter).
   void force_trust_live_states() { trust_live_states_ = true; }
+  // Tests: per-key invariants evaluated only where keys changed, and how
+  // many evaluations went that way (the rest ran in full).
+  uint64_t keyed_incremental_evaluations() const;
 
  private:
   SqlSpec spec_;
@@ -227,6 +249,7 @@ class SqlApp : public Workload {
   // acknowledged commit are recorded, and an inspection skips SQLite's
   // structural checks of a recovered state equal to one of them.
   bool trust_live_states_;
+  std::shared_ptr<KeyedInvariants> keyed_;  // set up by setup(); null: no per-key invariant
   std::shared_ptr<LiveCommitFiles> live_files_ = std::make_shared<LiveCommitFiles>();
   uint64_t structural_skipped_ = 0;
 };

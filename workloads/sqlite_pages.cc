@@ -129,6 +129,7 @@ class PageWalk {
     if (page_ < 512 || page_ > 65536 || (page_ & (page_ - 1))) return false;
     if (!frame_of_.empty() && page_ != wal_page_) return false;
     usable_ = page_ - h[20];
+    encoding_ = be32(h + 56);
     if (usable_ < 480) return false;
     pages_ = frame_of_.empty() ? db_size_ / page_ : std::max<uint64_t>(wal_pages_, 1);
     return pages_ >= 1;
@@ -204,8 +205,67 @@ class PageWalk {
     return true;
   }
 
-  // The rows of sqlite_schema (page 1's tree): (type, name, rootpage).
-  bool schema(std::vector<std::tuple<std::string, std::string, int64_t>>* out) {
+  // The leaf pages of the table b-tree rooted at `root`, in tree order,
+  // into *out (LeafPage). A page whose key `known` accepts is not parsed
+  // unless its rows spill (PageDigests::spilled_), when its key must cover
+  // them. False: a page does not parse, or the tree is not a table b-tree.
+  bool leaves(uint32_t root, const std::vector<int>& columns,
+              const std::function<bool(const explore::Digest&)>& known, std::vector<LeafPage>* out) {
+    std::vector<uint32_t> stack{root};
+    Node n;
+    while (!stack.empty()) {
+      if (!pop(&stack, &n)) return false;
+      if (n.type == 0x05) {
+        if (!push_children(n.p, n.hoff, n.cells, &stack)) return false;
+        continue;
+      }
+      if (n.type != 0x0d) return false;
+      LeafPage leaf;
+      leaf.key = page_key(n.p);
+      const bool spills = memo_.spilled_.count(leaf.key) != 0;
+      if (!spills && known(leaf.key)) {
+        out->push_back(std::move(leaf));
+        continue;
+      }
+      std::vector<uint8_t> copy(n.p, n.p + page_);  // cell() reads overflow pages through page()
+      bool spilled = false;
+      const uint8_t* p = copy.data();
+      const size_t ptrs = n.hoff + 8;
+      for (size_t i = 0; i < n.cells; ++i) {
+        uint64_t rowid = 0;
+        std::vector<uint8_t> payload;
+        if (!cell(p, be16(p + ptrs + 2 * i), 0x0d, &rowid, &payload, &spilled)) return false;
+        std::vector<uint64_t> types;
+        if (!record_ok(payload, &types)) return false;
+        KeyedRow row;
+        cow::Hasher128 h;
+        h.update_value(rowid);
+        h.update(payload.data(), payload.size());
+        row.hash = h.digest();
+        for (int c : columns) row.keys.push_back(value_of(payload, types, c, rowid));
+        leaf.rows.push_back(std::move(row));
+      }
+      if (spilled) {
+        memo_.spilled_.insert(leaf.key);
+        cow::Hasher128 h;
+        h.update_value(leaf.key);
+        for (const auto& r : leaf.rows) h.update_value(r.hash);
+        leaf.key = h.digest();
+      }
+      leaf.fresh = !(spilled && known(leaf.key));
+      if (!leaf.fresh) leaf.rows.clear();
+      out->push_back(std::move(leaf));
+    }
+    return true;
+  }
+
+  // The database's text encoding (header byte 56): 1 is UTF-8.
+  uint32_t encoding() const { return encoding_; }
+
+  // The rows of sqlite_schema (page 1's tree): (type, name, rootpage), and
+  // each one's sql (NULL as empty) into *sqls when given.
+  bool schema(std::vector<std::tuple<std::string, std::string, int64_t>>* out,
+              std::vector<std::string>* sqls = nullptr) {
     std::vector<std::vector<uint8_t>> records;
     std::vector<uint32_t> stack{1};
     Node n;
@@ -257,6 +317,18 @@ class PageWalk {
         }
         pos += sz;
       }
+      if (sqls) {
+        std::string sql;
+        if (types.size() >= 5) {
+          const uint64_t t = types[4];
+          if (t >= 13 && (t & 1)) {
+            sql.assign(reinterpret_cast<const char*>(r.data() + pos), static_cast<size_t>(serial_size(t)));
+          } else if (t != 0) {
+            return false;
+          }
+        }
+        sqls->push_back(std::move(sql));
+      }
       out->emplace_back(fields[0], fields[1], rootpage);
     }
     return true;
@@ -266,6 +338,39 @@ class PageWalk {
   bool read(sim::FileRef f, uint64_t off, uint8_t* out, size_t n) {
     auto got = fs_.read(f, off, std::as_writable_bytes(std::span(out, n)));
     return got && *got == n;
+  }
+
+  // Column `c` (record index; -1: the rowid) of a well-formed record.
+  RowKey value_of(const std::vector<uint8_t>& rec, const std::vector<uint64_t>& types, int c, uint64_t rowid) const {
+    RowKey k;
+    if (c < 0) {
+      k.kind = RowKey::kInt;
+      k.i = static_cast<int64_t>(rowid);
+      return k;
+    }
+    if (static_cast<size_t>(c) >= types.size()) return k;  // added by ALTER TABLE later: its default
+    uint64_t hsize = 0;
+    varint(rec.data(), rec.data() + rec.size(), &hsize);
+    size_t pos = hsize;
+    for (int i = 0; i < c; ++i) pos += static_cast<size_t>(serial_size(types[static_cast<size_t>(i)]));
+    const uint64_t t = types[static_cast<size_t>(c)];
+    const uint8_t* v = rec.data() + pos;
+    if (t == 0) {
+      k.kind = RowKey::kNull;
+    } else if (t >= 1 && t <= 6) {
+      const auto sz = static_cast<size_t>(serial_size(t));
+      int64_t x = static_cast<int8_t>(v[0]);
+      for (size_t b = 1; b < sz; ++b) x = static_cast<int64_t>(static_cast<uint64_t>(x) << 8 | v[b]);
+      k.kind = RowKey::kInt;
+      k.i = x;
+    } else if (t == 8 || t == 9) {
+      k.kind = RowKey::kInt;
+      k.i = static_cast<int64_t>(t - 8);
+    } else if (t >= 13 && (t & 1) && encoding_ == 1) {
+      k.kind = RowKey::kText;
+      k.s.assign(reinterpret_cast<const char*>(v), static_cast<size_t>(serial_size(t)));
+    }
+    return k;
   }
 
   // An interior page's children (its cells' left pointers and the
@@ -367,7 +472,7 @@ class PageWalk {
   sim::FileRef db_;
   std::optional<sim::FileRef> wal_;
   uint64_t db_size_ = 0;
-  uint32_t page_ = 0, wal_page_ = 0, usable_ = 0, wal_pages_ = 0;
+  uint32_t page_ = 0, wal_page_ = 0, usable_ = 0, wal_pages_ = 0, encoding_ = 0;
   uint64_t pages_ = 0;
   std::map<uint32_t, uint64_t> frame_of_;  // page -> its newest frame's data offset in the WAL
   std::vector<uint8_t> buf_;
@@ -398,6 +503,35 @@ std::optional<std::vector<TableRows>> PageDigests::tables(sim::GuestFs& fs, cons
     out.push_back(std::move(t));
   }
   std::sort(out.begin(), out.end(), [](const TableRows& a, const TableRows& b) { return a.name < b.name; });
+  return out;
+}
+
+std::optional<std::vector<std::vector<LeafPage>>> PageDigests::table_pages(
+    sim::GuestFs& fs, const std::string& file, std::optional<uint64_t> wal_bytes,
+    const std::vector<TableRequest>& tables, const std::function<bool(size_t, const explore::Digest&)>& known) {
+  auto db = fs.lookup(file);
+  if (!db) return std::nullopt;
+  std::optional<sim::FileRef> wal;
+  if (auto w = fs.lookup(file + "-wal")) wal = *w;
+  PageWalk walk(*this, fs, *db);
+  bool empty = false;
+  if (!walk.open(wal, wal_bytes, &empty) || empty) return std::nullopt;
+  std::vector<std::tuple<std::string, std::string, int64_t>> schema;
+  std::vector<std::string> sqls;
+  if (!walk.schema(&schema, &sqls)) return std::nullopt;
+  std::vector<std::vector<LeafPage>> out;
+  for (const auto& req : tables) {
+    int64_t root = -1;
+    for (size_t i = 0; i < schema.size(); ++i) {
+      const auto& [type, name, r] = schema[i];
+      if (type == "table" && name == req.table && sqls[i] == req.sql) root = r;
+    }
+    if (root <= 0 || root > UINT32_MAX) return std::nullopt;
+    out.emplace_back();
+    const size_t t = out.size() - 1;
+    const auto known_here = [&](const explore::Digest& key) { return known(t, key); };
+    if (!walk.leaves(static_cast<uint32_t>(root), req.columns, known_here, &out.back())) return std::nullopt;
+  }
   return out;
 }
 

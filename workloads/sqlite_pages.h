@@ -25,9 +25,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "explore/scenario.h"
@@ -41,6 +43,47 @@ struct TableRows {
   explore::Digest digest;  // sum of the rows' hashes
 };
 
+// A value of a row's column as stored, for the keys of per-key invariants
+// (sql_app.cc): an integer or UTF-8 text; kNull for NULL; kOther for
+// anything else (a real, a blob, text in UTF-16, a column past the end of
+// the record), which the caller cannot name as a key.
+struct RowKey {
+  enum Kind : uint8_t { kInt, kText, kNull, kOther };
+  Kind kind = kOther;
+  int64_t i = 0;
+  std::string s;
+  friend bool operator==(const RowKey&, const RowKey&) = default;
+  friend auto operator<=>(const RowKey& a, const RowKey& b) {
+    if (a.kind != b.kind) return a.kind <=> b.kind;
+    if (a.i != b.i) return a.i <=> b.i;
+    return a.s.compare(b.s) <=> 0;
+  }
+};
+
+// One row of a table: the hash of its rowid and record (as the digest's),
+// and the values of the columns asked for.
+struct KeyedRow {
+  explore::Digest hash;
+  std::vector<RowKey> keys;
+};
+
+// One leaf page of a table b-tree: its key (the hash of its bytes; of its
+// bytes and its rows' hashes when a row spills onto overflow pages, whose
+// bytes the page does not hold), and its rows when the caller did not know
+// the key.
+struct LeafPage {
+  explore::Digest key;
+  bool fresh = false;
+  std::vector<KeyedRow> rows;  // only when fresh
+};
+
+// What table_pages() reads of one table.
+struct TableRequest {
+  std::string table;
+  std::string sql;           // its CREATE TABLE as sqlite_schema holds it: any other is refused
+  std::vector<int> columns;  // record indexes of the key columns; -1: the rowid
+};
+
 class PageDigests {
  public:
   // Every table of the database in `file` on `fs` whose name does not start
@@ -50,6 +93,15 @@ class PageDigests {
   // WAL has frames but no wal-index says how many count.
   std::optional<std::vector<TableRows>> tables(sim::GuestFs& fs, const std::string& file,
                                                std::optional<uint64_t> wal_bytes);
+
+  // The leaf pages of each requested table of the database in `file`, in
+  // b-tree order, with the rows of those whose key `known` does not accept
+  // (a per-key invariant's change set, sql_app.cc). No value when a page
+  // does not parse, a table is missing, is not a rowid table, or its
+  // CREATE TABLE differs from the request's.
+  std::optional<std::vector<std::vector<LeafPage>>> table_pages(
+      sim::GuestFs& fs, const std::string& file, std::optional<uint64_t> wal_bytes,
+      const std::vector<TableRequest>& tables, const std::function<bool(size_t, const explore::Digest&)>& known);
 
   // Tests: the caller also reads every table through SQL and hands both
   // here, which checks that the two digests tell the same states apart:
@@ -72,6 +124,7 @@ class PageDigests {
   };
   friend class PageWalk;
   std::unordered_map<explore::Digest, Leaf, KeyHash> leaves_;  // by page bytes (and usable size)
+  std::unordered_set<explore::Digest, KeyHash> spilled_;        // leaf pages whose rows spill, by page bytes
   bool verifying_ = false;
   std::unordered_map<explore::Digest, explore::Digest, KeyHash> page_to_sql_, sql_to_page_;
   std::string mismatch_;

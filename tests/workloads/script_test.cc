@@ -110,6 +110,34 @@ BOOST_AUTO_TEST_CASE(every_mistake_is_one_line_naming_file_line_and_key) {
   expect_error("name = \"x\"\n", "[[transaction]]");
 }
 
+// Per-key invariants: the declaration is checked when the script is set up.
+BOOST_AUTO_TEST_CASE(per_key_invariant_mistakes_are_one_line_errors) {
+  const std::string schema =
+      "CREATE TABLE account(id INTEGER PRIMARY KEY, balance INTEGER NOT NULL); INSERT INTO account VALUES (1, 100), (2, 100); "
+      "CREATE TABLE entry(id INTEGER PRIMARY KEY, account INTEGER, amount INTEGER); "
+      "CREATE TABLE tag(name TEXT PRIMARY KEY, account INTEGER) WITHOUT ROWID; "
+      "CREATE TABLE gen(id INTEGER PRIMARY KEY, account INTEGER, twice INTEGER AS (account * 2));";
+  const std::string base = replace(kGood, "INSERT INTO account VALUES (1, 100), (2, 100);", schema.substr(schema.find("INSERT")));
+  const std::string good = replace(base, "CREATE TABLE account(id INTEGER PRIMARY KEY, balance INTEGER NOT NULL); ",
+                                   schema.substr(0, schema.find("INSERT")));
+  auto with = [&](const std::string& invariant) {
+    return good + "[[invariant]]\nname = \"per account\"\n" + invariant;
+  };
+  const std::string check = "check = \"balance >= (SELECT COALESCE(SUM(amount), 0) FROM entry WHERE entry.account = account.id)\"\n";
+  BOOST_TEST(load_and_setup(with("per = \"account.id\"\nalso = [\"entry.account\"]\n" + check)).is_ok());
+  expect_error(with("per = \"account.id\"\n" + check), "reads table 'entry', which neither per nor also names");
+  expect_error(with("per = \"account.id\"\nalso = [\"entry.account\"]\n"), "needs 'check'");
+  expect_error(with("sql = \"SELECT 1\"\nper = \"account.id\"\n" + check), "give either sql, or per and check");
+  expect_error(with("per = \"account\"\nalso = [\"entry.account\"]\n" + check), "is not of the form table.column");
+  expect_error(with("per = \"account.id\"\nalso = \"entry.account\"\n" + check), "must be an array");
+  expect_error(with("per = \"nope.id\"\n" + check), "no such table: nope");
+  expect_error(with("per = \"account.nope\"\nalso = [\"entry.account\"]\n" + check), "has no column 'nope'");
+  expect_error(with("per = \"tag.account\"\ncheck = \"1\"\n"), "WITHOUT ROWID");
+  expect_error(with("per = \"gen.account\"\ncheck = \"1\"\n"), "generated column");
+  expect_error(with("per = \"account.id\"\ncheck = \"file_exists('x')\"\n"), "cannot read files");
+  expect_error(with("per = \"account.id\"\ncheck = \"balance > 100\"\n"), "false on the initial state");
+}
+
 BOOST_AUTO_TEST_CASE(overrides_change_scalar_settings) {
   auto spec = workloads::parse_script(kGood, "t.toml",
                                       {"journal_mode=delete", "clients.count=3", "sqlite.page_size=1024"}).value();
