@@ -20,6 +20,16 @@
 //                 the acknowledgement, such as an invoice number: --model memory
 //                 counts it reissued when a revert hands it out again)
 //   [[invariant]] name, sql (one row, true), db
+//                 or, per key: name, per = "table.column", also = ["table.column", ...],
+//                 check = "a condition on one row of per's table" (a NULL check holds,
+//                 as in a CHECK constraint), db. The promise: the check of the row
+//                 whose per column is k reads only rows of the tables named whose
+//                 column is k. Each restored state is then checked only for the keys
+//                 whose rows changed since the last state checked, with the answer of
+//                 a check of every row (sql_app.cc, KeyedInvariants); a whole-database
+//                 invariant re-reads the database at every state. Refused at setup: a
+//                 check that reads a table not named, a WITHOUT ROWID table, a table
+//                 with generated columns, file_* calls.
 //   [[file]]      name, content (templates with {param}), when = "before_commit" |
 //                 "after_commit", disk, fsync, fsync_dir, transaction (the one
 //                 transaction that writes it; default every one), check = "exact" |
