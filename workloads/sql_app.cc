@@ -1683,6 +1683,20 @@ Status SqlApp::setup(sim::Machine& m) {
     return Status::invalid_argument(fmt::format("{}: {}", spec_.name, st.message()));
   }
   keyed_ = keyed->active() ? std::move(keyed) : nullptr;
+  // The live run keeps a sound database sound, but the setup SQL runs with
+  // foreign keys off and may leave what the structural checks reject: then
+  // no live state is trusted (structural_checks_trusted).
+  trust_live_states_ = structural_checks_trusted(spec_);
+  for (size_t db = 0; db < spec_.databases.size() && trust_live_states_; ++db) {
+    const std::string alias = alias_of(spec_, db, conns->attach);
+    auto ic = conns->of(db).exec(fmt::format("PRAGMA {}.integrity_check", alias), {});
+    trust_live_states_ = ic.rc == SQLITE_OK && ic.rows.size() == 1 && ic.rows[0][0].text() == "ok";
+    if (trust_live_states_ && spec_.foreign_keys) {
+      auto fk = conns->of(db).exec(fmt::format("PRAGMA {}.foreign_key_check", alias), {});
+      trust_live_states_ = fk.rc == SQLITE_OK && fk.rows.empty();
+    }
+  }
+  trust_live_states_ = trust_live_states_ || forced_trust_;
   // The recovery and the pre-freeze hook must compile too (and use no
   // parameters).
   for (const auto& sql : spec_.recovery) {

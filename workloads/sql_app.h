@@ -227,7 +227,7 @@ class SqlApp : public Workload {
   bool trusts_live_states() const { return trust_live_states_; }
   // Tests: trust the live states whatever the spec does (to show that the
   // refusals in structural_checks_trusted matter).
-  void force_trust_live_states() { trust_live_states_ = true; }
+  void force_trust_live_states() { trust_live_states_ = forced_trust_ = true; }
   // Tests: per-key invariants evaluated only where keys changed, and how
   // many evaluations went that way (the rest ran in full).
   uint64_t keyed_incremental_evaluations() const;
@@ -245,10 +245,12 @@ class SqlApp : public Workload {
   std::shared_ptr<PageDigests> pages_ = std::make_shared<PageDigests>();  // leaf pages seen, by their bytes
   PageDigests* page_digests() { return digest_via_sql_ ? nullptr : pages_.get(); }
   // Nothing the live run does can leave a database SQLite's checks would
-  // reject (structural_checks_trusted, sql_app.cc); then the files of every
+  // reject (structural_checks_trusted, sql_app.cc, and setup() checks the
+  // initial state, which the setup SQL wrote); then the files of every
   // acknowledged commit are recorded, and an inspection skips SQLite's
   // structural checks of a recovered state equal to one of them.
   bool trust_live_states_;
+  bool forced_trust_ = false;
   std::shared_ptr<KeyedInvariants> keyed_;  // set up by setup(); null: no per-key invariant
   std::shared_ptr<LiveCommitFiles> live_files_ = std::make_shared<LiveCommitFiles>();
   uint64_t structural_skipped_ = 0;

@@ -307,6 +307,40 @@ BOOST_AUTO_TEST_CASE(a_live_run_that_stores_what_the_checks_reject_is_never_trus
   BOOST_TEST(first_difference(forced, scratch) != "");
 }
 
+// Setup SQL runs with foreign keys off: a dangling reference it leaves is
+// in every live state, and foreign_key_check must still report it.
+BOOST_AUTO_TEST_CASE(a_setup_that_leaves_a_dangling_reference_is_never_trusted) {
+  const std::string path = (std::filesystem::temp_directory_path() / "snapsim-dangling-setup.toml").string();
+  std::ofstream(path) << R"toml(name = "dangling-setup"
+[sqlite]
+journal_mode = "delete"
+foreign_keys = true
+[setup]
+sql = """
+CREATE TABLE parent(id INTEGER PRIMARY KEY);
+CREATE TABLE child(id INTEGER PRIMARY KEY, parent INTEGER REFERENCES parent(id));
+INSERT INTO child(parent) VALUES (42);
+"""
+[clients]
+count = 1
+transactions = 3
+[[transaction]]
+name = "add"
+steps = ["INSERT INTO parent DEFAULT VALUES"]
+[[invariant]]
+name = "children exist"
+sql = "SELECT COUNT(*) = 1 FROM child"
+)toml";
+  const Explored memo = explore_script(path, {}, 3, Restore::kMemo);
+  const Explored scratch = explore_script(path, {}, 3, Restore::kFullCopy);
+  BOOST_TEST(!memo.trusted);
+  BOOST_TEST(first_difference(memo, scratch) == "");
+  BOOST_TEST(std::all_of(scratch.records.begin(), scratch.records.end(),
+                         [](const auto& r) { return r.verdict == explore::Verdict::kCorrupt; }));
+  const Explored forced = explore_script(path, {}, 3, Restore::kMemo, true);
+  BOOST_TEST(first_difference(forced, scratch) != "");
+}
+
 BOOST_AUTO_TEST_CASE(what_can_write_around_sqlite_is_never_trusted) {
   namespace wl = workloads;
   auto trusted = [](const std::function<void(wl::SqlSpec&)>& change) {
