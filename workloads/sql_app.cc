@@ -60,6 +60,32 @@ Value column(sqlite3_stmt* st, int c) {
   return v;
 }
 
+// A [[file]] name template as a glob: every {param} becomes *.
+std::string template_glob(const std::string& name) {
+  std::string g;
+  for (size_t i = 0; i < name.size(); ++i) {
+    const size_t close = name[i] == '{' ? name.find('}', i) : std::string::npos;
+    if (close != std::string::npos) {
+      g += '*';
+      i = close;
+    } else {
+      g += name[i];
+    }
+  }
+  return g;
+}
+
+// A pragmas entry's name, lower case, with its schema prefix if any
+// ("main.cache_size = 5" -> "main.cache_size").
+std::string pragma_name(const std::string& p) {
+  std::string name;
+  for (char ch : p) {
+    if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '.')) break;
+    name += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  }
+  return name;
+}
+
 struct Outcome {
   int rc = SQLITE_OK;  // SQLITE_OK, SQLITE_BUSY, or the failing code
   std::string error;
@@ -559,17 +585,7 @@ Result<explore::Digest> logical_digest(const SqlSpec& spec, Connections* c, sim:
   // Each [[file]]'s name template as a glob ({...} -> *), for its check mode.
   std::vector<std::pair<std::string, const SqlFile*>> globs;
   for (const auto& sf : spec.files) {
-    std::string g;
-    for (size_t i = 0; i < sf.name.size(); ++i) {
-      const size_t close = sf.name[i] == '{' ? sf.name.find('}', i) : std::string::npos;
-      if (close != std::string::npos) {
-        g += '*';
-        i = close;
-      } else {
-        g += sf.name[i];
-      }
-    }
-    globs.emplace_back(g, &sf);
+    globs.emplace_back(template_glob(sf.name), &sf);
   }
   for (uint32_t d = 0; d < m.disk_count(); ++d) {
     auto& fs = m.fs(d);
@@ -797,24 +813,11 @@ bool structural_checks_trusted(const SqlSpec& spec) {
       "mmap_size",       "query_only",   "recursive_triggers", "secure_delete", "temp_store",
       "threads",         "user_version", "application_id",     "analysis_limit"};
   for (const auto& p : spec.pragmas) {
-    std::string name;
-    for (char ch : p) {
-      if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '.')) break;
-      name += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    }
+    const std::string name = pragma_name(p);
     if (!kHarmless.count(name.substr(name.find('.') + 1))) return false;
   }
   for (const auto& f : spec.files) {
-    std::string glob;
-    for (size_t i = 0; i < f.name.size(); ++i) {
-      const size_t close = f.name[i] == '{' ? f.name.find('}', i) : std::string::npos;
-      if (close != std::string::npos) {
-        glob += '*';
-        i = close;
-      } else {
-        glob += f.name[i];
-      }
-    }
+    const std::string glob = template_glob(f.name);
     for (const auto& d : spec.databases) {
       for (const char* suffix : {"", "-journal", "-wal", "-shm"}) {
         const std::string name = d.file + suffix;
@@ -1500,11 +1503,7 @@ Status validate_spec(const SqlSpec& spec) {
     // database and the inspection); one statement per entry.
     static const std::set<std::string> kOwnKeys = {"journal_mode", "synchronous", "foreign_keys",
                                                     "wal_autocheckpoint", "page_size", "cache_size"};
-    std::string name;
-    for (char ch : p) {
-      if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '.')) break;
-      name += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    }
+    const std::string name = pragma_name(p);
     const std::string leaf = name.substr(name.find('.') + 1);  // npos + 1 == 0: no schema prefix
     if (name.empty() || p.find(';') != std::string::npos) {
       return Status::invalid_argument(fmt::format(

@@ -28,6 +28,13 @@ using namespace snapsim;
 
 namespace {
 
+// Writes a workload script to the temporary directory; returns its path.
+std::string write_script(const std::string& file, const std::string& text) {
+  const std::string path = (std::filesystem::temp_directory_path() / file).string();
+  std::ofstream(path) << text;
+  return path;
+}
+
 struct Config {
   std::string workload;
   std::vector<std::string> params;
@@ -82,9 +89,7 @@ rc::Gen<sim::Writeback> writebacks() {
 // A writer that stores rows SQLite's integrity_check rejects (a CHECK
 // constraint switched off by a PRAGMA in its own transaction): every live
 // commit state fails the structural checks.
-const std::string kUncheckedScript = [] {
-  const std::string path = (std::filesystem::temp_directory_path() / "snapsim-unchecked-writer.toml").string();
-  std::ofstream(path) << R"toml(name = "unchecked-writer"
+const std::string kUncheckedScript = write_script("snapsim-unchecked-writer.toml", R"toml(name = "unchecked-writer"
 [sqlite]
 journal_mode = "delete"
 synchronous = "full"
@@ -100,17 +105,13 @@ steps = ["PRAGMA ignore_check_constraints = ON", "INSERT INTO t(x) VALUES (:x)"]
 [[invariant]]
 name = "rows are rows"
 sql = "SELECT COUNT(*) >= 0 FROM t"
-)toml";
-  return path;
-}();
+)toml");
 
 // An application that commits an order and its items in separate
 // transactions, moves items between orders and deletes them: its per-key
 // invariant (orders keyed by a text code) fails and recovers as it runs,
 // on live states and restored ones.
-const std::string kOrdersScript = [] {
-  const std::string path = (std::filesystem::temp_directory_path() / "snapsim-orders-keyed.toml").string();
-  std::ofstream(path) << R"toml(name = "orders-keyed"
+const std::string kOrdersScript = write_script("snapsim-orders-keyed.toml", R"toml(name = "orders-keyed"
 [sqlite]
 journal_mode = "delete"
 synchronous = "full"
@@ -146,9 +147,7 @@ check = "total = (SELECT COALESCE(SUM(amount), 0) FROM item WHERE item.code = or
 [[invariant]]
 name = "orders exist"
 sql = "SELECT COUNT(*) >= 0 FROM orders"
-)toml";
-  return path;
-}();
+)toml");
 
 struct Explored {
   std::vector<explore::PointRecord> records;
@@ -278,8 +277,7 @@ BOOST_AUTO_TEST_CASE(a_wrong_per_key_declaration_is_caught_by_the_comparison) {
   text << in.rdbuf();
   std::string wrong = text.str();
   wrong.replace(wrong.find("also = [\"item.code\"]"), std::string("also = [\"item.code\"]").size(), "also = [\"item.id\"]");
-  const std::string path = (std::filesystem::temp_directory_path() / "snapsim-orders-wrong.toml").string();
-  std::ofstream(path) << wrong;
+  const std::string path = write_script("snapsim-orders-wrong.toml", wrong);
   int differing = 0;
   for (uint64_t seed = 1; seed <= 6; ++seed) {
     const std::vector<std::string> params = {"transactions=8", "page_size=1024"};
@@ -310,8 +308,7 @@ BOOST_AUTO_TEST_CASE(a_live_run_that_stores_what_the_checks_reject_is_never_trus
 // Setup SQL runs with foreign keys off: a dangling reference it leaves is
 // in every live state, and foreign_key_check must still report it.
 BOOST_AUTO_TEST_CASE(a_setup_that_leaves_a_dangling_reference_is_never_trusted) {
-  const std::string path = (std::filesystem::temp_directory_path() / "snapsim-dangling-setup.toml").string();
-  std::ofstream(path) << R"toml(name = "dangling-setup"
+  const std::string path = write_script("snapsim-dangling-setup.toml", R"toml(name = "dangling-setup"
 [sqlite]
 journal_mode = "delete"
 foreign_keys = true
@@ -330,7 +327,7 @@ steps = ["INSERT INTO parent DEFAULT VALUES"]
 [[invariant]]
 name = "children exist"
 sql = "SELECT COUNT(*) = 1 FROM child"
-)toml";
+)toml");
   const Explored memo = explore_script(path, {}, 3, Restore::kMemo);
   const Explored scratch = explore_script(path, {}, 3, Restore::kFullCopy);
   BOOST_TEST(!memo.trusted);
@@ -504,9 +501,7 @@ RC_BOOST_PROP(streaming_never_changes_a_result, ()) {
 // Rows that spill onto overflow pages (long text at small page sizes), a
 // WITHOUT ROWID table (an index b-tree) with long keys, deletions (free
 // pages), for the page digest's test below.
-const std::string kPagesScript = [] {
-  const std::string path = (std::filesystem::temp_directory_path() / "snapsim-pages-probe.toml").string();
-  std::ofstream(path) << R"toml(name = "pages-probe"
+const std::string kPagesScript = write_script("snapsim-pages-probe.toml", R"toml(name = "pages-probe"
 [sqlite]
 journal_mode = "delete"
 synchronous = "full"
@@ -529,9 +524,7 @@ steps = [
 [[invariant]]
 name = "every tag counts at least once"
 sql = "SELECT COUNT(*) = 0 FROM tag WHERE n < 1"
-)toml";
-  return path;
-}();
+)toml");
 
 // The logical digest from b-tree pages (workloads/sqlite_pages.h: a
 // memoised sum of row hashes) tells states apart exactly as reading every
