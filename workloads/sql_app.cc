@@ -718,12 +718,34 @@ Result<std::string> render(const std::string& tmpl, const Vars& vars) {
   return out;
 }
 
-Status write_file(sim::Machine& m, const SqlFile& f, const Vars& vars) {
+// Whether `name` on `fs` (disk `disk`) is one of the databases' own files
+// (the database, its journal, WAL or shared memory), by the directory it
+// resolves to and its last component: "./x.db" and "d/../x.db" are x.db.
+bool names_a_database_file(const SqlSpec& spec, sim::GuestFs& fs, uint32_t disk, const std::string& name) {
+  auto at = fs.resolve_parent(name);
+  if (!at) return false;
+  for (const auto& d : spec.databases) {
+    if (d.disk != disk) continue;
+    for (const char* suffix : {"", "-journal", "-wal", "-shm"}) {
+      auto db = fs.resolve_parent(d.file + suffix);
+      if (db && db->first == at->first && db->second == at->second) return true;
+    }
+  }
+  return false;
+}
+
+// Writes a [[file]]; *around_sqlite when it names a database file (which
+// the live run then wrote around SQLite).
+Status write_file(sim::Machine& m, const SqlSpec& spec, const SqlFile& f, const Vars& vars, bool* around_sqlite) {
   auto name = render(f.name, vars);
   if (!name) return name.status();
   auto content = render(f.content, vars);
   if (!content) return content.status();
   auto& fs = m.fs(f.disk);
+  {
+    const sim::Machine::Observation looking(m);  // looking up the name is not the application's work
+    if (names_a_database_file(spec, fs, f.disk, *name)) *around_sqlite = true;
+  }
   auto ref = fs.open(*name, true);
   if (!ref && ref.status().code() == cow::Code::kFsFull) {
     return Status::invalid_argument(fmt::format(
@@ -934,9 +956,13 @@ class SqlClient : public sim::Client {
         }
         break;
       }
-      case Item::kFile:
-        SNAPSIM_RETURN_IF_ERROR(write_file(m_, spec_.files[item.index], vars_));
+      case Item::kFile: {
+        bool around_sqlite = false;
+        SNAPSIM_RETURN_IF_ERROR(write_file(m_, spec_, spec_.files[item.index], vars_, &around_sqlite));
+        // States after this one are not what SQLite alone wrote.
+        if (around_sqlite && live_files_) live_files_->stop();
         break;
+      }
       case Item::kCommit: {
         if (!conns_->of(item.db).in_transaction()) {
           return Status::invalid_argument(fmt::format(

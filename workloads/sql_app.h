@@ -182,12 +182,18 @@ class KeyedInvariants;  // per-key invariants' last state (sql_app.cc)
 // structural checks there (see structural_checks_trusted in sql_app.cc).
 class LiveCommitFiles {
  public:
-  void add(const cow::Hash128& h) { states_.insert(h); }
+  void add(const cow::Hash128& h) {
+    if (!stopped_) states_.insert(h);
+  }
   bool contains(const cow::Hash128& h) const { return states_.count(h) != 0; }
   size_t size() const { return states_.size(); }
+  // The live run wrote a database file around SQLite: the states recorded
+  // so far stay SQLite's own, no later one is recorded.
+  void stop() { stopped_ = true; }
 
  private:
   std::unordered_set<cow::Hash128, cow::Hash128Hasher> states_;
+  bool stopped_ = false;
 };
 
 class SqlApp : public Workload {
@@ -225,6 +231,7 @@ class SqlApp : public Workload {
   // commit state's (inspect()); and whether this spec allows it at all.
   uint64_t structural_checks_skipped() const { return structural_skipped_; }
   bool trusts_live_states() const { return trust_live_states_; }
+  size_t live_states_recorded() const { return live_files_->size(); }
   // Tests: trust the live states whatever the spec does (to show that the
   // refusals in structural_checks_trusted matter).
   void force_trust_live_states() { trust_live_states_ = forced_trust_ = true; }

@@ -338,6 +338,50 @@ sql = "SELECT COUNT(*) = 1 FROM child"
   BOOST_TEST(first_difference(forced, scratch) != "");
 }
 
+// A [[file]] whose name resolves to a database's own file ("./app.db-shm")
+// is written around SQLite: no live state is recorded after it. The same
+// script writing a document records every commit.
+BOOST_AUTO_TEST_CASE(a_file_written_over_a_database_file_stops_the_recording) {
+  const std::string script = R"toml(name = "writes-around"
+[sqlite]
+journal_mode = "delete"
+[[database]]
+name = "main"
+file = "app.db"
+setup = "CREATE TABLE t(id INTEGER PRIMARY KEY, x INTEGER NOT NULL);"
+[clients]
+count = 1
+transactions = 3
+[[transaction]]
+name = "add"
+params = { x = "int(1,9)" }
+steps = ["INSERT INTO t(x) VALUES (:x)"]
+[[file]]
+name = "FILE"
+content = "not SQLite's"
+when = "after_commit"
+check = "none"
+[[invariant]]
+name = "rows are positive"
+sql = "SELECT COUNT(*) = 0 FROM t WHERE x <= 0"
+)toml";
+  auto run = [&](const std::string& file, const std::string& tag) {
+    std::string text = script;
+    text.replace(text.find("FILE"), 4, file);
+    const std::string path = write_script("snapsim-writes-around-" + tag + ".toml", text);
+    auto w = workloads::load_workload(path, {});
+    BOOST_REQUIRE(w.is_ok());
+    auto* app = dynamic_cast<workloads::SqlApp*>(w->get());
+    auto suite = checkers::CheckerSuite::standard();
+    explore::ExploreOptions o;
+    o.levels = {explore::Quiesce::kNone};
+    BOOST_REQUIRE(explore::explore(**w, suite, o).is_ok());
+    return app->live_states_recorded();
+  };
+  BOOST_TEST(run("./app.db-shm", "shm") == 0u);
+  BOOST_TEST(run("doc.txt", "doc") == 3u);
+}
+
 BOOST_AUTO_TEST_CASE(what_can_write_around_sqlite_is_never_trusted) {
   namespace wl = workloads;
   auto trusted = [](const std::function<void(wl::SqlSpec&)>& change) {
