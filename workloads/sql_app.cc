@@ -351,6 +351,20 @@ class Conn {
 
   bool in_transaction() const { return !sqlite3_get_autocommit(db_); }
 
+  // Whether `sql` is one statement (a first one that prepares, and nothing
+  // after it but white space).
+  bool single_statement(const std::string& sql) {
+    sqlite3_stmt* st = nullptr;
+    const char* tail = nullptr;
+    const int rc = sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, &tail);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_OK) return true;  // running it reports the error
+    for (; tail && *tail; ++tail) {
+      if (!std::isspace(static_cast<unsigned char>(*tail))) return false;
+    }
+    return true;
+  }
+
   // The tables (lower-case names) one statement reads, from SQLite's
   // authorizer while it is prepared; an error message when it does not
   // prepare.
@@ -358,10 +372,14 @@ class Conn {
     // Prepared once first, so that loading the schema (a read of
     // sqlite_schema) is not counted.
     sqlite3_stmt* first = nullptr;
-    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &first, nullptr) != SQLITE_OK) {
+    const char* tail = nullptr;
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &first, &tail) != SQLITE_OK) {
       return Status::invalid_argument(sqlite3_errmsg(db_));
     }
     sqlite3_finalize(first);
+    for (; tail && *tail; ++tail) {
+      if (!std::isspace(static_cast<unsigned char>(*tail))) return Status::invalid_argument("more than one statement");
+    }
     std::set<std::string> tables;
     sqlite3_set_authorizer(
         db_,
@@ -1219,7 +1237,7 @@ class KeyedInvariants {
       k.keyed_sql = fmt::format("SELECT {1} FROM {0} WHERE {1} IN (SELECT value FROM json_each(:snapsim_keys)) AND NOT ({2})",
                                 table, column, inv.check);
       auto read = conn.tables_read(k.keyed_sql);
-      if (!read) return Status::invalid_argument(fmt::format("{}: check does not compile: {}", what, read.status().message()));
+      if (!read) return Status::invalid_argument(fmt::format("{}: check is not one SQL expression: {}", what, read.status().message()));
       for (const auto& t : *read) {
         if (!declared.count(t) && t != "json_each") {
           return Status::invalid_argument(fmt::format(
@@ -1685,6 +1703,11 @@ Status SqlApp::setup(sim::Machine& m) {
   auto conns = open_all(spec_, vfs, true, true);
   if (!conns) return conns.status();
   for (const auto& inv : spec_.invariants) {
+    // A per-key check is one expression: its derived sql one statement.
+    if (!inv.per_table.empty() && !conns->of(db_index(spec_, inv.db)).single_statement(inv.sql)) {
+      return Status::invalid_argument(
+          fmt::format("{}: invariant '{}': check is not one SQL expression", spec_.name, inv.name));
+    }
     auto o = conns->of(db_index(spec_, inv.db)).exec(inv.sql, {});
     if (o.rc != SQLITE_OK) {
       return Status::invalid_argument(
@@ -1700,18 +1723,22 @@ Status SqlApp::setup(sim::Machine& m) {
           o.rows[0][0].text()));
     }
   }
-  auto keyed = std::make_shared<KeyedInvariants>();
-  // Reading the schema to prepare them is not the application's work: it
-  // leaves the simulated clock and the page cache as they were.
-  const sim::Machine::Observation looking(m);
-  if (Status st = keyed->prepare(spec_, *conns); !st.is_ok()) {
-    return Status::invalid_argument(fmt::format("{}: {}", spec_.name, st.message()));
+  {
+    // Reading the schema to prepare per-key invariants is not the
+    // application's work: it leaves the simulated clock and the page cache
+    // as they were.
+    const sim::Machine::Observation looking(m);
+    auto keyed = std::make_shared<KeyedInvariants>();
+    if (Status st = keyed->prepare(spec_, *conns); !st.is_ok()) {
+      return Status::invalid_argument(fmt::format("{}: {}", spec_.name, st.message()));
+    }
+    keyed_ = keyed->active() ? std::move(keyed) : nullptr;
   }
-  keyed_ = keyed->active() ? std::move(keyed) : nullptr;
   // The live run keeps a sound database sound, but the setup SQL runs with
   // foreign keys off and may leave what the structural checks reject: then
   // no live state is trusted (structural_checks_trusted).
   trust_live_states_ = structural_checks_trusted(spec_);
+  const sim::Machine::Observation looking(m);  // not the application's work either
   for (size_t db = 0; db < spec_.databases.size() && trust_live_states_; ++db) {
     const std::string alias = alias_of(spec_, db, conns->attach);
     auto ic = conns->of(db).exec(fmt::format("PRAGMA {}.integrity_check", alias), {});

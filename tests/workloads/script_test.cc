@@ -136,6 +136,7 @@ BOOST_AUTO_TEST_CASE(per_key_invariant_mistakes_are_one_line_errors) {
   expect_error(with("per = \"gen.account\"\ncheck = \"1\"\n"), "generated column");
   expect_error(with("per = \"account.id\"\ncheck = \"file_exists('x')\"\n"), "cannot read files");
   expect_error(with("per = \"account.id\"\ncheck = \"balance > 100\"\n"), "false on the initial state");
+  expect_error(with("per = \"account.id\"\ncheck = \"1)); DELETE FROM account; SELECT ((1\"\n"), "is not one SQL expression");
 }
 
 BOOST_AUTO_TEST_CASE(overrides_change_scalar_settings) {
