@@ -620,6 +620,59 @@ if multi:
 r = run("run", "invoice-two-db", "-p", "attach=false", "--quiesce", "none")
 check("a matrix row names its parameters", "invoice-two-db attach=false" in r.stdout, r.stdout[:300])
 
+# --- per-key invariants through the real binary: the same verdicts as the
+# same check written over the whole table, on a run whose invariant fails and
+# recovers as it goes (orders committed before their items), and a wrong
+# declaration is one line and exit 2 with no results file.
+ORDERS = """name = "orders"
+[sqlite]
+journal_mode = "delete"
+synchronous = "off"
+[setup]
+sql = "CREATE TABLE orders(id INTEGER PRIMARY KEY, total INTEGER NOT NULL); CREATE TABLE item(id INTEGER PRIMARY KEY, ord INTEGER, amount INTEGER NOT NULL);"
+[clients]
+count = 2
+transactions = 10
+[[transaction]]
+name = "order"
+params = { amt = "int(1,9)" }
+steps = [{ sql = "INSERT INTO orders(total) VALUES (:amt) RETURNING id", capture = "o" }]
+[[transaction]]
+name = "items"
+steps = ["INSERT INTO item(ord, amount) SELECT id, total FROM orders WHERE id NOT IN (SELECT ord FROM item)"]
+[[invariant]]
+name = "order total equals its items"
+INVARIANT
+"""
+keyed = ORDERS.replace("INVARIANT", 'per = "orders.id"\nalso = ["item.ord"]\n'
+                       'check = "total = (SELECT COALESCE(SUM(amount), 0) FROM item WHERE item.ord = orders.id)"')
+whole = ORDERS.replace("INVARIANT", 'sql = "SELECT COUNT(*) = 0 FROM orders WHERE total != '
+                       '(SELECT COALESCE(SUM(amount), 0) FROM item WHERE item.ord = orders.id)"')
+docs = {}
+for name, text in (("keyed", keyed), ("whole", whole)):
+    path = os.path.join(tmp, f"orders-{name}.toml")
+    open(path, "w").write(text)
+    out = os.path.join(tmp, f"orders-{name}.json")
+    r = run("run", path, "--json", out)
+    check(f"orders with a {name} invariant exits 0", r.returncode == 0, r.stderr)
+    docs[name] = json.load(open(out)) if r.returncode == 0 else None
+if docs["keyed"] and docs["whole"]:
+    def verdicts(doc):
+        return [(x["quiesce"], x["verdicts"], (x["first_failure"] or {}).get("detail")) for x in doc["runs"]]
+    check("a per-key invariant gives the verdicts of the whole-table check",
+          verdicts(docs["keyed"]) == verdicts(docs["whole"]), json.dumps(verdicts(docs["keyed"]))[:400])
+    check("the orders run has invariant violations to find",
+          by_level(docs["keyed"])["none"]["verdicts"]["invariant_violation"] > 0)
+    check("the per-key JSON validates", validate(docs["keyed"]) is None, validate(docs["keyed"]))
+bad = keyed.replace('also = ["item.ord"]\n', "")
+path = os.path.join(tmp, "orders-bad.toml")
+open(path, "w").write(bad)
+out = os.path.join(tmp, "orders-bad.json")
+r = run("run", path, "--json", out)
+check("a per-key check reading an undeclared table exits 2 with one line naming it",
+      r.returncode == 2 and "reads table 'item'" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr)
+check("and writes no results file", not os.path.exists(out))
+
 # --- --version: version, git revision, SQLite and libfuse versions
 import re  # noqa: E402
 v = run("--version")
