@@ -1225,32 +1225,41 @@ Result<cow::Hash128> SimFs::content_hash(FileRef f, uint64_t prefix) {
 }
 
 Status SimFs::mapped_blocks(const Inode& in, uint64_t limit, std::vector<std::pair<uint64_t, uint64_t>>* out) const {
-  const uint64_t per = block_size_ / 4;
-  std::vector<std::byte> scratch(block_size_);
-  // Pointer p maps file blocks [base, base + per^depth).
-  std::function<Status(uint64_t, int, uint64_t)> sub = [&](uint64_t p, int depth, uint64_t base) -> Status {
-    if (p < data_start_ || p >= disk_blocks_ || base >= limit) return Status::ok();
-    if (depth == 0) {
-      out->emplace_back(base, p);
+  // Called for every file of every distinct image (its content hash), so it
+  // reads only the pointers below `limit` and allocates one buffer a level.
+  struct Walk {
+    const SimFs& fs;
+    uint64_t per, limit;
+    std::vector<std::pair<uint64_t, uint64_t>>* out;
+    std::vector<std::byte> buf[3];  // one pointer block per depth
+    // Pointer p maps file blocks [base, base + per^depth).
+    Status operator()(uint64_t p, int depth, uint64_t base) {
+      if (p < fs.data_start_ || p >= fs.disk_blocks_ || base >= limit) return Status::ok();
+      if (depth == 0) {
+        out->emplace_back(base, p);
+        return Status::ok();
+      }
+      uint64_t span = 1;
+      for (int d = 1; d < depth; ++d) span *= per;
+      std::vector<std::byte>& b = buf[depth - 1];
+      b.resize(fs.block_size_);
+      SNAPSIM_RETURN_IF_ERROR(fs.cache_->read_quiet(p, b));
+      const uint64_t left = limit - base;  // > 0
+      const uint64_t n = std::min(per, left / span + (left % span != 0));  // children below limit
+      for (uint64_t i = 0; i < n; ++i) {
+        if (const uint64_t c = get32(b.data() + 4 * i); c != 0) SNAPSIM_RETURN_IF_ERROR((*this)(c, depth - 1, base + i * span));
+      }
       return Status::ok();
     }
-    uint64_t span = 1;
-    for (int d = 1; d < depth; ++d) span *= per;
-    SNAPSIM_RETURN_IF_ERROR(cache_->read_quiet(p, scratch));
-    std::vector<std::pair<uint64_t, uint64_t>> children;
-    for (uint64_t i = 0; i < per; ++i) {
-      if (const uint64_t c = get32(scratch.data() + 4 * i); c != 0) children.emplace_back(i, c);
-    }
-    for (const auto& [i, c] : children) SNAPSIM_RETURN_IF_ERROR(sub(c, depth - 1, base + i * span));
-    return Status::ok();
   };
   if (type_of(in.mode) == FileType::kSymlink && in.size <= kFastLinkMax) return Status::ok();
-  for (uint32_t i = 0; i < kDirect; ++i) SNAPSIM_RETURN_IF_ERROR(sub(in.ptr[i], 0, i));
-  uint64_t base = kDirect, span = per;
+  Walk walk{*this, block_size_ / 4, limit, out, {}};
+  for (uint32_t i = 0; i < kDirect; ++i) SNAPSIM_RETURN_IF_ERROR(walk(in.ptr[i], 0, i));
+  uint64_t base = kDirect, span = walk.per;
   for (int depth = 1; depth <= 3; ++depth) {
-    SNAPSIM_RETURN_IF_ERROR(sub(in.ptr[kDirect + depth - 1], depth, base));
+    SNAPSIM_RETURN_IF_ERROR(walk(in.ptr[kDirect + depth - 1], depth, base));
     base += span;
-    span *= per;
+    span *= walk.per;
   }
   return Status::ok();
 }
