@@ -75,6 +75,15 @@ std::string template_glob(const std::string& name) {
   return g;
 }
 
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// A database's own files: the database, its rollback journal, WAL and
+// wal-index, by the suffix SQLite adds to its name.
+constexpr const char* kDatabaseFileSuffixes[] = {"", "-journal", "-wal", "-shm"};
+
 // A pragmas entry's name, lower case, with its schema prefix if any
 // ("main.cache_size = 5" -> "main.cache_size").
 std::string pragma_name(const std::string& p) {
@@ -371,24 +380,12 @@ class Conn {
   Result<std::set<std::string>> tables_read(const std::string& sql) {
     // Prepared once first, so that loading the schema (a read of
     // sqlite_schema) is not counted.
-    sqlite3_stmt* first = nullptr;
-    const char* tail = nullptr;
-    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &first, &tail) != SQLITE_OK) {
-      return Status::invalid_argument(sqlite3_errmsg(db_));
-    }
-    sqlite3_finalize(first);
-    for (; tail && *tail; ++tail) {
-      if (!std::isspace(static_cast<unsigned char>(*tail))) return Status::invalid_argument("more than one statement");
-    }
+    if (!single_statement(sql)) return Status::invalid_argument("more than one statement");
     std::set<std::string> tables;
     sqlite3_set_authorizer(
         db_,
         [](void* p, int action, const char* a, const char*, const char*, const char*) -> int {
-          if (action == SQLITE_READ && a) {
-            std::string t(a);
-            for (char& ch : t) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-            static_cast<std::set<std::string>*>(p)->insert(t);
-          }
+          if (action == SQLITE_READ && a) static_cast<std::set<std::string>*>(p)->insert(lower(a));
           return SQLITE_OK;
         },
         &tables);
@@ -744,7 +741,7 @@ bool names_a_database_file(const SqlSpec& spec, sim::GuestFs& fs, uint32_t disk,
   if (!at) return false;
   for (const auto& d : spec.databases) {
     if (d.disk != disk) continue;
-    for (const char* suffix : {"", "-journal", "-wal", "-shm"}) {
+    for (const char* suffix : kDatabaseFileSuffixes) {
       auto db = fs.resolve_parent(d.file + suffix);
       if (db && db->first == at->first && db->second == at->second) return true;
     }
@@ -829,10 +826,6 @@ std::optional<cow::Hash128> database_files_key(const SqlSpec& spec, sim::Machine
 //    (written around SQLite).
 bool structural_checks_trusted(const SqlSpec& spec) {
   if (spec.journal_mode == "off") return false;
-  const auto lower = [](std::string s) {
-    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
-  };
   const auto risky = [&](const std::string& sql) {
     const std::string l = lower(sql);
     return l.find("pragma") != std::string::npos || l.find("sqlite_dbpage") != std::string::npos;
@@ -859,7 +852,7 @@ bool structural_checks_trusted(const SqlSpec& spec) {
   for (const auto& f : spec.files) {
     const std::string glob = template_glob(f.name);
     for (const auto& d : spec.databases) {
-      for (const char* suffix : {"", "-journal", "-wal", "-shm"}) {
+      for (const char* suffix : kDatabaseFileSuffixes) {
         const std::string name = d.file + suffix;
         if (fnmatch(glob.c_str(), name.c_str(), 0) == 0) return false;
       }
@@ -1382,10 +1375,6 @@ class KeyedInvariants {
     std::vector<TableRequest> requests;
   };
 
-  static std::string lower(std::string s) {
-    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
-  }
   static std::string quoted(const std::string& name) { return "\"" + name + "\""; }
 
   // The request for `table` of database `db` (added on first use): a rowid
